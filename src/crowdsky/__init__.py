@@ -1,0 +1,1 @@
+"""crowdsky: clock-aligned time-block stacking on ZWO Seestar telescopes."""

@@ -1,0 +1,1 @@
+"""Adapters: the in-memory Seestar, the network Seestar, the CrowdSky server client."""

@@ -1,0 +1,1 @@
+"""The application layer: ports, services and the composition root."""

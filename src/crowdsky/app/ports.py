@@ -1,0 +1,217 @@
+"""Ports: what the application needs from the outside world, as ``typing.Protocol`` classes.
+
+Adapters satisfy these structurally (no inheritance): the in-memory
+:class:`~crowdsky.adapters.fake.FakeSeestar`, the network Seestar, the CrowdSky HTTP client.
+The contract tests in ``tests/adapters`` check the behaviour each docstring promises.
+
+Paths on the Seestar are strings relative to the storage root, always starting with
+``MyWorks/``: ``"MyWorks/IC 434_sub/Light_IC 434_10.0s_LP_20260227-211503.fit"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = [
+    "BatchStackState",
+    "BatchStackStatus",
+    "Clock",
+    "DeviceTime",
+    "FileEntry",
+    "FolderEntry",
+    "Progress",
+    "Seestar",
+]
+
+#: Header cards as read from a FITS file: keyword -> value (strings right-stripped).
+Header = Mapping[str, Any]
+
+
+@attrs.frozen
+class FolderEntry:
+    """A folder under ``MyWorks`` with the device's album count (entries, not files)."""
+
+    name: str
+    count: int = 0
+
+
+@attrs.frozen
+class FileEntry:
+    """A file in a folder on the Seestar.
+
+    Parameters
+    ----------
+    name : str
+        Bare file name.
+    size : int
+        Size in bytes (the device reports KiB; adapters convert), 0 when unknown.
+    """
+
+    name: str
+    size: int = 0
+
+
+@attrs.frozen
+class DeviceTime:
+    """The device's clock as ``pi_get_time`` reports it.
+
+    Parameters
+    ----------
+    local : datetime or None
+        Naive device wall-clock time, when reported.
+    zone : str or None
+        IANA zone name (``"Europe/Vienna"``), when reported.
+    """
+
+    local: datetime | None = None
+    zone: str | None = None
+
+
+class BatchStackState:
+    """The values of ``BatchStack.state`` (protocol reference §4.2)."""
+
+    WORKING = "working"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    TERMINAL = frozenset({COMPLETE, FAIL, CANCEL})
+
+
+@attrs.frozen
+class BatchStackStatus:
+    """One reading of the device's ``BatchStack`` app state.
+
+    Parameters
+    ----------
+    state : str
+        ``working``, ``complete``, ``fail``, ``cancel`` (or ``""`` while starting).
+    percent : float
+        0-100.
+    stacked_img, total_img : int
+        Frames stacked so far, frames configured.
+    remaining_sec : float or None
+        The device's estimate of the time left.
+    output_folder : str or None
+        ``MyWorks/<target>`` where the output was written (``complete`` only).
+    output_files : tuple of str
+        Bare names the device reports for the output (``complete`` only).
+    error : str or None
+        The device's error text (``fail``).
+    code : int
+        The device's error code, 0 when none.
+    """
+
+    state: str
+    percent: float = 0.0
+    stacked_img: int = 0
+    total_img: int = 0
+    remaining_sec: float | None = None
+    output_folder: str | None = None
+    output_files: tuple[str, ...] = ()
+    error: str | None = None
+    code: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        """True once the stack has completed, failed or been cancelled."""
+        return self.state in BatchStackState.TERMINAL
+
+    @property
+    def output_fit(self) -> str | None:
+        """Path of the stacked ``.fit`` (``MyWorks/<target>/DSO_Stacked_...fit``), if any."""
+        for name in self.output_files:
+            if name.lower().endswith((".fit", ".fits")) and self.output_folder:
+                return f"{self.output_folder}/{name}"
+        return None
+
+
+class Seestar(Protocol):
+    """A Seestar telescope: its files, its clock and its on-device batch stacker."""
+
+    def list_folders(self) -> Sequence[FolderEntry]:
+        """Folders directly under ``MyWorks`` (targets, ``*_sub`` folders, ...)."""
+        ...
+
+    def list_files(self, folder: str) -> Sequence[FileEntry]:
+        """Files in ``MyWorks/<folder>``; an empty sequence for a folder that does not exist."""
+        ...
+
+    def read_header(self, path: str) -> Header:
+        """The primary FITS header of the file at ``path``.
+
+        Raises :class:`~crowdsky.errors.StorageError` when the file is missing or not FITS.
+        """
+        ...
+
+    def device_time(self) -> DeviceTime:
+        """The device's clock and zone; fields it does not report are ``None``."""
+        ...
+
+    def clear_batch_stack(self) -> None:
+        """Forget the last batch-stack result, so the next status read is not stale."""
+        ...
+
+    def configure_batch_stack(self, folder: str, paths: Sequence[str]) -> None:
+        """Select the frames (full ``MyWorks/...`` paths) of the next batch stack in ``folder``."""
+        ...
+
+    def start_batch_stack(self) -> None:
+        """Start the configured batch stack.
+
+        Raises :class:`~crowdsky.errors.SeestarRpcError` when the device refuses (for example
+        259 while another stack runs).
+        """
+        ...
+
+    def batch_stack_status(self) -> BatchStackStatus | None:
+        """The current ``BatchStack`` state; ``None`` before the first stack or after a clear."""
+        ...
+
+    def stop_batch_stack(self) -> None:
+        """Cancel the running batch stack (state becomes ``cancel``); harmless when idle."""
+        ...
+
+    def rename(self, path: str, new_name: str) -> None:
+        """Rename the file at ``path`` to ``new_name`` in the same folder.
+
+        Raises :class:`~crowdsky.errors.StorageError` when the file is missing, the target name
+        exists, or the storage refuses. Never called on a ``*_sub`` folder.
+        """
+        ...
+
+    def delete(self, path: str) -> None:
+        """Delete the file at ``path``; :class:`~crowdsky.errors.StorageError` if that fails."""
+        ...
+
+    def download(self, path: str, dest: Path) -> Path:
+        """Copy the file at ``path`` to the local file ``dest``, atomically; return ``dest``."""
+        ...
+
+
+class Clock(Protocol):
+    """Wall-clock time and waiting; the fake clock in tests advances on ``sleep``."""
+
+    def now(self) -> datetime:
+        """The current time, time-zone aware."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
+
+
+class Progress(Protocol):
+    """Where the user-facing lines and stacking progress go."""
+
+    def line(self, text: str) -> None:
+        """One line of the report (the lines the specification prints)."""
+        ...
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        """A status reading while a block stacks (percent, frames, time left)."""
+        ...

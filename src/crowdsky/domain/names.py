@@ -1,0 +1,336 @@
+"""File names on the Seestar: raw sub-frames, firmware stacks and CrowdSky stacks.
+
+Parsing is anchored on the right-hand fields (exposure, filter, time stamp), so target names may
+hold spaces, underscores and any letters (``"IC 434"``, ``"Sh2_101"``, ``"ε Cnc"``).
+
+Name forms (protocol reference §3.4, shared README):
+
+* raw sub-frame ``Light_<target>_<exp>s_<filter>_<YYYYMMDD-HHMMSS>.fit`` (device local time);
+* firmware batch stack ``DSO_Stacked_<N>_<target>_<exp>s_<YYYYMMDD>_<HHMMSS>.fit``;
+* CrowdSky stack ``CrowdSky_<frames>_<target>_<exp>_<filter>_<chunk key>_HP<pixel>.fit``;
+* legacy CrowdSky stack ``CrowdSky_<frames>_<target>_<exp>_<filter>_<YYYYMMDD-HHMMSS>.fit``
+  (local block start), still recognised as coverage.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import attrs
+
+from crowdsky.errors import PlanError
+
+__all__ = [
+    "COMPANION_SUFFIXES",
+    "CrowdskyName",
+    "RawFrame",
+    "StackedName",
+    "companion_names",
+    "crowdsky_name",
+    "format_exposure",
+    "parse_crowdsky_name",
+    "parse_exposure",
+    "parse_raw_name",
+    "parse_stacked_name",
+]
+
+#: Suffixes of the JPEG companions that sit beside every ``.fit`` on the device.
+COMPANION_SUFFIXES = (".jpg", "_thn.jpg")
+
+_EXP = r"(\d+(?:\.\d+)?)s"
+_RAW_RE = re.compile(
+    rf"^Light_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9-]+)_(?P<stamp>\d{{8}}-\d{{6}})\.fits?$"
+)
+_STACKED_RE = re.compile(
+    rf"^DSO_Stacked_(?P<n>\d+)_(?P<target>.+)_{_EXP}_(?P<date>\d{{8}})_(?P<time>\d{{6}})\.fits?$"
+)
+_CROWDSKY_RE = re.compile(
+    rf"^CrowdSky_(?P<n>\d+)_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9-]+)_"
+    r"(?:(?P<key>\d{8}\.\d+(?:m\d+)?)_HP(?P<pixel>\d+)|(?P<legacy>\d{8}-\d{6}))\.fits?$"
+)
+_TARGET_FORBIDDEN = re.compile(r"[/\\\x00]")
+
+
+def parse_exposure(text: str) -> float:
+    """Seconds from an exposure field such as ``"10.0s"`` or ``"10.0"``.
+
+    Raises
+    ------
+    PlanError
+        When the text is not a positive number of seconds.
+    """
+    try:
+        value = float(text.removesuffix("s"))
+    except ValueError:
+        raise PlanError(f"Exposure {text!r} is not a number of seconds like '10.0s'.") from None
+    if not value > 0:
+        raise PlanError(f"Exposure must be positive, got {text!r}.")
+    return value
+
+
+def format_exposure(seconds: float) -> str:
+    """The device's exposure text: one decimal at least (``10.0s``, ``0.25s``).
+
+    Examples
+    --------
+    >>> format_exposure(10)
+    '10.0s'
+    >>> format_exposure(0.25)
+    '0.25s'
+    """
+    text = f"{float(seconds):.6f}".rstrip("0")
+    return f"{text}0s" if text.endswith(".") else f"{text}s"
+
+
+def _stamp(text: str, fmt: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, fmt)
+    except ValueError:  # 20261399-999999 matches the pattern but is no time
+        return None
+
+
+def _check_target(_: object, __: object, value: str) -> None:
+    if not value or value != value.strip() or _TARGET_FORBIDDEN.search(value):
+        raise PlanError(
+            f"Target name {value!r} cannot be used in a file name: it must be non-empty, "
+            "without leading or trailing spaces, slashes or NUL characters."
+        )
+
+
+def _check_filter(_: object, __: object, value: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        raise PlanError(f"Filter {value!r} must be letters, digits or '-' (like 'LP' or 'IRCUT').")
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise PlanError(f"{attribute.name} must be positive, got {value!r}.")
+
+
+@attrs.frozen
+class RawFrame:
+    """One raw sub-frame, as its name describes it.
+
+    Parameters
+    ----------
+    name : str
+        The file name, for example ``"Light_IC 434_10.0s_LP_20260227-211503.fit"``.
+    target : str
+        The target name.
+    exposure_s : float
+        Exposure time in seconds.
+    filter : str
+        Filter name as the device writes it (``"LP"``, ``"IRCUT"``).
+    local_time : datetime
+        Naive wall-clock time of the device when the frame was saved.
+    date_obs : datetime or None
+        UTC start of the exposure from the FITS header, when it has been read. It settles the
+        UTC time of frames taken in a repeated or skipped hour of a DST change.
+    """
+
+    name: str
+    target: str = attrs.field(validator=_check_target)
+    exposure_s: float = attrs.field(validator=_positive)
+    filter: str = attrs.field(validator=_check_filter)
+    local_time: datetime
+    date_obs: datetime | None = attrs.field(default=None, kw_only=True)
+
+    @property
+    def exposure(self) -> str:
+        """The exposure as the device writes it, e.g. ``"10.0s"``."""
+        return format_exposure(self.exposure_s)
+
+
+@attrs.frozen
+class StackedName:
+    """A firmware batch-stack output name (``DSO_Stacked_*``; it carries no filter).
+
+    Parameters
+    ----------
+    name : str
+        The file name.
+    frames : int
+        Frames the device actually stacked.
+    target : str
+        The target name.
+    exposure_s : float
+        Exposure of each sub-frame in seconds.
+    local_time : datetime
+        Naive device wall-clock time at which the stack was made.
+    """
+
+    name: str
+    frames: int
+    target: str
+    exposure_s: float
+    local_time: datetime
+
+
+@attrs.frozen
+class CrowdskyName:
+    """A CrowdSky stack name, current or legacy form.
+
+    Parameters
+    ----------
+    name : str
+        The file name.
+    frames : int
+        Frames in the stack.
+    target : str
+        The target name.
+    exposure_s : float
+        Exposure of each sub-frame in seconds.
+    filter : str
+        Filter name.
+    chunk_key : str or None
+        ``YYYYMMDD.CC`` (UTC); ``None`` for the legacy form.
+    pixel : int or None
+        HEALPix pixel; ``None`` for the legacy form.
+    legacy_local_start : datetime or None
+        Naive device-local block start of the legacy form, else ``None``.
+    """
+
+    name: str
+    frames: int
+    target: str
+    exposure_s: float
+    filter: str
+    chunk_key: str | None = None
+    pixel: int | None = None
+    legacy_local_start: datetime | None = None
+
+    @property
+    def exposure(self) -> str:
+        """The exposure text, e.g. ``"10.0s"``."""
+        return format_exposure(self.exposure_s)
+
+    @property
+    def server_key(self) -> str | None:
+        """The server's chunk key ``YYYYMMDD.CC_HPnnnnnn``, or ``None`` for the legacy form."""
+        if self.chunk_key is None or self.pixel is None:
+            return None
+        return f"{self.chunk_key}_HP{self.pixel:06d}"
+
+
+def parse_raw_name(name: str) -> RawFrame | None:
+    """Parse a raw sub-frame name; anything else (JPEG companions, stacks, junk) gives ``None``.
+
+    Parameters
+    ----------
+    name : str
+        A bare file name.
+
+    Returns
+    -------
+    RawFrame or None
+
+    Examples
+    --------
+    >>> f = parse_raw_name("Light_IC 434_10.0s_LP_20260227-211503.fit")
+    >>> (f.target, f.exposure, f.filter, f.local_time.isoformat())
+    ('IC 434', '10.0s', 'LP', '2026-02-27T21:15:03')
+    >>> parse_raw_name("Light_IC 434_10.0s_LP_20260227-211503_thn.jpg") is None
+    True
+    """
+    match = _RAW_RE.match(name)
+    if match is None:
+        return None
+    stamp = _stamp(match["stamp"], "%Y%m%d-%H%M%S")
+    exposure = float(match[2])
+    if stamp is None or exposure <= 0:
+        return None
+    return RawFrame(name, match["target"], exposure, match["filter"], stamp)
+
+
+def parse_stacked_name(name: str) -> StackedName | None:
+    """Parse a firmware batch-stack output name (``DSO_Stacked_*.fit``), else ``None``.
+
+    Examples
+    --------
+    >>> s = parse_stacked_name("DSO_Stacked_33_M 81_20.0s_20260311_213509.fit")
+    >>> (s.frames, s.target, s.exposure_s)
+    (33, 'M 81', 20.0)
+    """
+    match = _STACKED_RE.match(name)
+    if match is None:
+        return None
+    stamp = _stamp(match["date"] + match["time"], "%Y%m%d%H%M%S")
+    if stamp is None:
+        return None
+    return StackedName(name, int(match["n"]), match["target"], float(match[4]), stamp)
+
+
+def parse_crowdsky_name(name: str) -> CrowdskyName | None:
+    """Parse a CrowdSky stack name (current or legacy form), else ``None``.
+
+    Examples
+    --------
+    >>> c = parse_crowdsky_name("CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit")
+    >>> (c.frames, c.target, c.filter, c.chunk_key, c.pixel)
+    (33, 'IC 434', 'LP', '20260227.81', 102265)
+    >>> parse_crowdsky_name("CrowdSky_33_IC 434_10.0s_LP_20260227-211500.fit").legacy_local_start
+    datetime.datetime(2026, 2, 27, 21, 15)
+    """
+    match = _CROWDSKY_RE.match(name)
+    if match is None:
+        return None
+    common = (name, int(match["n"]), match["target"], float(match[4]), match["filter"])
+    if match["legacy"] is not None:
+        stamp = _stamp(match["legacy"], "%Y%m%d-%H%M%S")
+        return None if stamp is None else CrowdskyName(*common, legacy_local_start=stamp)
+    return CrowdskyName(*common, chunk_key=match["key"], pixel=int(match["pixel"]))
+
+
+def crowdsky_name(
+    *, frames: int, target: str, exposure_s: float, filter: str, chunk_key: str, pixel: int
+) -> str:
+    """Build the CrowdSky file name of a stack.
+
+    Parameters
+    ----------
+    frames : int
+        Frames actually stacked.
+    target : str
+        Target name (spaces kept).
+    exposure_s : float
+        Sub-frame exposure in seconds.
+    filter : str
+        Filter name.
+    chunk_key : str
+        UTC chunk key from :func:`crowdsky.domain.chunk_key`.
+    pixel : int
+        HEALPix pixel from :func:`crowdsky.domain.healpix_pixel`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> crowdsky_name(frames=33, target="IC 434", exposure_s=10.0, filter="LP",
+    ...               chunk_key="20260227.81", pixel=102265)
+    'CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit'
+    """
+    if frames < 0:
+        raise PlanError(f"frames must not be negative, got {frames}.")
+    if pixel < 0:
+        raise PlanError(f"HEALPix pixel must not be negative, got {pixel}.")
+    _check_target(None, None, target)
+    _check_filter(None, None, filter)
+    return (
+        f"CrowdSky_{frames}_{target}_{format_exposure(exposure_s)}_{filter}_"
+        f"{chunk_key}_HP{pixel:06d}.fit"
+    )
+
+
+def companion_names(fit_name: str) -> tuple[str, ...]:
+    """The JPEG companions of a ``.fit`` name (``.jpg`` and ``_thn.jpg``).
+
+    Examples
+    --------
+    >>> companion_names("DSO_Stacked_3_M 81_20.0s.fit")  # doctest: +NORMALIZE_WHITESPACE
+    ('DSO_Stacked_3_M 81_20.0s.jpg', 'DSO_Stacked_3_M 81_20.0s_thn.jpg')
+    """
+    stem = fit_name.rsplit(".", 1)[0]
+    return tuple(stem + suffix for suffix in COMPANION_SUFFIXES)

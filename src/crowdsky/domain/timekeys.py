@@ -1,0 +1,344 @@
+"""UTC chunk keys, clock-aligned block boundaries and the device's time zone.
+
+Theory of operation
+-------------------
+Sub-frame names carry the Seestar's *local* wall-clock time; ``DATE-OBS`` in the FITS header is
+UTC (protocol reference §3.5). A frame's UTC time is its name time minus the device's UTC offset.
+That offset comes, in order of preference, from
+
+1. an explicit override (``tz=``),
+2. the device's own IANA zone (``pi_get_time``), when it agrees with a sampled ``DATE-OBS``,
+3. sampled headers: name time minus ``DATE-OBS``, rounded to 15 minutes (the name is stamped about
+   14 s after ``DATE-OBS``, at save time), one offset per observing night,
+4. the host's zone, with a :class:`~crowdsky.errors.DeviceTimeWarning`.
+
+A frame whose own ``DATE-OBS`` is known uses it to pick its offset, which settles the repeated
+hour of a fall-back night and the skipped hour of a spring-forward night. :func:`decide_zone`
+returns the zone together with the frames whose header must be read for that.
+
+Blocks are aligned on UTC boundaries (shared README, decision 3). For 15-minute blocks the chunk
+key is ``YYYYMMDD.CC`` with ``CC`` = 00–95. Other lengths get ``YYYYMMDD.<index>m<minutes>``
+(``20260227.130m10`` is the 131st 10-minute block of 27 Feb 2026 UTC), so two different blocks
+never share a key, whatever their length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+
+import attrs
+
+from crowdsky.domain.names import RawFrame
+from crowdsky.errors import PlanError
+
+__all__ = [
+    "MINUTES_PER_DAY",
+    "NightlyOffsets",
+    "ZoneDecision",
+    "as_utc",
+    "block_bounds",
+    "check_block_minutes",
+    "chunk_key",
+    "decide_zone",
+    "frame_utc",
+    "header_offset",
+    "local_to_utc",
+    "needs_date_obs",
+    "night_of",
+    "night_samples",
+]
+
+MINUTES_PER_DAY = 1440
+_QUARTER = timedelta(minutes=15)
+
+
+def check_block_minutes(block_minutes: int) -> int:
+    """Return ``block_minutes`` if it makes a whole number of blocks per day, else raise.
+
+    Raises
+    ------
+    PlanError
+        When the value is not a positive whole number dividing 1 440.
+    """
+    if isinstance(block_minutes, bool) or not isinstance(block_minutes, int):
+        raise PlanError(f"block_minutes must be a whole number of minutes, got {block_minutes!r}.")
+    if block_minutes <= 0 or MINUTES_PER_DAY % block_minutes:
+        raise PlanError(
+            f"block_minutes={block_minutes} does not split a day into whole blocks. Use a divisor "
+            "of 1440, for example 5, 10, 15, 20, 30 or 60."
+        )
+    return block_minutes
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware moment in UTC; a naive one is refused (its zone would be a guess)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise PlanError(f"Expected a time-zone aware datetime, got naive {moment.isoformat()}.")
+    return moment.astimezone(UTC)
+
+
+def block_bounds(moment: datetime, block_minutes: int = 15) -> tuple[datetime, datetime]:
+    """The UTC block ``[start, end)`` holding an aware moment.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> start, end = block_bounds(datetime(2026, 2, 27, 20, 22, 5, tzinfo=UTC))
+    >>> start.isoformat(), end.isoformat()
+    ('2026-02-27T20:15:00+00:00', '2026-02-27T20:30:00+00:00')
+    """
+    check_block_minutes(block_minutes)
+    utc = as_utc(moment)
+    midnight = utc.replace(hour=0, minute=0, second=0, microsecond=0)
+    index = int((utc - midnight) // timedelta(minutes=block_minutes))
+    start = midnight + index * timedelta(minutes=block_minutes)
+    return start, start + timedelta(minutes=block_minutes)
+
+
+def chunk_key(block_start: datetime, block_minutes: int = 15) -> str:
+    """The UTC chunk key of the block that holds ``block_start``.
+
+    Parameters
+    ----------
+    block_start : datetime
+        Any aware moment inside the block.
+    block_minutes : int
+        Block length; a divisor of 1 440.
+
+    Returns
+    -------
+    str
+        ``YYYYMMDD.CC`` for 15-minute blocks, ``YYYYMMDD.<index>m<minutes>`` otherwise.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> chunk_key(datetime(2026, 2, 27, 20, 15, tzinfo=UTC))
+    '20260227.81'
+    >>> chunk_key(datetime(2026, 2, 27, 21, 40, tzinfo=UTC), block_minutes=10)
+    '20260227.130m10'
+    """
+    start, _ = block_bounds(block_start, block_minutes)
+    index = (start.hour * 60 + start.minute) // block_minutes
+    if block_minutes == 15:
+        return f"{start:%Y%m%d}.{index:02d}"
+    width = len(str(MINUTES_PER_DAY // block_minutes - 1))
+    return f"{start:%Y%m%d}.{index:0{width}d}m{block_minutes}"
+
+
+def night_of(local_time: datetime) -> date:
+    """The observing night of a local wall-clock time: the date of the evening it started."""
+    return (local_time - timedelta(hours=12)).date()
+
+
+def header_offset(local_time: datetime, date_obs: datetime) -> timedelta:
+    """The device's UTC offset from a name time and its header ``DATE-OBS``, to 15 minutes.
+
+    Parameters
+    ----------
+    local_time : datetime
+        Naive device time from the file name (stamped at save time).
+    date_obs : datetime
+        UTC exposure start from the header (naive means UTC).
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> header_offset(datetime(2025, 9, 29, 1, 1, 16), datetime(2025, 9, 29, 6, 1, 2, 382641))
+    datetime.timedelta(days=-1, seconds=68400)
+    """
+    utc = date_obs.astimezone(UTC).replace(tzinfo=None) if date_obs.tzinfo else date_obs
+    quarters = round((local_time - utc) / _QUARTER)
+    return quarters * _QUARTER
+
+
+def local_to_utc(local_time: datetime, tz: tzinfo, *, fold: int = 0) -> datetime:
+    """Convert a naive device wall-clock time in ``tz`` to aware UTC."""
+    return local_time.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+
+
+def _is_unclear(local_time: datetime, tz: tzinfo) -> bool:
+    """True for a wall time that occurs twice (fall back) or never (spring forward) in ``tz``."""
+    first = local_time.replace(tzinfo=tz, fold=0)
+    second = local_time.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        return True
+    return first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local_time
+
+
+def needs_date_obs(frames: Iterable[RawFrame], tz: tzinfo) -> tuple[RawFrame, ...]:
+    """Frames whose UTC time ``tz`` cannot settle without their header's ``DATE-OBS``."""
+    return tuple(f for f in frames if f.date_obs is None and _is_unclear(f.local_time, tz))
+
+
+def frame_utc(frame: RawFrame, tz: tzinfo) -> datetime:
+    """The UTC time of a frame's name stamp.
+
+    A frame with a known ``DATE-OBS`` uses its own offset (:func:`header_offset`); otherwise
+    the wall time is read in ``tz`` (the first of a repeated hour).
+    """
+    if frame.date_obs is not None:
+        return (frame.local_time - header_offset(frame.local_time, frame.date_obs)).replace(
+            tzinfo=UTC
+        )
+    return local_to_utc(frame.local_time, tz)
+
+
+class NightlyOffsets(tzinfo):
+    """A device zone known only as one UTC offset per observing night (from sampled headers).
+
+    Nights that were not sampled take the offset of the nearest sampled night.
+
+    Parameters
+    ----------
+    offsets : Mapping[date, timedelta]
+        Offset (local minus UTC) per night, see :func:`night_of`. Must not be empty.
+    """
+
+    def __init__(self, offsets: Mapping[date, timedelta]) -> None:
+        if not offsets:
+            raise PlanError("NightlyOffsets needs at least one night's offset.")
+        self._offsets = dict(sorted(offsets.items()))
+
+    def _offset(self, night: date) -> timedelta:
+        if night in self._offsets:
+            return self._offsets[night]
+        nearest = min(self._offsets, key=lambda known: (abs(known - night), known))
+        return self._offsets[nearest]
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        """Offset of the night holding the wall time ``dt``."""
+        if dt is None:
+            return next(iter(self._offsets.values()))
+        return self._offset(night_of(dt.replace(tzinfo=None)))
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        """Unknown: only the total offset is measured."""
+        return None
+
+    def tzname(self, dt: datetime | None) -> str:
+        """``UTC+hh:mm`` of the night holding ``dt``."""
+        return str(timezone(self.utcoffset(dt)))
+
+    def fromutc(self, dt: datetime) -> datetime:
+        """Local wall time of the UTC moment ``dt`` (whose ``tzinfo`` is this zone)."""
+        naive = dt.replace(tzinfo=None)
+        guess = naive + self._offset(night_of(naive))
+        return (naive + self._offset(night_of(guess))).replace(tzinfo=self)
+
+    def __repr__(self) -> str:
+        nights = ", ".join(f"{n}: {timezone(o)}" for n, o in self._offsets.items())
+        return f"NightlyOffsets({{{nights}}})"
+
+
+def night_samples(frames: Iterable[RawFrame]) -> tuple[RawFrame, ...]:
+    """The first and last frame of every night: the headers worth reading to learn the offset."""
+    by_night: dict[date, list[RawFrame]] = {}
+    for frame in sorted(frames, key=lambda f: (f.local_time, f.name)):
+        by_night.setdefault(night_of(frame.local_time), []).append(frame)
+    picked = {f.name: f for group in by_night.values() for f in (group[0], group[-1])}
+    return tuple(picked.values())
+
+
+@attrs.frozen
+class ZoneDecision:
+    """How the device's local times are turned into UTC.
+
+    Parameters
+    ----------
+    tz : tzinfo
+        The zone to read name times in.
+    source : str
+        ``"override"``, ``"device"``, ``"header"`` or ``"host"``.
+    read_headers : tuple of str
+        Names of frames whose ``DATE-OBS`` must be read before planning.
+    warning : str or None
+        A message for the user when the zone had to be assumed or disagreed with the data.
+    """
+
+    tz: tzinfo
+    source: str
+    read_headers: tuple[str, ...] = ()
+    warning: str | None = None
+
+
+def _agrees(tz: tzinfo, samples: Sequence[RawFrame]) -> bool:
+    for frame in samples:
+        assert frame.date_obs is not None
+        measured = header_offset(frame.local_time, frame.date_obs)
+        folds = {frame.local_time.replace(tzinfo=tz, fold=k).utcoffset() for k in (0, 1)}
+        if measured not in folds:
+            return False
+    return True
+
+
+def decide_zone(
+    frames: Sequence[RawFrame],
+    *,
+    samples: Sequence[RawFrame] = (),
+    override: tzinfo | None = None,
+    device_zone: tzinfo | None = None,
+    host_zone: tzinfo | None = None,
+) -> ZoneDecision:
+    """Choose the zone that turns the device's name times into UTC.
+
+    Parameters
+    ----------
+    frames : sequence of RawFrame
+        Every frame of the folder.
+    samples : sequence of RawFrame
+        Frames whose ``date_obs`` was read (typically :func:`night_samples`).
+    override : tzinfo, optional
+        The user's explicit zone; wins over everything.
+    device_zone : tzinfo, optional
+        The zone the device reports; used when it agrees with every sample.
+    host_zone : tzinfo, optional
+        Last resort, with a warning.
+
+    Returns
+    -------
+    ZoneDecision
+    """
+    measured = [f for f in samples if f.date_obs is not None]
+    if override is not None:
+        return _zone_with_reads("override", override, frames)
+    if device_zone is not None and (not measured or _agrees(device_zone, measured)):
+        warning = None if measured else "The device's zone could not be checked against DATE-OBS."
+        return attrs.evolve(_zone_with_reads("device", device_zone, frames), warning=warning)
+    if measured:
+        return _zone_from_samples(frames, measured, device_zone)
+    tz = host_zone or UTC
+    return attrs.evolve(
+        _zone_with_reads("host", tz, frames),
+        warning=(
+            f"Could not learn the Seestar's time zone (no zone reported, no readable DATE-OBS); "
+            f"assuming this computer's zone {tz}. Pass tz= with the telescope's zone to be sure."
+        ),
+    )
+
+
+def _zone_with_reads(source: str, tz: tzinfo, frames: Sequence[RawFrame]) -> ZoneDecision:
+    return ZoneDecision(tz, source, tuple(f.name for f in needs_date_obs(frames, tz)))
+
+
+def _zone_from_samples(
+    frames: Sequence[RawFrame], measured: Sequence[RawFrame], device_zone: tzinfo | None
+) -> ZoneDecision:
+    per_night: dict[date, set[timedelta]] = {}
+    for frame in measured:
+        assert frame.date_obs is not None
+        offset = header_offset(frame.local_time, frame.date_obs)
+        per_night.setdefault(night_of(frame.local_time), set()).add(offset)
+    changing = {night for night, offsets in per_night.items() if len(offsets) > 1}
+    tz = NightlyOffsets({night: min(offsets) for night, offsets in per_night.items()})
+    reads = tuple(
+        f.name for f in frames if f.date_obs is None and night_of(f.local_time) in changing
+    )
+    warning = None
+    if device_zone is not None:
+        warning = (
+            f"The Seestar reports time zone {device_zone}, but its sub-frame headers disagree; "
+            "using the offsets measured from DATE-OBS. Set the telescope's clock from the app."
+        )
+    return ZoneDecision(tz, "header", reads, warning)

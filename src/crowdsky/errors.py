@@ -1,0 +1,158 @@
+"""The exceptions and warnings crowdsky raises.
+
+Every error crowdsky raises on purpose derives from :class:`CrowdskyError`, so one
+``except crowdsky.CrowdskyError`` catches them all. Foreign exceptions (``OSError``,
+``httpx.HTTPError``, ``smb`` errors, JSON-RPC error replies) are translated at the adapter
+edge into one of these, with the original kept as ``__cause__``.
+
+::
+
+    CrowdskyError
+    ├── PlanError (also ValueError)        bad arguments: block_minutes, min_exptime, names
+    ├── UnknownTargetError (also LookupError)
+    ├── SeestarError                       the telescope misbehaved or is unreachable
+    │   ├── SeestarConnectionError         cannot connect, link dropped, no reply in time
+    │   ├── SeestarAuthError               key missing or signature rejected
+    │   ├── SeestarRpcError                a JSON-RPC reply with a non-zero code
+    │   ├── StorageError                   rename, delete or download of a file failed
+    │   └── BatchStackError                start refused, stack failed, timed out
+    └── ServerError                        the CrowdSky collaboration server
+        ├── ServerUnavailable              cannot connect, timeout, 5xx after retries
+        ├── ServerRejected                 4xx with the server's own message
+        │   └── ServerAuthError            401 or a redirect to the login page
+        └── ServerProtocolError            an answer that is not what the API promises
+
+    CrowdskyWarning (UserWarning)
+    └── DeviceTimeWarning                  the device's time zone had to be guessed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BatchStackError",
+    "CrowdskyError",
+    "CrowdskyWarning",
+    "DeviceTimeWarning",
+    "PlanError",
+    "SeestarAuthError",
+    "SeestarConnectionError",
+    "SeestarError",
+    "SeestarRpcError",
+    "ServerAuthError",
+    "ServerError",
+    "ServerProtocolError",
+    "ServerRejected",
+    "ServerUnavailable",
+    "StorageError",
+    "UnknownTargetError",
+]
+
+
+class CrowdskyError(Exception):
+    """Root of every error crowdsky raises on purpose."""
+
+
+class PlanError(CrowdskyError, ValueError):
+    """An argument cannot be used to plan blocks (for example ``block_minutes=7``)."""
+
+
+class UnknownTargetError(CrowdskyError, LookupError):
+    """The named target has no raw sub-frame folder on the Seestar.
+
+    Parameters
+    ----------
+    target : str
+        The name that was asked for.
+    known : tuple of str
+        The targets that do exist, to put in the message.
+    """
+
+    def __init__(self, target: str, known: tuple[str, ...] = ()) -> None:
+        self.target = target
+        self.known = known
+        hint = f" Targets with raw sub-frames: {', '.join(known)}." if known else ""
+        super().__init__(
+            f"No raw sub-frames for target {target!r} on the Seestar.{hint} "
+            "Call list_targets() to see the exact names (spaces and case matter)."
+        )
+
+
+class SeestarError(CrowdskyError):
+    """The Seestar could not do what was asked."""
+
+
+class SeestarConnectionError(SeestarError):
+    """The Seestar cannot be reached, dropped the link, or did not answer in time."""
+
+
+class SeestarAuthError(SeestarError):
+    """Authentication with the Seestar failed (key missing, unreadable or rejected)."""
+
+
+class SeestarRpcError(SeestarError):
+    """A JSON-RPC command was answered with a non-zero code.
+
+    Parameters
+    ----------
+    method : str
+        The command that failed.
+    code : int
+        The device's error code (see the protocol reference, section 1.7).
+    message : str
+        The device's error text.
+    """
+
+    def __init__(self, method: str, code: int, message: str) -> None:
+        self.method = method
+        self.code = code
+        self.message = message
+        super().__init__(f"Seestar refused {method!r}: {message} (code {code})")
+
+
+class StorageError(SeestarError):
+    """A file on the Seestar could not be renamed, deleted, read or downloaded."""
+
+
+class BatchStackError(SeestarError):
+    """An on-device batch stack could not be started, failed, or timed out."""
+
+
+class ServerError(CrowdskyError):
+    """The CrowdSky collaboration server could not do what was asked."""
+
+
+class ServerUnavailable(ServerError):
+    """The server cannot be reached, timed out, or kept failing with 5xx."""
+
+
+class ServerRejected(ServerError):
+    """The server answered with a 4xx status.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status code.
+    message : str
+        The server's own message (from ``{"error": ...}`` or the body text).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"CrowdSky server refused the request (HTTP {status}): {message}")
+
+
+class ServerAuthError(ServerRejected):
+    """The server did not accept the credentials (HTTP 401 or a redirect to its login page)."""
+
+
+class ServerProtocolError(ServerError):
+    """The server answered with something the API does not promise (HTML, truncated FITS)."""
+
+
+class CrowdskyWarning(UserWarning):
+    """Root of the warnings crowdsky emits."""
+
+
+class DeviceTimeWarning(CrowdskyWarning):
+    """The device's UTC offset could not be established and had to be assumed."""
