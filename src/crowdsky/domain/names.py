@@ -38,7 +38,7 @@ __all__ = [
 #: Suffixes of the JPEG companions that sit beside every ``.fit`` on the device.
 COMPANION_SUFFIXES = (".jpg", "_thn.jpg")
 
-_EXP = r"(\d+(?:\.\d+)?)s"
+_EXP = r"(?P<exp>\d+(?:\.\d+)?)s"
 _RAW_RE = re.compile(
     rf"^Light_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9-]+)_(?P<stamp>\d{{8}}-\d{{6}})\.fits?$"
 )
@@ -237,7 +237,7 @@ def parse_raw_name(name: str) -> RawFrame | None:
     if match is None:
         return None
     stamp = _stamp(match["stamp"], "%Y%m%d-%H%M%S")
-    exposure = float(match[2])
+    exposure = float(match["exp"])
     if stamp is None or exposure <= 0:
         return None
     return RawFrame(name, match["target"], exposure, match["filter"], stamp)
@@ -258,7 +258,7 @@ def parse_stacked_name(name: str) -> StackedName | None:
     stamp = _stamp(match["date"] + match["time"], "%Y%m%d%H%M%S")
     if stamp is None:
         return None
-    return StackedName(name, int(match["n"]), match["target"], float(match[4]), stamp)
+    return StackedName(name, int(match["n"]), match["target"], float(match["exp"]), stamp)
 
 
 def parse_crowdsky_name(name: str) -> CrowdskyName | None:
@@ -275,7 +275,7 @@ def parse_crowdsky_name(name: str) -> CrowdskyName | None:
     match = _CROWDSKY_RE.match(name)
     if match is None:
         return None
-    common = (name, int(match["n"]), match["target"], float(match[4]), match["filter"])
+    common = (name, int(match["n"]), match["target"], float(match["exp"]), match["filter"])
     if match["legacy"] is not None:
         stamp = _stamp(match["legacy"], "%Y%m%d-%H%M%S")
         return None if stamp is None else CrowdskyName(*common, legacy_local_start=stamp)
