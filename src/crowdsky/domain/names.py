@@ -39,15 +39,20 @@ __all__ = [
 COMPANION_SUFFIXES = (".jpg", "_thn.jpg")
 
 _EXP = r"(?P<exp>\d+(?:\.\d+)?)s"
+# re.ASCII: ``\d`` would also take other scripts' digits ("٢٠٢٦"), which int() and float() read
+# but which make a chunk key that never equals the one computed for the block.
 _RAW_RE = re.compile(
-    rf"^Light_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9-]+)_(?P<stamp>\d{{8}}-\d{{6}})\.fits?$"
+    rf"^Light_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9-]+)_(?P<stamp>\d{{8}}-\d{{6}})\.fits?$",
+    re.ASCII,
 )
 _STACKED_RE = re.compile(
-    rf"^DSO_Stacked_(?P<n>\d+)_(?P<target>.+)_{_EXP}_(?P<date>\d{{8}})_(?P<time>\d{{6}})\.fits?$"
+    rf"^DSO_Stacked_(?P<n>\d+)_(?P<target>.+)_{_EXP}_(?P<date>\d{{8}})_(?P<time>\d{{6}})\.fits?$",
+    re.ASCII,
 )
 _CROWDSKY_RE = re.compile(
     rf"^CrowdSky_(?P<n>\d+)_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9-]+)_"
-    r"(?:(?P<key>\d{8}\.\d+(?:m\d+)?)_HP(?P<pixel>\d+)|(?P<legacy>\d{8}-\d{6}))\.fits?$"
+    r"(?:(?P<key>\d{8}\.\d+(?:m\d+)?)_HP(?P<pixel>\d+)|(?P<legacy>\d{8}-\d{6}))\.fits?$",
+    re.ASCII,
 )
 _TARGET_FORBIDDEN = re.compile(r"[/\\\x00]")
 
@@ -240,7 +245,10 @@ def parse_raw_name(name: str) -> RawFrame | None:
     exposure = float(match["exp"])
     if stamp is None or exposure <= 0:
         return None
-    return RawFrame(name, match["target"], exposure, match["filter"], stamp)
+    try:
+        return RawFrame(name, match["target"], exposure, match["filter"], stamp)
+    except PlanError:  # a padded target (" M 42"): no name this tool can build on, so not ours
+        return None
 
 
 def parse_stacked_name(name: str) -> StackedName | None:
