@@ -1,0 +1,26 @@
+"""Test-wide settings: the Hypothesis profiles.
+
+``dev`` (the default) is quick for the edit-test loop; ``ci`` runs more examples,
+deterministically and without per-example deadlines (a loaded CI machine must not fail a test
+for being slow). Choose with ``HYPOTHESIS_PROFILE=dev|ci``; ``CI=true`` picks ``ci``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from hypothesis import settings
+
+settings.register_profile("dev", max_examples=60, deadline=timedelta(seconds=2))
+settings.register_profile("ci", max_examples=400, derandomize=True, deadline=None, print_blob=True)
+
+
+def _profile() -> str:
+    chosen = os.environ.get("HYPOTHESIS_PROFILE")
+    if chosen:
+        return chosen
+    return "ci" if os.environ.get("CI", "").strip().lower() == "true" else "dev"
+
+
+settings.load_profile(_profile())
