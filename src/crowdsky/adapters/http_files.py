@@ -1,0 +1,265 @@
+"""Reading files from the Seestar's HTTP file server (port 80, protocol reference §5.1).
+
+``GET http://<ip>/MyWorks/<folder>/<file>`` with the path percent-encoded (``/`` kept); no
+authentication; a missing file is a 404. Whether the server honours ``Range`` is not known, so
+:meth:`HttpFiles.read_header` works both ways: with a 206 it asks for more ranges until the
+``END`` card has been seen; with a 200 (Range ignored) it reads the body only until the ``END``
+card and then closes the response, so a 4 MB sub costs a few kilobytes either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
+
+from crowdsky.adapters.device_paths import check_path
+from crowdsky.errors import SeestarConnectionError, StorageError
+
+__all__ = ["BLOCK", "HttpFiles"]
+
+#: A FITS header is a whole number of 2880-byte blocks of 80-byte cards.
+BLOCK = 2880
+_CARD = 80
+_END_CARD = b"END" + b" " * 5
+_CHUNK = 64 * 1024
+# A header longer than this is not a Seestar header (theirs fit in one or two blocks).
+_MAX_HEADER = 200 * BLOCK
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_COMMENTARY = frozenset({"", "COMMENT", "HISTORY"})
+
+
+class HttpFiles:
+    """The Seestar's HTTP file server: FITS headers and streamed, atomic downloads.
+
+    Parameters
+    ----------
+    base_url : str
+        ``http://<ip>`` (or ``http://<ip>:<port>``) of the device's file server.
+    client : httpx.Client, optional
+        The client to use (tests pass one with a ``MockTransport``). A client passed in is not
+        closed by :meth:`close`; one created here is.
+    timeout : float
+        Seconds for connecting and for each read.
+    header_blocks : int
+        2880-byte blocks asked for in the first header request (8 covers every Seestar header).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        client: httpx.Client | None = None,
+        timeout: float = 30.0,
+        header_blocks: int = 8,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._own_client = client is None
+        self._client = client if client is not None else httpx.Client(timeout=timeout)
+        self._first_range = max(1, header_blocks) * BLOCK
+
+    def url(self, path: str) -> str:
+        """The URL of a storage path, percent-encoded with ``/`` kept.
+
+        Examples
+        --------
+        >>> HttpFiles("http://10.0.0.1/").url("MyWorks/M 81/a b.fit")
+        'http://10.0.0.1/MyWorks/M%2081/a%20b.fit'
+        """
+        check_path(path)
+        return f"{self.base_url}/{quote(path, safe='/')}"
+
+    def read_header(self, path: str) -> dict[str, Any]:
+        """The primary FITS header of ``path`` as keyword → value (strings right-stripped).
+
+        Commentary cards (``COMMENT``, ``HISTORY``, blank) are left out.
+
+        Raises
+        ------
+        StorageError
+            When the file is missing (404), not FITS, or the server answers with an error.
+        SeestarConnectionError
+            When the server cannot be reached or stops answering.
+        """
+        url = self.url(path)
+        buffer = bytearray()
+        want = self._first_range
+        while True:
+            start = len(buffer)
+            headers = {"Range": f"bytes={start}-{start + want - 1}"}
+            with self._translate(path), self._client.stream("GET", url, headers=headers) as reply:
+                _check_status(reply, path, ok=(200, 206))
+                if reply.status_code == 200:
+                    # Range ignored: the body is the whole file from byte 0.
+                    return _parse(_read_until_end(reply.iter_bytes(_CHUNK), path), path)
+                total = _check_content_range(reply, start, path)
+                _read_at_most(reply.iter_bytes(_CHUNK), buffer, start + want)
+            end = _header_end(buffer, path)
+            if end is not None:
+                return _parse(bytes(buffer[:end]), path)
+            if len(buffer) < start + want or (total is not None and len(buffer) >= total):
+                raise StorageError(f"{path} is not a FITS file: no END card before end of file")
+            if len(buffer) >= _MAX_HEADER:
+                raise StorageError(f"{path}: no END card in the first {_MAX_HEADER} bytes")
+            want *= 2
+
+    def download(self, path: str, dest: Path) -> Path:
+        """Copy ``path`` to the local file ``dest``, atomically, and return ``dest``.
+
+        The body is streamed in 64 KiB chunks into ``<dest>.part``, checked against
+        ``Content-Length`` when the server sends one, and moved onto ``dest`` with
+        :func:`os.replace`; on any failure the ``.part`` file is removed and ``dest`` is untouched.
+
+        Raises
+        ------
+        StorageError
+            Missing file, truncated transfer, or the local file could not be written.
+        SeestarConnectionError
+            When the server cannot be reached or stops answering.
+        """
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+        url = self.url(path)
+        try:
+            with self._translate(path), self._client.stream("GET", url) as reply:
+                _check_status(reply, path, ok=(200,))
+                expected = _content_length(reply)
+                with part.open("wb") as out:
+                    for chunk in reply.iter_bytes(_CHUNK):
+                        out.write(chunk)
+                received = reply.num_bytes_downloaded
+            if expected is not None and received != expected:
+                raise StorageError(
+                    f"Download of {path} is incomplete: {received} of {expected} bytes"
+                )
+            with self._translate(path):
+                os.replace(part, dest)
+        except BaseException:
+            # Ctrl-C included: a half-written file must never be left behind.
+            part.unlink(missing_ok=True)
+            raise
+        return dest
+
+    @contextlib.contextmanager
+    def _translate(self, path: str) -> Iterator[None]:
+        """Turn httpx and OS exceptions into crowdsky errors that name the file and the server."""
+        try:
+            yield
+        except (httpx.TimeoutException, httpx.NetworkError) as exc:
+            raise SeestarConnectionError(
+                f"Seestar file server {self.base_url} did not answer for {path}: {exc!r}"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise StorageError(f"Reading {path} from {self.base_url} failed: {exc!r}") from exc
+        except OSError as exc:
+            raise StorageError(f"Local file error while copying {path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> HttpFiles:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _check_status(reply: httpx.Response, path: str, ok: tuple[int, ...]) -> None:
+    if reply.status_code in ok:
+        return
+    if reply.status_code == 404:
+        raise StorageError(f"No such file on the Seestar: {path} (HTTP 404)")
+    if reply.status_code == 416:
+        raise StorageError(f"{path} is not a FITS file: it is empty (HTTP 416)")
+    raise StorageError(f"Seestar file server answered HTTP {reply.status_code} for {path}")
+
+
+def _check_content_range(reply: httpx.Response, start: int, path: str) -> int | None:
+    """The file's total size from ``Content-Range``; the range must begin where it was asked."""
+    match = _CONTENT_RANGE.fullmatch(reply.headers.get("content-range", "").strip())
+    if match is None:
+        return None
+    if int(match[1]) != start:
+        raise StorageError(f"Seestar file server sent bytes from {match[1]}, not {start}: {path}")
+    return None if match[3] == "*" else int(match[3])
+
+
+def _content_length(reply: httpx.Response) -> int | None:
+    value = reply.headers.get("content-length")
+    # With a Content-Encoding the length counts encoded bytes, which num_bytes_downloaded
+    # also counts, so the comparison holds either way.
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _read_at_most(chunks: Iterable[bytes], buffer: bytearray, limit: int) -> None:
+    """Append chunks to ``buffer`` up to ``limit`` bytes (a server may send more than asked)."""
+    for chunk in chunks:
+        buffer += chunk[: limit - len(buffer)]
+        if len(buffer) >= limit:
+            return
+
+
+def _read_until_end(chunks: Iterable[bytes], path: str) -> bytes:
+    """Read a full-file body only until the block holding the ``END`` card, then stop."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        end = _header_end(buffer, path)
+        if end is not None:
+            return bytes(buffer[:end])
+        if len(buffer) >= _MAX_HEADER:
+            raise StorageError(f"{path}: no END card in the first {_MAX_HEADER} bytes")
+    raise StorageError(f"{path} is not a FITS file: no END card before end of file")
+
+
+def _header_end(buffer: bytes | bytearray, path: str) -> int | None:
+    """Byte offset just past the header block holding ``END``, or ``None`` if not seen yet."""
+    if len(buffer) >= _CARD and bytes(buffer[:9]) != b"SIMPLE  =":
+        raise StorageError(f"{path} is not a FITS file (it does not start with SIMPLE)")
+    whole = len(buffer) - len(buffer) % BLOCK
+    for offset in range(0, whole, _CARD):
+        if buffer[offset : offset + 8] == _END_CARD:
+            return offset - offset % BLOCK + BLOCK
+    return None
+
+
+def _parse(data: bytes, path: str) -> dict[str, Any]:
+    """Header cards as a dict; astropy's warnings about odd cards are not the caller's concern."""
+    try:
+        text = data.decode("ascii")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)
+            header = fits.Header.fromstring(text)
+            cards: dict[str, Any] = {}
+            for card in header.cards:
+                if card.keyword in _COMMENTARY:
+                    continue
+                cards[card.keyword] = _clean(card.value)
+    except (UnicodeDecodeError, ValueError, fits.VerifyError) as exc:
+        raise StorageError(f"{path} has an unreadable FITS header: {exc}") from exc
+    return cards
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.rstrip()
+    if isinstance(value, fits.card.Undefined):
+        return None
+    return value
