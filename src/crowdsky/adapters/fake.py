@@ -1,0 +1,479 @@
+"""The in-memory Seestar: a device model true to the protocol reference, the simulator's engine.
+
+:class:`FakeSeestar` satisfies :class:`crowdsky.app.ports.Seestar` and behaves like the firmware
+where the protocol reference (§3, §4, §6, §7) says how it behaves: album counts are entries, not
+files; file names carry the device's local time while ``DATE-OBS`` is UTC; a batch stack runs on
+clock time, keeps its last terminal state until cleared, refuses a second start with 259, and on
+firmware 7.75 resolves bare file names to nothing (``fail``, ``"no image"``, 267).
+
+It never starts threads or sleeps: the batch stack's state is computed from the clock whenever it
+is read, so a :class:`~crowdsky.adapters.clock.FakeClock` makes hour-long stacks instant. A lock
+guards the state so the network simulator may call it from its server threads.
+
+Faults are injected by changing :attr:`FakeSeestar.faults` (see :class:`Faults`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.device_storage import DeviceStorage, MemoryStorage, split_path
+from crowdsky.adapters.fake_stack import (
+    NO_IMAGE,
+    StackRun,
+    output_name,
+    stack_image,
+    stack_target,
+    wire_entry,
+)
+from crowdsky.adapters.fits_files import JPEG_PLACEHOLDER
+from crowdsky.app.ports import (
+    BatchStackState,
+    BatchStackStatus,
+    Clock,
+    DeviceTime,
+    FileEntry,
+    FolderEntry,
+)
+from crowdsky.domain.folders import is_sub_folder
+from crowdsky.errors import SeestarRpcError, StorageError
+
+__all__ = ["COMPANION_FILES", "FIT_FILES", "FakeSeestar", "Faults"]
+
+#: ``rename_fails`` patterns that fail the rename of stacked ``.fit`` files only.
+FIT_FILES = frozenset({"*.fit", "*.fits"})
+#: ``rename_fails`` patterns that fail the rename of JPEG companions only.
+COMPANION_FILES = frozenset({"*.jpg"})
+
+_RPC_TEXT = {
+    103: "method not found",
+    207: "fail to operate",
+    259: "stack is already running",
+    267: "no image",
+}
+
+Event = dict[str, Any]
+
+
+@attrs.define
+class Faults:
+    """Faults to inject into a :class:`FakeSeestar`; all off by default.
+
+    The batch-stack faults are read when a stack starts; the storage faults on every call.
+
+    Parameters
+    ----------
+    refuse_start : int or None
+        ``start_batch_stack`` raises :class:`~crowdsky.errors.SeestarRpcError` with this code
+        (for example 259, as if another client's stack were running).
+    fail_stack : tuple of (str, int) or None
+        The stack ends in ``fail`` with this error text and code after half its frames
+        (for example ``("stack error, too few stars", 263)``).
+    reject_frames : int
+        The device rejects this many frames (the last ones): the output has
+        ``total - reject_frames`` frames, and a stack with none left fails with 263.
+    stuck : bool
+        The stack stays ``working`` at half way forever (exercises client timeouts).
+    rename_fails : callable or collection of str or None
+        Renames of files matching fail with :class:`~crowdsky.errors.StorageError`: either a
+        predicate on the full path, or ``fnmatch`` patterns on the bare name, e.g.
+        :data:`FIT_FILES` or :data:`COMPANION_FILES`.
+    drop_companions : bool
+        Stack outputs are written without their ``.jpg`` / ``_thn.jpg`` companions.
+    missing_radec : bool
+        Stack headers are written without ``RA`` / ``DEC``.
+    """
+
+    refuse_start: int | None = None
+    fail_stack: tuple[str, int] | None = None
+    reject_frames: int = 0
+    stuck: bool = False
+    rename_fails: Callable[[str], bool] | Collection[str] | None = None
+    drop_companions: bool = False
+    missing_radec: bool = False
+
+    def rename_refused(self, path: str) -> bool:
+        """True if the rename of ``path`` must fail."""
+        rule = self.rename_fails
+        if rule is None:
+            return False
+        if callable(rule):
+            return bool(rule(path))
+        name = path.rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in rule)
+
+
+def _firmware_tuple(firmware: str) -> tuple[int, int]:
+    major, _, minor = firmware.partition(".")
+    return int(major), int(minor or 0)
+
+
+def _stem(name: str) -> str:
+    for suffix in ("_thn.jpg", ".jpg", ".fits", ".fit"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+class FakeSeestar:
+    """A Seestar in memory (or over a directory): files, clock and the batch stacker.
+
+    Parameters
+    ----------
+    clock : Clock
+        Time source; the device's clock is this clock in ``zone``. Tests pass a ``FakeClock``.
+    zone : str
+        The device's IANA zone; file names are stamped in its local time.
+    report_zone : bool
+        False models firmware whose ``pi_get_time`` does not report the zone.
+    storage : DeviceStorage
+        Where the files live; a fresh :class:`MemoryStorage` by default.
+    seconds_per_frame, setup_seconds : float
+        Batch-stack timing: a stack of ``n`` frames takes ``setup + per_frame * n`` seconds
+        of clock time (0 by default: done at the first status read).
+    firmware : str
+        ``"7.75"`` by default; from 7.75 on, only full ``MyWorks/<folder>/<file>`` paths select
+        frames for a batch stack.
+    start_blank_polls : int
+        That many status reads right after a start report state ``""`` (still starting).
+    faults : Faults
+        Injected faults; may be changed at any time.
+    instrument, telescope : str
+        ``INSTRUME`` and ``TELESCOP`` of the frames laid down on this device.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        zone: str = "Europe/Vienna",
+        report_zone: bool = True,
+        storage: DeviceStorage | None = None,
+        seconds_per_frame: float = 0.0,
+        setup_seconds: float = 0.0,
+        firmware: str = "7.75",
+        start_blank_polls: int = 0,
+        faults: Faults | None = None,
+        instrument: str = "Seestar S50",
+        telescope: str = "S50_5eed0042",
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.zone = zone
+        self._tz = ZoneInfo(zone)
+        self.report_zone = report_zone
+        self.storage: DeviceStorage = storage if storage is not None else MemoryStorage()
+        self.seconds_per_frame = seconds_per_frame
+        self.setup_seconds = setup_seconds
+        self.firmware = firmware
+        self.start_blank_polls = start_blank_polls
+        self.faults = faults if faults is not None else Faults()
+        self.instrument = instrument
+        self.telescope = telescope
+        self._skew = timedelta(0)
+        self._lock = threading.RLock()
+        self._config: tuple[str, tuple[str, ...]] = ("", ())
+        self._run: StackRun | None = None
+        self._last_event: tuple[str, int] | None = None
+        self._pending: list[Event] = []
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    # --- clock -------------------------------------------------------------------------------
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The device's zone as a ``ZoneInfo``."""
+        return self._tz
+
+    @property
+    def firmware_ver_int(self) -> int:
+        """``2000 + 100 * major + minor``, as the ``Version`` event reports it (§0)."""
+        major, minor = _firmware_tuple(self.firmware)
+        return 2000 + 100 * major + minor
+
+    def local_time(self, moment: datetime) -> datetime:
+        """The device's naive wall-clock time at the aware ``moment`` (no clock skew)."""
+        return moment.astimezone(self._tz).replace(tzinfo=None)
+
+    def local_now(self) -> datetime:
+        """The device's naive wall-clock time now, including any skew set by ``set_device_time``."""
+        return self.local_time(self.clock.now() + self._skew)
+
+    def device_time(self) -> DeviceTime:
+        """The device's clock and, unless ``report_zone`` is off, its IANA zone."""
+        return DeviceTime(local=self.local_now(), zone=self.zone if self.report_zone else None)
+
+    def set_device_time(self, local: datetime, zone: str) -> None:
+        """Set the clock as ``pi_set_time`` does: naive local wall time in IANA ``zone``."""
+        tz = ZoneInfo(zone)
+        with self._lock:
+            self.zone, self._tz = zone, tz
+            self._skew = local.replace(tzinfo=tz).astimezone(UTC) - self.clock.now()
+
+    # --- files -------------------------------------------------------------------------------
+
+    def list_folders(self) -> list[FolderEntry]:
+        """Folders under ``MyWorks`` with album counts (entries: a ``.fit`` and its JPEGs = 1)."""
+        return [
+            FolderEntry(folder, len({_stem(f.name) for f in self.storage.files(folder)}))
+            for folder in self.storage.folders()
+        ]
+
+    def list_files(self, folder: str) -> list[FileEntry]:
+        """Files of ``MyWorks/<folder>``; empty for a folder that does not exist."""
+        return self.storage.files(folder)
+
+    def read_header(self, path: str) -> dict[str, Any]:
+        """The primary FITS header; :class:`StorageError` when missing or not FITS."""
+        return self.storage.read_header(path)
+
+    def rename(self, path: str, new_name: str) -> None:
+        """Rename in the same folder; raw sub-frame folders are refused (:class:`StorageError`)."""
+        self._refuse_in_sub_folder(path, "rename")
+        if self.faults.rename_refused(path):
+            raise StorageError(f"Cannot rename {path}: the share refused (injected fault)")
+        self.storage.rename(path, new_name)
+
+    def delete(self, path: str) -> None:
+        """Delete a file; raw sub-frame folders are refused (:class:`StorageError`)."""
+        self._refuse_in_sub_folder(path, "delete")
+        self.storage.delete(path)
+
+    def download(self, path: str, dest: Path) -> Path:
+        """Copy the file to ``dest`` atomically (written to ``dest.part``, then replaced)."""
+        return self.storage.download(path, Path(dest))
+
+    @staticmethod
+    def _refuse_in_sub_folder(path: str, verb: str) -> None:
+        folder, _ = split_path(path)
+        if is_sub_folder(folder):
+            raise StorageError(
+                f"Refusing to {verb} {path}: raw sub-frames in {folder!r} are never changed."
+            )
+
+    # --- batch stacking ----------------------------------------------------------------------
+
+    def configure_batch_stack(self, folder: str, paths: Sequence[str]) -> None:
+        """Select frames as ``set_batch_stack_setting`` does (§4.1).
+
+        Paths that do not name an existing ``.fit`` are dropped, as the device resolves them to
+        nothing; on firmware 7.75 and later so are bare file names.
+        """
+        base = folder if folder.startswith("MyWorks/") else f"MyWorks/{folder}"
+        full_paths_only = _firmware_tuple(self.firmware) >= (7, 75)
+        resolved = []
+        for path in paths:
+            if "/" not in path:
+                if full_paths_only:
+                    continue
+                path = f"{base}/{path}"
+            if path.lower().endswith((".fit", ".fits")) and self._exists(path):
+                resolved.append(path)
+        with self._lock:
+            self._config = (base, tuple(resolved))
+
+    def _exists(self, path: str) -> bool:
+        try:
+            return self.storage.exists(path)
+        except StorageError:
+            return False
+
+    def batch_stack_setting(self) -> dict[str, Any]:
+        """What ``get_batch_stack_setting`` reports: ``{"path": ..., "files": [{"name": ...}]}``."""
+        with self._lock:
+            base, paths = self._config
+        return {"path": base, "files": [{"name": p} for p in paths]}
+
+    def start_batch_stack(self) -> None:
+        """Start the configured stack; :class:`SeestarRpcError` 259 while one is working."""
+        with self._lock:
+            code = self.faults.refuse_start
+            if code is not None:
+                raise SeestarRpcError("start_batch_stack", code, _RPC_TEXT.get(code, "fail"))
+            if self._run is not None and self._advance() == BatchStackState.WORKING:
+                raise SeestarRpcError("start_batch_stack", 259, _RPC_TEXT[259])
+            base, paths = self._config
+            self._run = StackRun(
+                base,
+                paths,
+                self.clock.now(),
+                self.setup_seconds,
+                self.seconds_per_frame,
+                rejected=max(0, self.faults.reject_frames),
+                fail=self.faults.fail_stack,
+                stuck=self.faults.stuck,
+                drop_companions=self.faults.drop_companions,
+                missing_radec=self.faults.missing_radec,
+                blank_polls=self.start_blank_polls,
+            )
+            self._last_event = None
+            self._advance()
+        self._deliver()
+
+    def batch_stack_status(self) -> BatchStackStatus | None:
+        """The ``BatchStack`` state now; ``None`` before the first stack and after a clear."""
+        with self._lock:
+            status = self._read()
+        self._deliver()
+        return status
+
+    def batch_stack_app_state(self) -> dict[str, Any] | None:
+        """The ``BatchStack`` entry of ``iscope_get_app_state`` (§4.2), ``None`` when absent."""
+        with self._lock:
+            status = self._read()
+            entry = None if status is None else self._wire(status)
+        self._deliver()
+        return entry
+
+    def poll_events(self) -> None:
+        """Bring the stack up to the clock and push any state change to subscribers.
+
+        Unlike a status read, this does not use up the blank reads after a start.
+        """
+        with self._lock:
+            if self._run is not None:
+                self._advance()
+        self._deliver()
+
+    def stop_batch_stack(self) -> None:
+        """Cancel a working stack (state ``cancel``, no output); harmless otherwise."""
+        with self._lock:
+            run = self._run
+            if run is not None and self._advance() == BatchStackState.WORKING:
+                now = self.clock.now()
+                working = run.working((now - run.started).total_seconds())
+                run.finish(attrs.evolve(working, state=BatchStackState.CANCEL), now)
+                self._note_change()
+        self._deliver()
+
+    def clear_batch_stack(self) -> None:
+        """Forget the last terminal state; a stack still working keeps reporting itself."""
+        with self._lock:
+            if self._run is not None and self._advance() != BatchStackState.WORKING:
+                self._run = None
+                self._last_event = None
+        self._deliver()
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` with ``{"Event": "BatchStack", ...}`` on each state change.
+
+        Events are delivered synchronously, outside the lock, by the call that noticed the
+        change. Returns a function that unsubscribes.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # --- internals (call with the lock held) -------------------------------------------------
+
+    def _read(self) -> BatchStackStatus | None:
+        run = self._run
+        if run is None:
+            return None
+        self._advance()
+        if run.blank_polls > 0:
+            run.blank_polls -= 1
+            return BatchStackStatus("")
+        return self._status()
+
+    def _status(self) -> BatchStackStatus:
+        run = self._run
+        assert run is not None
+        if run.final is not None:
+            return run.final
+        return run.working((self.clock.now() - run.started).total_seconds())
+
+    def _advance(self) -> str:
+        """Reach the terminal state if its time has come; return the current state."""
+        run = self._run
+        assert run is not None
+        if run.final is None:
+            ending = run.ending()
+            if ending is not None and self.clock.now() >= run.started + timedelta(
+                seconds=ending[0]
+            ):
+                at = run.started + timedelta(seconds=ending[0])
+                failure = ending[1]
+                if failure is None:
+                    run.finish(self._complete(run, at), at)
+                else:
+                    run.finish(self._failed(run, failure, ending[0]), at)
+        self._note_change()
+        return self._status().state
+
+    def _failed(self, run: StackRun, failure: tuple[str, int], at_s: float) -> BatchStackStatus:
+        working = run.working(at_s)
+        if failure == NO_IMAGE:
+            working = BatchStackStatus("", total_img=run.total)
+        return attrs.evolve(working, state=BatchStackState.FAIL, error=failure[0], code=failure[1])
+
+    def _complete(self, run: StackRun, at: datetime) -> BatchStackStatus:
+        kept = run.kept
+        try:
+            headers = [self.storage.read_header(path) for path in kept]
+        except StorageError as exc:
+            return BatchStackStatus(
+                BatchStackState.FAIL, total_img=run.total, error=str(exc), code=-1
+            )
+        target = stack_target(run.folder, kept[0], headers[0])
+        image = stack_image(headers, target=target, missing_radec=run.missing_radec)
+        exposure = float(image.cards.get("EXPTIME", 0.0))
+        name = output_name(len(kept), target, exposure, self.local_time(at + self._skew))
+        folder = f"MyWorks/{target}"
+        self.storage.put(f"{folder}/{name}", image)
+        names = [name]
+        if not run.drop_companions:
+            stem = name.rsplit(".", 1)[0]
+            for companion in (f"{stem}.jpg", f"{stem}_thn.jpg"):
+                self.storage.put(f"{folder}/{companion}", JPEG_PLACEHOLDER)
+            names.append(f"{stem}_thn.jpg")
+        return BatchStackStatus(
+            BatchStackState.COMPLETE,
+            percent=100.0,
+            stacked_img=len(kept),
+            total_img=run.total,
+            remaining_sec=0.0,
+            output_folder=folder,
+            output_files=tuple(names),
+        )
+
+    def _note_change(self) -> None:
+        run = self._run
+        if run is None:
+            return
+        status = self._status()
+        key = (status.state, status.stacked_img)
+        if key != self._last_event:
+            self._last_event = key
+            self._pending.append({"Event": "BatchStack", **self._wire(status)})
+
+    def _wire(self, status: BatchStackStatus) -> dict[str, Any]:
+        run = self._run
+        assert run is not None
+        now = self.clock.now()
+        date = ""
+        if run.final_at is not None:
+            date = f"{self.local_time(run.final_at + self._skew):%Y-%m-%d %H:%M:%S}"
+        return wire_entry(status, run.lapse_ms(now), date)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            events, self._pending = self._pending, []
+            subscribers = list(self._subscribers)
+        for event in events:
+            for callback in subscribers:
+                callback(event)
