@@ -24,9 +24,26 @@ __all__ = ["DEFAULT_TILING", "UNKNOWN_PIXEL", "SkyTiling", "healpix_pixel"]
 UNKNOWN_PIXEL = 0
 
 
+#: The finest HEALPix grid (order 29); beyond it pixel numbers overflow 64 bits.
+_MAX_NSIDE = 2**29
+
+
 def _power_of_two(_: object, __: object, value: int) -> None:
-    if isinstance(value, bool) or value < 1 or value & (value - 1):
-        raise PlanError(f"HEALPix NSIDE must be a power of two (1, 2, 4, ..., 128), got {value!r}.")
+    # Checked as a true int first: 64.0 or "64" would otherwise fail with a bare TypeError.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= _MAX_NSIDE
+        or value & (value - 1)
+    ):
+        raise PlanError(
+            f"HEALPix NSIDE must be a power of two from 1 to 2**29 (like 64 or 128), got {value!r}."
+        )
+
+
+def _ordering(_: object, __: object, value: str) -> None:
+    if value not in ("ring", "nested"):
+        raise PlanError(f"HEALPix ordering must be 'ring' or 'nested', got {value!r}.")
 
 
 @attrs.frozen
@@ -42,9 +59,7 @@ class SkyTiling:
     """
 
     nside: int = attrs.field(default=128, validator=_power_of_two)
-    order: Literal["ring", "nested"] = attrs.field(
-        default="ring", validator=attrs.validators.in_(("ring", "nested"))
-    )
+    order: Literal["ring", "nested"] = attrs.field(default="ring", validator=_ordering)
 
     @property
     def npix(self) -> int:
