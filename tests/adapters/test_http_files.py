@@ -402,3 +402,41 @@ def test_download_streams_in_chunks(tmp_path: Path) -> None:
         HttpFiles("http://seestar.local", client=client).download(SUB, tmp_path / "x.fit")
     assert (tmp_path / "x.fit").stat().st_size == 4_000_000
     assert sizes[-1] > 0  # data reached the .part file before the body ended
+
+
+class RangeServer:
+    """A MockTransport handler that honours Range but sends at most ``cap`` bytes per answer."""
+
+    def __init__(self, data: bytes, cap: int, shift: int = 0) -> None:
+        self.data, self.cap, self.shift = data, cap, shift
+        self.ranges: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.ranges.append(request.headers["Range"])
+        match = re.fullmatch(r"bytes=(\d+)-(\d+)", request.headers["Range"])
+        assert match is not None
+        start = int(match[1]) + self.shift
+        end = min(int(match[2]), start + self.cap - 1, len(self.data) - 1)
+        content_range = f"bytes {start}-{end}/{len(self.data)}"
+        return httpx.Response(
+            206, headers={"Content-Range": content_range}, content=self.data[start : end + 1]
+        )
+
+
+def test_server_sending_shorter_ranges_than_asked(device_root: Path) -> None:
+    data = (device_root / "MyWorks/Long/long_header.fit").read_bytes()
+    fake = RangeServer(data, cap=5000)
+    with httpx.Client(transport=httpx.MockTransport(fake)) as client:
+        header = HttpFiles("http://seestar.local", client=client).read_header(SUB)
+    assert header["X0000699"] == 699
+    starts = [int(r.split("=")[1].split("-")[0]) for r in fake.ranges]
+    assert starts == [5000 * i for i in range(len(starts))]
+
+
+def test_range_from_the_wrong_offset_is_refused(device_root: Path) -> None:
+    data = (device_root / "MyWorks/Long/long_header.fit").read_bytes()
+    fake = RangeServer(data, cap=10**9, shift=80)
+    with httpx.Client(transport=httpx.MockTransport(fake)) as client:
+        files = HttpFiles("http://seestar.local", client=client)
+        with pytest.raises(StorageError, match="not 0"):
+            files.read_header(SUB)

@@ -107,7 +107,9 @@ class HttpFiles:
             end = _header_end(buffer, path)
             if end is not None:
                 return _parse(bytes(buffer[:end]), path)
-            if len(buffer) < start + want or (total is not None and len(buffer) >= total):
+            # Without Content-Range, a short answer means end of file; with it, the total says.
+            at_eof = len(buffer) < start + want if total is None else len(buffer) >= total
+            if at_eof or len(buffer) == start:
                 raise StorageError(f"{path} is not a FITS file: no END card before end of file")
             if len(buffer) >= _MAX_HEADER:
                 raise StorageError(f"{path}: no END card in the first {_MAX_HEADER} bytes")
