@@ -1,0 +1,65 @@
+"""The path guards every file adapter applies before touching the Seestar's storage."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crowdsky.adapters.device_paths import (
+    check_folder,
+    check_mutable_path,
+    check_new_name,
+    check_path,
+    is_protected_folder,
+)
+from crowdsky.errors import StorageError
+
+# Names as the Seestar writes them: letters (any script), digits, spaces, dots, dashes, underscores.
+names = st.text(
+    st.characters(categories=["L", "N"], include_characters=" ._-+()"), min_size=1, max_size=40
+).filter(lambda n: n.strip() and n not in (".", ".."))
+folders = names.filter(lambda f: not is_protected_folder(f))
+suffixes = st.sampled_from(["_sub", "-sub", "_mosaic_sub", "_SUB", "-Sub", "_sub.", "_sub "])
+
+
+@given(folders, names)
+def test_files_in_stack_folders_may_change(folder: str, name: str) -> None:
+    path = f"MyWorks/{folder}/{name}"
+    assert check_mutable_path(path) == ("MyWorks", folder, name)
+    assert check_new_name(name) == name
+
+
+@given(names, suffixes, names)
+def test_files_in_raw_sub_folders_never_may(target: str, suffix: str, name: str) -> None:
+    path = f"MyWorks/{target}{suffix}/{name}"
+    check_path(path)  # reading is fine
+    with pytest.raises(StorageError, match="raw sub-frames"):
+        check_mutable_path(path)
+
+
+@given(
+    st.lists(st.sampled_from(["MyWorks", "M 81", "..", ".", "", "M 81_sub", "a.fit"]), max_size=5)
+)
+def test_no_path_escapes_myworks(parts: list[str]) -> None:
+    path = "/".join(parts)
+    try:
+        checked = check_path(path)
+    except StorageError:
+        return
+    assert checked[0] == "MyWorks"
+    assert not {"", ".", ".."} & set(checked)
+
+
+@pytest.mark.parametrize(
+    "name", ["*", "a*.fit", "a?.fit", "a\\b", "a:b", "x\x00", "<a>", 'a"b', "a|b"]
+)
+def test_wildcards_and_separators_are_not_names(name: str) -> None:
+    with pytest.raises(StorageError):
+        check_new_name(name)
+
+
+@pytest.mark.parametrize("folder", ["", ".", "..", "a/b", "a\\b"])
+def test_listing_takes_one_folder_name(folder: str) -> None:
+    with pytest.raises(StorageError):
+        check_folder(folder)
