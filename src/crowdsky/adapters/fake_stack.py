@@ -184,9 +184,10 @@ def _mean_pointing(headers: Sequence[Mapping[str, Any]]) -> tuple[float, float] 
         return None
     x = sum(math.cos(math.radians(ra)) for ra, _ in points)
     y = sum(math.sin(math.radians(ra)) for ra, _ in points)
-    ra = math.degrees(math.atan2(y, x)) % 360.0
+    # Rounded before the modulo, so a mean a hair below 0 gives 0.0 rather than 360.0.
+    ra = round(math.degrees(math.atan2(y, x)), 6) % 360.0
     dec = sum(dec for _, dec in points) / len(points)
-    return round(ra, 6), round(dec, 6)
+    return ra, round(dec, 6)
 
 
 def stack_image(

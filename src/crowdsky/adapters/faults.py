@@ -1,0 +1,63 @@
+"""Faults the device model can be told to show, to test how clients cope (protocol reference §7)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Collection
+
+import attrs
+
+__all__ = ["COMPANION_FILES", "FIT_FILES", "Faults"]
+
+#: ``rename_fails`` patterns that fail the rename of stacked ``.fit`` files only.
+FIT_FILES = frozenset({"*.fit", "*.fits"})
+#: ``rename_fails`` patterns that fail the rename of JPEG companions only.
+COMPANION_FILES = frozenset({"*.jpg"})
+
+
+@attrs.define
+class Faults:
+    """Faults to inject into a :class:`FakeSeestar`; all off by default.
+
+    The batch-stack faults are read when a stack starts; the storage faults on every call.
+
+    Parameters
+    ----------
+    refuse_start : int or None
+        ``start_batch_stack`` raises :class:`~crowdsky.errors.SeestarRpcError` with this code
+        (for example 259, as if another client's stack were running).
+    fail_stack : tuple of (str, int) or None
+        The stack ends in ``fail`` with this error text and code after half its frames
+        (for example ``("stack error, too few stars", 263)``).
+    reject_frames : int
+        The device rejects this many frames (the last ones): the output has
+        ``total - reject_frames`` frames, and a stack with none left fails with 263.
+    stuck : bool
+        The stack stays ``working`` at half way forever (exercises client timeouts).
+    rename_fails : callable or collection of str or None
+        Renames of files matching fail with :class:`~crowdsky.errors.StorageError`: either a
+        predicate on the full path, or ``fnmatch`` patterns on the bare name, e.g.
+        :data:`FIT_FILES` or :data:`COMPANION_FILES`.
+    drop_companions : bool
+        Stack outputs are written without their ``.jpg`` / ``_thn.jpg`` companions.
+    missing_radec : bool
+        Stack headers are written without ``RA`` / ``DEC``.
+    """
+
+    refuse_start: int | None = None
+    fail_stack: tuple[str, int] | None = None
+    reject_frames: int = 0
+    stuck: bool = False
+    rename_fails: Callable[[str], bool] | Collection[str] | None = None
+    drop_companions: bool = False
+    missing_radec: bool = False
+
+    def rename_refused(self, path: str) -> bool:
+        """True if the rename of ``path`` must fail."""
+        rule = self.rename_fails
+        if rule is None:
+            return False
+        if callable(rule):
+            return bool(rule(path))
+        name = path.rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in rule)
