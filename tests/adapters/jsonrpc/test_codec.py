@@ -240,3 +240,33 @@ def test_any_split_yields_every_message_once_in_order(
     good = [m for m in out if not isinstance(m, Problem)]
     assert good == [expected for _, expected in messages]
     assert len(out) - len(good) == (garbage_at is not None)
+
+
+@st.composite
+def lines_with_garbage(draw: st.DrawFn) -> tuple[bytes, list[type | Reply | Event], int]:
+    """Valid frames and garbage lines mixed; garbage starts with '#', never valid JSON."""
+    stream = b""
+    expected: list[type | Reply | Event] = []
+    max_frame = draw(st.integers(min_value=1, max_value=300))
+    for _ in range(draw(st.integers(min_value=0, max_value=8))):
+        if draw(st.booleans()):
+            frame, message = draw(device_messages())
+            stream += frame
+            expected.append(message if len(frame) - 2 <= max_frame else Problem)
+        else:
+            junk = b"#" + draw(st.binary(max_size=400)).replace(b"\n", b"")
+            stream += junk + b"\r\n"
+            expected.append(Problem)
+    return stream, expected, max_frame
+
+
+@settings(deadline=None)
+@given(case=lines_with_garbage(), cuts=st.lists(st.integers(min_value=0), max_size=20))
+def test_garbage_and_oversized_lines_never_desynchronise(
+    case: tuple[bytes, list[type | Reply | Event], int], cuts: list[int]
+) -> None:
+    stream, expected, max_frame = case
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    out = decode_all(*chunks, max_frame=max_frame)
+    assert [Problem if isinstance(m, Problem) else m for m in out] == expected

@@ -186,6 +186,16 @@ def test_unauthenticated_silence_is_reported_as_missing_key(
     assert server.ignored == 1
 
 
+def test_silence_without_events_mentions_the_key_as_a_possibility(
+    make_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = make_server(require_auth=True)  # no events either
+    conn = make_conn(server, timeout=0.2)
+    with pytest.raises(SeestarConnectionError, match="SEESTAR_KEY_PATH") as caught:
+        conn.call("get_albums")
+    assert not isinstance(caught.value, SeestarAuthError)
+
+
 def test_signature_verified(
     make_server: MakeServer, make_conn: MakeConn, keypair: tuple[bytes, bytes], key_file: Path
 ) -> None:

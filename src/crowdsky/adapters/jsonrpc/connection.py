@@ -487,7 +487,14 @@ class JsonRpcConnection:
                     self._link = None
                     self._retire(link)
                     self.reconnects += 1
+        hint = ""
+        if not link.verified and link.replies_received == 0:
+            # No events yet to tell silence-for-lack-of-key apart from a busy device.
+            hint = (
+                " If it runs firmware 7.32 or later it ignores commands until authenticated: "
+                f"pass key_path= or set {KEY_ENV_VAR}."
+            )
         return SeestarConnectionError(
             f"The Seestar at {self.address} did not answer {method!r} within {timeout:g} s. "
-            "It may be busy or out of Wi-Fi range; try again, or raise the timeout."
+            f"It may be busy or out of Wi-Fi range; try again, or raise the timeout.{hint}"
         )
