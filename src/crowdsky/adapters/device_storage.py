@@ -212,6 +212,15 @@ class MemoryStorage:
             if self._folders.get(folder, {}).pop(name, None) is None:
                 raise StorageError(f"No such file on the Seestar: {path}")
 
+    def items(self) -> list[tuple[str, Content]]:
+        """Every stored file as ``(path, content)``, sorted by path (to copy a tree elsewhere)."""
+        with self._lock:
+            return sorted(
+                (f"{_ROOT}/{folder}/{name}", content)
+                for folder, stored in self._folders.items()
+                for name, content in stored.items()
+            )
+
     def download(self, path: str, dest: Path) -> Path:
         """Write the file (a full-size FITS file or the JPEG bytes) to ``dest`` atomically."""
         content = self._get(path)

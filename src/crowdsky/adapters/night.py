@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.device_storage import DeviceStorage
+from crowdsky.adapters.device_storage import DeviceStorage, MemoryStorage
 from crowdsky.adapters.fake import FakeSeestar, Faults
 from crowdsky.adapters.fake_stack import output_name, stack_image
 from crowdsky.adapters.fits_files import JPEG_PLACEHOLDER, FitsImage
@@ -292,11 +292,13 @@ def demo_seestar(
     FakeSeestar
     """
     fake_clock = FakeClock(now or datetime(2026, 2, 28, 6, 0, tzinfo=UTC))
+    # Built in memory, where headers read back instantly, then copied to the chosen storage.
+    memory = MemoryStorage()
     device = FakeSeestar(
         clock=clock or fake_clock,
         zone=zone,
         report_zone=report_zone,
-        storage=storage,
+        storage=memory,
         seconds_per_frame=seconds_per_frame,
         setup_seconds=setup_seconds,
         firmware=firmware,
@@ -320,6 +322,10 @@ def demo_seestar(
             )
         )
     _demo_stacks(device, laid)
+    if storage is not None:
+        for path, content in memory.items():
+            storage.put(path, content)
+        device.storage = storage
     if clock is None and now is None:
         last = max(device.read_header(paths[-1])["DATE-OBS"] for paths in laid.values())
         fake_clock.set(datetime.fromisoformat(last).replace(tzinfo=UTC) + timedelta(hours=3))
