@@ -13,7 +13,7 @@ from datetime import timedelta
 from hypothesis import settings
 
 settings.register_profile("dev", max_examples=60, deadline=timedelta(seconds=2))
-settings.register_profile("ci", max_examples=400, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("ci", max_examples=200, derandomize=True, deadline=None, print_blob=True)
 
 
 def _profile() -> str:

@@ -50,7 +50,7 @@ session_frames = st.lists(
         filter=st.sampled_from(("LP", "IRCUT")),
         local_time=local_times(datetime(2025, 10, 24), datetime(2025, 10, 28)),
     ),
-    max_size=60,
+    max_size=40,
 )
 # Frames of any shape at any time.
 any_frames = st.lists(raw_frames(), max_size=30)
