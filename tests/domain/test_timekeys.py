@@ -35,6 +35,7 @@ from strategies import (
     NAMED_ZONES,
     aware_datetimes,
     block_minutes,
+    exposures,
     raw_name,
 )
 
@@ -465,3 +466,35 @@ def test_a_device_zone_with_the_wrong_offset_disagrees() -> None:
     fixed = timezone(timedelta(hours=2))
     samples = [_truly_observed(f) for f in night_samples(NEXT_NIGHT)]
     assert decide_zone(NEXT_NIGHT, samples=samples, device_zone=fixed).source == "header"
+
+
+# --- long exposures ------------------------------------------------------------------------------
+
+
+@given(
+    st.integers(min_value=-48, max_value=56),
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1)),
+    exposures(),
+    st.integers(min_value=0, max_value=30),
+)
+def test_header_offset_of_any_exposure(
+    quarters: int, start: datetime, exposure_s: float, download_s: int
+) -> None:
+    """DATE-OBS is the exposure start; the name is stamped at save time, after the exposure."""
+    offset = timedelta(minutes=15 * quarters)
+    saved = start + timedelta(seconds=exposure_s + download_s)
+    local = (saved + offset).replace(microsecond=0)
+    assert header_offset(local, start, exposure_s=exposure_s) == offset
+
+
+def test_a_ten_minute_frame_keeps_the_device_offset() -> None:
+    """A 600 s sub in Vienna (UTC+1) started 21:00:00 UTC and was saved at 22:10:04 local."""
+    frame = parse_raw_name("Light_M 42_600.0s_LP_20260227-221004.fit")
+    assert frame is not None
+    frame = attrs.evolve(frame, date_obs=datetime(2026, 2, 27, 21, 0, 0, tzinfo=UTC))
+    assert frame_utc(frame, VIENNA) == datetime(2026, 2, 27, 21, 10, 4, tzinfo=UTC)
+    samples = [frame]
+    decision = decide_zone([frame], samples=samples, device_zone=VIENNA)
+    assert decision.source == "device"
+    headers = decide_zone([frame], samples=samples)
+    assert headers.tz.utcoffset(frame.local_time) == timedelta(hours=1)

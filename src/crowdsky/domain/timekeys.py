@@ -132,7 +132,9 @@ def night_of(local_time: datetime) -> date:
     return (local_time - timedelta(hours=12)).date()
 
 
-def header_offset(local_time: datetime, date_obs: datetime) -> timedelta:
+def header_offset(
+    local_time: datetime, date_obs: datetime, *, exposure_s: float = 0.0
+) -> timedelta:
     """The device's UTC offset from a name time and its header ``DATE-OBS``, to 15 minutes.
 
     Parameters
@@ -141,16 +143,31 @@ def header_offset(local_time: datetime, date_obs: datetime) -> timedelta:
         Naive device time from the file name (stamped at save time).
     date_obs : datetime
         UTC exposure start from the header (naive means UTC).
+    exposure_s : float
+        The frame's exposure. The name is stamped after the exposure and its download, so the
+        gap between the two times grows with it; half of it is taken off before rounding, which
+        keeps the gap well inside the 7.5 minutes that rounding tolerates for exposures up to
+        about 14 minutes, whether the stamp comes at the end of the exposure (as the protocol
+        notes infer) or near its start.
 
     Examples
     --------
     >>> from datetime import datetime
     >>> header_offset(datetime(2025, 9, 29, 1, 1, 16), datetime(2025, 9, 29, 6, 1, 2, 382641))
     datetime.timedelta(days=-1, seconds=68400)
+    >>> header_offset(datetime(2026, 2, 27, 22, 10, 4), datetime(2026, 2, 27, 21, 0),
+    ...               exposure_s=600)
+    datetime.timedelta(seconds=3600)
     """
     utc = date_obs.astimezone(UTC).replace(tzinfo=None) if date_obs.tzinfo else date_obs
-    quarters = round((local_time - utc) / _QUARTER)
-    return quarters * _QUARTER
+    gap = local_time - utc - timedelta(seconds=exposure_s / 2)
+    return round(gap / _QUARTER) * _QUARTER
+
+
+def _frame_offset(frame: RawFrame) -> timedelta:
+    """The UTC offset a frame's own ``DATE-OBS`` shows (it must have one)."""
+    assert frame.date_obs is not None
+    return header_offset(frame.local_time, frame.date_obs, exposure_s=frame.exposure_s)
 
 
 def local_to_utc(local_time: datetime, tz: tzinfo, *, fold: int = 0) -> datetime:
@@ -179,9 +196,7 @@ def frame_utc(frame: RawFrame, tz: tzinfo) -> datetime:
     the wall time is read in ``tz`` (the first of a repeated hour).
     """
     if frame.date_obs is not None:
-        return (frame.local_time - header_offset(frame.local_time, frame.date_obs)).replace(
-            tzinfo=UTC
-        )
+        return (frame.local_time - _frame_offset(frame)).replace(tzinfo=UTC)
     return local_to_utc(frame.local_time, tz)
 
 
@@ -265,8 +280,7 @@ class ZoneDecision:
 
 def _agrees(tz: tzinfo, samples: Sequence[RawFrame]) -> bool:
     for frame in samples:
-        assert frame.date_obs is not None
-        measured = header_offset(frame.local_time, frame.date_obs)
+        measured = _frame_offset(frame)
         folds = {frame.local_time.replace(tzinfo=tz, fold=k).utcoffset() for k in (0, 1)}
         if measured not in folds:
             return False
@@ -327,8 +341,7 @@ def _zone_from_samples(
 ) -> ZoneDecision:
     per_night: dict[date, set[timedelta]] = {}
     for frame in measured:
-        assert frame.date_obs is not None
-        offset = header_offset(frame.local_time, frame.date_obs)
+        offset = _frame_offset(frame)
         per_night.setdefault(night_of(frame.local_time), set()).add(offset)
     changing = {night for night, offsets in per_night.items() if len(offsets) > 1}
     tz = NightlyOffsets({night: min(offsets) for night, offsets in per_night.items()})
