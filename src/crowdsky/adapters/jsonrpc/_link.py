@@ -15,13 +15,45 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from crowdsky.adapters.jsonrpc.codec import Decoder, Event, Problem, Reply, encode_call
+from crowdsky.adapters.jsonrpc.codec import ABSENT, Decoder, Event, Problem, Reply, encode_call
+from crowdsky.errors import SeestarConnectionError
 
 log = logging.getLogger("crowdsky.adapters.jsonrpc.connection")
 
 _RECV_SIZE = 65536
 #: Heartbeat ids remembered so their replies are not counted as late replies.
 _HEARTBEATS_REMEMBERED = 64
+
+
+def open_socket(host: str, port: int, connect_timeout: float) -> socket.socket:
+    """Connect to ``host:port``, translating failures into :class:`SeestarConnectionError`."""
+    where = f"the Seestar at {host}:{port}"
+    check = (
+        "Check that the Seestar is switched on and on the same network as this computer, "
+        "and that the host name or address and the port (JSON-RPC uses TCP 4700) are right."
+    )
+    try:
+        sock = socket.create_connection((host, port), timeout=connect_timeout)
+    except socket.gaierror as exc:
+        raise SeestarConnectionError(
+            f"Cannot connect to {where}: the name {host!r} does not resolve. "
+            "Try the IP address shown in the Seestar app."
+        ) from exc
+    except ConnectionRefusedError as exc:
+        raise SeestarConnectionError(
+            f"Cannot connect to {where}: connection refused. {check}"
+        ) from exc
+    except TimeoutError as exc:
+        raise SeestarConnectionError(
+            f"Cannot connect to {where}: no answer within {connect_timeout:g} s. {check}"
+        ) from exc
+    except OSError as exc:
+        raise SeestarConnectionError(f"Cannot connect to {where}: {exc}. {check}") from exc
+    # Blocking reads: the reader thread waits for data; close() wakes it with shutdown().
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
 
 
 class LinkDropped(Exception):
@@ -223,3 +255,29 @@ class Link:
         if threading.current_thread() is not self._reader:
             self._reader.join()
         self._sock.close()
+
+
+class HandshakeCaller:
+    """The :class:`RpcCaller` an authenticator gets: one socket, no reconnects, no retries."""
+
+    def __init__(self, link: Link, address: str, default_timeout: float) -> None:
+        self._link = link
+        self._address = address
+        self._timeout = default_timeout
+
+    def call_reply(
+        self, method: str, params: object = ABSENT, *, timeout: float | None = None
+    ) -> Reply:
+        wait = self._timeout if timeout is None else timeout
+        try:
+            return self._link.roundtrip(method, params, wait)
+        except LinkDropped as exc:
+            raise SeestarConnectionError(
+                f"The Seestar at {self._address} closed the connection during authentication "
+                f"({method!r}). Check that no other program holds the Seestar and try again."
+            ) from exc
+        except ReplyTimeout as exc:
+            raise SeestarConnectionError(
+                f"The Seestar at {self._address} did not answer {method!r} within {wait:g} s "
+                "during authentication. It may be busy (imaging); try again in a minute."
+            ) from exc

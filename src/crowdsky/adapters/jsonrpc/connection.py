@@ -30,15 +30,20 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
-from crowdsky.adapters.jsonrpc._link import Link, LinkDropped, ReplyTimeout
+from crowdsky.adapters.jsonrpc._events import EventCallback, EventHub
+from crowdsky.adapters.jsonrpc._link import (
+    HandshakeCaller,
+    Link,
+    LinkDropped,
+    ReplyTimeout,
+    open_socket,
+)
 from crowdsky.adapters.jsonrpc.auth import KEY_ENV_VAR, RpcCaller, default_key_path
 from crowdsky.adapters.jsonrpc.codec import ABSENT, DEFAULT_MAX_FRAME, Event, Reply
 from crowdsky.errors import SeestarAuthError, SeestarConnectionError, SeestarRpcError
@@ -50,10 +55,6 @@ log = logging.getLogger(__name__)
 #: The Seestar's JSON-RPC control port.
 DEFAULT_PORT = 4700
 
-#: Called on the reader thread with each event; must return quickly, and must not call the
-#: connection (the reader thread is the one that would deliver the reply).
-EventCallback = Callable[[Event], None]
-
 
 class Authenticator(Protocol):
     """Runs a handshake on each new socket, before any other command."""
@@ -64,32 +65,6 @@ class Authenticator(Protocol):
         Raises :class:`~crowdsky.errors.SeestarAuthError` when authentication fails.
         """
         ...
-
-
-class _HandshakeCaller:
-    """The :class:`RpcCaller` an authenticator gets: one socket, no reconnects, no retries."""
-
-    def __init__(self, link: Link, address: str, default_timeout: float) -> None:
-        self._link = link
-        self._address = address
-        self._timeout = default_timeout
-
-    def call_reply(
-        self, method: str, params: object = ABSENT, *, timeout: float | None = None
-    ) -> Reply:
-        wait = self._timeout if timeout is None else timeout
-        try:
-            return self._link.roundtrip(method, params, wait)
-        except LinkDropped as exc:
-            raise SeestarConnectionError(
-                f"The Seestar at {self._address} closed the connection during authentication "
-                f"({method!r}). Check that no other program holds the Seestar and try again."
-            ) from exc
-        except ReplyTimeout as exc:
-            raise SeestarConnectionError(
-                f"The Seestar at {self._address} did not answer {method!r} within {wait:g} s "
-                "during authentication. It may be busy (imaging); try again in a minute."
-            ) from exc
 
 
 class JsonRpcConnection:
@@ -146,9 +121,9 @@ class JsonRpcConnection:
         self._authenticator = authenticator
         self._heartbeat_interval = heartbeat_interval
         self._max_frame = max_frame
-        self._listeners: list[EventCallback] = [on_event] if on_event is not None else []
-        self._events: deque[Event] = deque(maxlen=event_buffer)
-        self._events_cond = threading.Condition()
+        self._events = EventHub(event_buffer)
+        if on_event is not None:
+            self._events.add_listener(on_event)
         self._ids = itertools.count(1)
         self._ids_lock = threading.Lock()
         self._connect_lock = threading.Lock()
@@ -215,8 +190,7 @@ class JsonRpcConnection:
             link, self._link = self._link, None
         if link is not None:
             self._retire(link)
-        with self._events_cond:
-            self._events_cond.notify_all()
+        self._events.close()
         heartbeat = self._heartbeat
         if heartbeat is not None and heartbeat is not threading.current_thread():
             heartbeat.join()
@@ -259,51 +233,22 @@ class JsonRpcConnection:
             return self._link
 
     def _open_link(self) -> Link:
-        sock = self._open_socket()
+        sock = open_socket(self.host, self.port, self.connect_timeout)
         link = Link(
             sock,
             self.address,
             next_id=self._next_id,
-            on_event=self._dispatch_event,
+            on_event=self._events.dispatch,
             max_frame=self._max_frame,
         )
         if self._authenticator is not None:
-            caller = _HandshakeCaller(link, self.address, self.timeout)
+            caller = HandshakeCaller(link, self.address, self.timeout)
             try:
                 link.verified = self._authenticator.authenticate(caller)
             except BaseException:
                 self._retire(link)
                 raise
         return link
-
-    def _open_socket(self) -> socket.socket:
-        where = f"the Seestar at {self.address}"
-        check = (
-            "Check that the Seestar is switched on and on the same network as this computer, "
-            "and that the host name or address and the port (JSON-RPC uses TCP 4700) are right."
-        )
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        except socket.gaierror as exc:
-            raise SeestarConnectionError(
-                f"Cannot connect to {where}: the name {self.host!r} does not resolve. "
-                "Try the IP address shown in the Seestar app."
-            ) from exc
-        except ConnectionRefusedError as exc:
-            raise SeestarConnectionError(
-                f"Cannot connect to {where}: connection refused. {check}"
-            ) from exc
-        except TimeoutError as exc:
-            raise SeestarConnectionError(
-                f"Cannot connect to {where}: no answer within {self.connect_timeout:g} s. {check}"
-            ) from exc
-        except OSError as exc:
-            raise SeestarConnectionError(f"Cannot connect to {where}: {exc}. {check}") from exc
-        # Blocking reads: the reader thread waits for data; close() wakes it with shutdown().
-        sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return sock
 
     # -- heartbeat -----------------------------------------------------------------------------
 
@@ -334,23 +279,11 @@ class JsonRpcConnection:
 
     def add_event_listener(self, callback: EventCallback) -> None:
         """Call ``callback`` with every event from now on (on the reader thread)."""
-        self._listeners.append(callback)
+        self._events.add_listener(callback)
 
     def remove_event_listener(self, callback: EventCallback) -> None:
         """Stop calling ``callback``; harmless if it was not registered."""
-        if callback in self._listeners:
-            self._listeners.remove(callback)
-
-    def _dispatch_event(self, event: Event) -> None:
-        with self._events_cond:
-            self._events.append(event)
-            self._events_cond.notify_all()
-        for callback in list(self._listeners):
-            try:
-                callback(event)
-            except Exception:
-                # A faulty listener must not kill the reader thread (replies would stop).
-                log.exception("event listener %r failed on %s", callback, event.name)
+        self._events.remove_listener(callback)
 
     def wait_event(
         self, predicate: Callable[[Event], bool] | None = None, timeout: float | None = None
@@ -372,24 +305,11 @@ class JsonRpcConnection:
         Event or None
             ``None`` on timeout or when the connection is closed.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._events_cond:
-            while True:
-                for index, event in enumerate(self._events):
-                    if predicate is None or predicate(event):
-                        del self._events[index]
-                        return event
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if self._closed.is_set() or (remaining is not None and remaining <= 0):
-                    return None
-                self._events_cond.wait(remaining)
+        return self._events.wait(predicate, timeout)
 
     def drain_events(self) -> list[Event]:
         """Remove and return every queued event, oldest first."""
-        with self._events_cond:
-            events = list(self._events)
-            self._events.clear()
-        return events
+        return self._events.drain()
 
     # -- calls ---------------------------------------------------------------------------------
 
