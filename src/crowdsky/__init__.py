@@ -1,1 +1,103 @@
-"""crowdsky: clock-aligned time-block stacking on ZWO Seestar telescopes."""
+"""crowdsky: clock-aligned time-block stacking on ZWO Seestar telescopes.
+
+Raw sub-frames are grouped into clock-aligned UTC blocks (15 minutes by default), each block is
+batch-stacked on the telescope, and the output is renamed
+``CrowdSky_<frames>_<target>_<exposure>_<filter>_<YYYYMMDD.CC>_HP<pixel>.fit``. Re-runs are
+idempotent.
+
+Choose a telescope first; nothing connects at import time::
+
+    import crowdsky
+    crowdsky.use_simulator()            # the built-in in-memory Seestar with a demo night
+    crowdsky.stack_blocks("IC 434", dry_run=True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crowdsky.api import (
+    find_unstacked_blocks,
+    list_targets,
+    purge_crowdsky_stacks,
+    service,
+    stack_all,
+    stack_blocks,
+)
+from crowdsky.app.service import Crowdsky
+from crowdsky.app.stacking import StackOptions
+from crowdsky.domain import SkyTiling
+from crowdsky.errors import (
+    BatchStackError,
+    CrowdskyError,
+    CrowdskyWarning,
+    DeviceTimeWarning,
+    PlanError,
+    SeestarAuthError,
+    SeestarConnectionError,
+    SeestarError,
+    SeestarRpcError,
+    ServerAuthError,
+    ServerError,
+    ServerProtocolError,
+    ServerRejected,
+    ServerUnavailable,
+    StorageError,
+    UnknownTargetError,
+)
+from crowdsky.session import NoSeestarError, current_seestar, use
+
+__all__ = [
+    "BatchStackError",
+    "Crowdsky",
+    "CrowdskyError",
+    "CrowdskyWarning",
+    "DeviceTimeWarning",
+    "NoSeestarError",
+    "PlanError",
+    "SeestarAuthError",
+    "SeestarConnectionError",
+    "SeestarError",
+    "SeestarRpcError",
+    "ServerAuthError",
+    "ServerError",
+    "ServerProtocolError",
+    "ServerRejected",
+    "ServerUnavailable",
+    "SkyTiling",
+    "StackOptions",
+    "StorageError",
+    "UnknownTargetError",
+    "current_seestar",
+    "find_unstacked_blocks",
+    "list_targets",
+    "purge_crowdsky_stacks",
+    "service",
+    "stack_all",
+    "stack_blocks",
+    "use",
+    "use_simulator",
+]
+
+__version__ = "0.1.0"
+
+
+def use_simulator(**options: Any) -> Any:
+    """Use the built-in in-memory Seestar, loaded with a demo night, and return it.
+
+    Parameters
+    ----------
+    **options
+        Passed to :func:`crowdsky.adapters.night.demo_seestar` (for example a fault-injecting
+        configuration).
+
+    Returns
+    -------
+    FakeSeestar
+        The simulated telescope, now the one the module-level functions act on.
+    """
+    from crowdsky.adapters.night import demo_seestar
+
+    seestar = demo_seestar(**options)
+    use(seestar)
+    return seestar

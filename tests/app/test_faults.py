@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crowdsky.adapters.clock import FakeClock
+from crowdsky.adapters.console import CollectingProgress
+from crowdsky.adapters.fake import FakeSeestar
+from crowdsky.app.ports import BatchStackStatus, Seestar
+from crowdsky.app.service import Crowdsky
+from crowdsky.app.stacking import StackOptions
+from crowdsky.errors import SeestarConnectionError
+
+from .conftest import AddRun, spec_night
+from .test_service import crowdsky_files
+
+
+def test_refused_start_is_recorded_and_the_rest_goes_on(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    device.faults.refuse_start = 259
+    result = app.stack_blocks("IC 434")
+    assert result["blocks_failed"] == 3
+    assert result["blocks_stacked"] == 0
+    assert all("stack is already running" in (b["error"] or "") for b in result["blocks"])
+    device.faults.refuse_start = None
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
+
+
+def test_device_failure_text_is_reported(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    device.faults.fail_stack = ("stack error, too few stars", 263)
+    result = app.stack_blocks("IC 434")
+    assert result["blocks_failed"] == 3
+    assert "  Failed: the device reported fail: stack error, too few stars (code 263)" in (
+        progress.lines
+    )
+    assert crowdsky_files(device) == []
+
+
+def test_rejected_frames_give_the_real_frame_count(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar
+) -> None:
+    spec_night(add_run)
+    device.faults.reject_frames = 3
+    result = app.stack_blocks("IC 434")
+    assert [f.split("_")[1] for f in result["files"]] == ["30", "66", "53"]
+    # Coverage does not depend on the frame count: nothing is stacked twice.
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 0
+
+
+def test_stuck_stack_times_out_and_is_stopped(
+    device: FakeSeestar, clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    device.faults.stuck = True
+    app = Crowdsky(device, clock, progress, options=StackOptions(block_timeout=60))
+    result = app.stack_blocks("IC 434")
+    assert result["blocks_failed"] == 3
+    assert "did not finish within 60 s" in result["blocks"][0]["error"]
+    assert device.batch_stack_status() is None  # stopped and cleared, not left running
+    assert sum(clock.slept) >= 3 * 60
+
+
+def test_polling_is_adaptive_not_a_fixed_sleep(
+    device: FakeSeestar, clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    device.seconds_per_frame = 1.5
+    app = Crowdsky(device, clock, progress)
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
+    working = [s for s in progress.statuses if s.state == "working"]
+    assert working, "progress readings are reported while the device stacks"
+    assert any(s.percent > 0 for s in working)
+    assert len(set(clock.slept)) > 1  # the wait follows the device's remaining_sec
+
+
+def test_failed_fit_rename_is_loud_and_restacked_next_run(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    device.faults.rename_fails = lambda name: name.endswith(".fit")
+    result = app.stack_blocks("IC 434")
+    assert result["rename_failed"] == 3
+    assert result["blocks_failed"] == 3
+    assert any(line.startswith("  RENAME FAILED:") for line in progress.lines)
+    assert crowdsky_files(device) == []
+    device.faults.rename_fails = None
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
+
+
+def test_missing_companions_do_not_fail_the_block(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar
+) -> None:
+    spec_night(add_run)
+    device.faults.drop_companions = True
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
+    assert len(crowdsky_files(device)) == 3
+
+
+def test_missing_radec_falls_back_to_a_sub_frame(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar
+) -> None:
+    spec_night(add_run)
+    device.faults.missing_radec = True
+    files = app.stack_blocks("IC 434")["files"]
+    assert all(f.endswith("_HP102265.fit") for f in files)
+
+
+class InterruptingProgress(CollectingProgress):
+    """Ctrl-C arrives while the second block stacks."""
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        super().stack_progress(status)
+        if sum(1 for line in self.lines if line.startswith("Stacking")) == 2:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_stops_and_clears_the_device_then_propagates(
+    device: FakeSeestar, clock: FakeClock, add_run: AddRun
+) -> None:
+    spec_night(add_run)
+    device.seconds_per_frame = 1.0
+    progress = InterruptingProgress()
+    app = Crowdsky(device, clock, progress)
+    with pytest.raises(KeyboardInterrupt):
+        app.stack_blocks("IC 434")
+    assert device.batch_stack_status() is None
+    names = crowdsky_files(device)
+    assert len([n for n in names if n.endswith(".fit")]) == 1  # the first block only
+    assert len(names) == 3  # with both companions: nothing half-renamed
+    assert not [e for e in device.list_files("IC 434") if e.name.startswith("DSO_Stacked")]
+
+
+class BrokenFolder:
+    """A Seestar whose listing of one folder fails (a fake wrapping the fake)."""
+
+    def __init__(self, inner: Seestar, folder: str) -> None:
+        self._inner = inner
+        self._folder = folder
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def list_files(self, folder: str) -> object:
+        if folder == self._folder:
+            raise SeestarConnectionError("link dropped while listing")
+        return self._inner.list_files(folder)
+
+
+def test_stack_all_goes_on_past_a_target_that_fails(
+    device: FakeSeestar, clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    add_run(datetime(2026, 2, 27, 22, 0, 5, tzinfo=UTC), 40, target="M 42", radec=(83.82, -5.39))
+    app = Crowdsky(BrokenFolder(device, "IC 434_sub"), clock, progress)  # type: ignore[arg-type]
+    result = app.stack_all()
+    assert "IC 434" in result["targets_failed"]
+    assert result["total_blocks_stacked"] == 1
+    assert result["targets_processed"] == 1
