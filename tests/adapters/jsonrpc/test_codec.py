@@ -187,7 +187,11 @@ def test_request_decoder_keeps_any_id_and_knows_whether_params_were_sent() -> No
 # -- property: any byte split of any stream yields every message once, in order ----------------
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
 )
 json_values = st.recursive(
     json_scalars,
@@ -270,3 +274,36 @@ def test_garbage_and_oversized_lines_never_desynchronise(
     chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
     out = decode_all(*chunks, max_frame=max_frame)
     assert [Problem if isinstance(m, Problem) else m for m in out] == expected
+
+
+@given(
+    request_id=st.integers(min_value=0, max_value=2**53),
+    method=methods,
+    params=st.just(ABSENT) | json_values,
+)
+def test_calls_round_trip_through_the_device_side_decoder(
+    request_id: int, method: str, params: object
+) -> None:
+    decoder = RequestDecoder()
+    decoder.receive_data(encode_call(request_id, method, params))
+    [request] = list(decoder)
+    assert isinstance(request, Request)
+    assert (request.id, request.method) == (request_id, method)
+    assert request.has_params == (params is not ABSENT)
+    assert request.params == (None if params is ABSENT else params)
+
+
+def test_public_names_and_doctests() -> None:
+    import doctest
+
+    from crowdsky.adapters import jsonrpc
+    from crowdsky.adapters.jsonrpc import codec
+
+    assert sorted(jsonrpc.__all__) == sorted(set(jsonrpc.__all__))
+    assert all(hasattr(jsonrpc, name) for name in jsonrpc.__all__)
+    assert doctest.testmod(codec).failed == 0
+
+
+def test_non_json_numbers_are_refused_before_sending() -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        encode_call(1, "scope_goto", [float("nan"), 0.0])

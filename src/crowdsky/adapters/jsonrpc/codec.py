@@ -61,7 +61,10 @@ def _dumps(obj: object, *, compact: bool) -> bytes:
     # ensure_ascii: the device itself escapes non-ASCII ("\u03b5 Cnc"), so escapes are what its
     # parser certainly reads; it also keeps lone surrogates encodable.
     separators = (",", ":") if compact else (", ", ": ")
-    return json.dumps(obj, ensure_ascii=True, separators=separators).encode("ascii") + _TERMINATOR
+    # allow_nan=False: NaN and Infinity are not JSON; better a ValueError here than a frame the
+    # device cannot parse (it would simply never answer).
+    text = json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=separators)
+    return text.encode("ascii") + _TERMINATOR
 
 
 def encode_call(id: int, method: str, params: object = ABSENT) -> bytes:
@@ -79,6 +82,11 @@ def encode_call(id: int, method: str, params: object = ABSENT) -> bytes:
     Returns
     -------
     bytes
+
+    Raises
+    ------
+    ValueError, TypeError
+        When ``params`` holds NaN/Infinity or a value JSON cannot represent (a caller's bug).
 
     Examples
     --------
