@@ -157,17 +157,22 @@ class JsonRpcConnection:
     @property
     def late_replies(self) -> int:
         """Replies discarded because no request was waiting for their id (all sockets)."""
-        return self._retired["late_replies"] + (self._link.late_replies if self._link else 0)
+        return self._stat("late_replies", "late_replies")
 
     @property
     def events_received(self) -> int:
         """Events received on all sockets so far."""
-        return self._retired["events"] + (self._link.events_received if self._link else 0)
+        return self._stat("events", "events_received")
 
     @property
     def problems(self) -> int:
         """Malformed or oversized frames skipped on all sockets so far."""
-        return self._retired["problems"] + (self._link.problems if self._link else 0)
+        return self._stat("problems", "problems")
+
+    def _stat(self, retired_key: str, attribute: str) -> int:
+        link = self._link  # read once: another thread may replace it
+        current: int = getattr(link, attribute) if link is not None else 0
+        return self._retired[retired_key] + current
 
     # -- lifecycle -----------------------------------------------------------------------------
 
