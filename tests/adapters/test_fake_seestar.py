@@ -19,7 +19,7 @@ from crowdsky.adapters.fake import COMPANION_FILES, FIT_FILES, FakeSeestar, Faul
 from crowdsky.adapters.night import add_sub
 from crowdsky.app.ports import BatchStackStatus, DeviceTime, FileEntry, FolderEntry, Seestar
 from crowdsky.domain import parse_stacked_name
-from crowdsky.errors import SeestarRpcError, StorageError
+from crowdsky.errors import PlanError, SeestarRpcError, StorageError
 
 START = datetime(2026, 2, 27, 20, 22, 40, tzinfo=UTC)  # 21:22:40 in Vienna
 MORNING = datetime(2026, 2, 28, 6, 0, tzinfo=UTC)  # 07:00 in Vienna
@@ -90,6 +90,12 @@ def test_import_has_no_side_effects_and_defaults_work() -> None:
 def test_device_time_is_local_wall_time_in_the_zone(clock: FakeClock) -> None:
     device = make_device(clock, zone="America/New_York")
     assert device.device_time() == DeviceTime(datetime(2026, 2, 28, 1, 0), "America/New_York")
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../etc", ""])
+def test_unknown_zone_is_a_plan_error(clock: FakeClock, zone: str) -> None:
+    with pytest.raises(PlanError):
+        make_device(clock, zone=zone)
 
 
 def test_zone_can_be_withheld_like_old_firmware(clock: FakeClock) -> None:

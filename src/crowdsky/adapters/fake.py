@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -45,7 +45,7 @@ from crowdsky.app.ports import (
     FolderEntry,
 )
 from crowdsky.domain.folders import is_sub_folder
-from crowdsky.errors import SeestarRpcError, StorageError
+from crowdsky.errors import PlanError, SeestarRpcError, StorageError
 
 __all__ = ["COMPANION_FILES", "FIT_FILES", "FakeSeestar", "Faults"]
 
@@ -62,6 +62,13 @@ Event = dict[str, Any]
 def _firmware_tuple(firmware: str) -> tuple[int, int]:
     major, _, minor = firmware.partition(".")
     return int(major), int(minor or 0)
+
+
+def _zone_info(zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PlanError(f"{zone!r} is not an IANA time zone such as 'Europe/Vienna'.") from exc
 
 
 def _stem(name: str) -> str:
@@ -115,7 +122,7 @@ class FakeSeestar:
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.zone = zone
-        self._tz = ZoneInfo(zone)
+        self._tz = _zone_info(zone)
         self.report_zone = report_zone
         self.storage: DeviceStorage = storage if storage is not None else MemoryStorage()
         self.seconds_per_frame = seconds_per_frame
@@ -142,7 +149,7 @@ class FakeSeestar:
 
     @property
     def firmware_ver_int(self) -> int:
-        """``2000 + 100 * major + minor``, as the ``Version`` event reports it (§0)."""
+        """``2000 + 100 * major + minor``, as the ``Version`` event reports it."""
         major, minor = _firmware_tuple(self.firmware)
         return 2000 + 100 * major + minor
 
@@ -160,7 +167,7 @@ class FakeSeestar:
 
     def set_device_time(self, local: datetime, zone: str) -> None:
         """Set the clock as ``pi_set_time`` does: naive local wall time in IANA ``zone``."""
-        tz = ZoneInfo(zone)
+        tz = _zone_info(zone)
         with self._lock:
             self.zone, self._tz = zone, tz
             self._skew = local.replace(tzinfo=tz).astimezone(UTC) - self.clock.now()

@@ -123,8 +123,7 @@ def write_fits(image: FitsImage, shape: tuple[int, int], out: BinaryIO) -> None:
     night of thousands of subs on disk would take a minute to lay down.
     """
     cards = b"".join(
-        _card(key, value, _COMMENTS.get(key, ""))
-        for key, value in image.structural(shape).items()
+        _card(key, value, _COMMENTS.get(key, "")) for key, value in image.structural(shape).items()
     )
     header = cards + b"END".ljust(_CARD)
     out.write(header.ljust(_padded(len(header)), b" "))
