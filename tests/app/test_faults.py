@@ -162,3 +162,27 @@ def test_stack_all_goes_on_past_a_target_that_fails(
     assert "IC 434" in result["targets_failed"]
     assert result["total_blocks_stacked"] == 1
     assert result["targets_processed"] == 1
+
+
+class PushingSeestar(FakeSeestar):
+    """A device that pushes BatchStack events: the loop waits on them instead of sleeping."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.waits: list[float] = []
+
+    def wait_batch_stack_event(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.clock.advance(timeout)  # type: ignore[attr-defined]
+        return True
+
+
+def test_pushed_events_replace_the_sleep(
+    clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    device = PushingSeestar(clock=clock, zone="Europe/Vienna", seconds_per_frame=1.0)
+    spec_night(lambda *a, **k: add_run(*a, on=device, **k))  # type: ignore[arg-type]
+    app = Crowdsky(device, clock, progress)
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
+    assert device.waits
+    assert clock.slept == []

@@ -14,7 +14,7 @@ goes through these checks first, so a bad path is refused before a byte goes ove
 
 from __future__ import annotations
 
-from crowdsky.domain.folders import SUB_FOLDER_SUFFIXES
+from crowdsky.domain.folders import is_sub_folder as is_protected_folder
 from crowdsky.errors import StorageError
 
 __all__ = [
@@ -32,17 +32,6 @@ ROOT_FOLDER = "MyWorks"
 # Characters that SMB treats as wildcards or that no Seestar name contains; refusing them in
 # names that are renamed or deleted keeps a pattern-taking delete from matching many files.
 _UNSAFE_IN_NAMES = frozenset('*?<>|"\\:\x00')
-
-
-def is_protected_folder(folder: str) -> bool:
-    """True for a raw sub-frame folder, in which nothing may ever be renamed or deleted.
-
-    Examples
-    --------
-    >>> [is_protected_folder(f) for f in ("M 81_sub", "Algol-SUB", "M 81_mosaic_sub. ", "M 81")]
-    [True, True, True, False]
-    """
-    return folder.rstrip(". ").lower().endswith(SUB_FOLDER_SUFFIXES)
 
 
 def check_path(path: str) -> tuple[str, ...]:

@@ -25,14 +25,13 @@ from crowdsky.domain import (
     parse_raw_name,
     parse_stacked_name,
 )
-from crowdsky.domain.folders import is_sub_folder, parse_date_obs, target_of_sub_folder
+from crowdsky.domain.folders import parse_date_obs, target_of_sub_folder
 from crowdsky.errors import DeviceTimeWarning, StorageError, UnknownTargetError
 
 __all__ = [
     "TargetInventory",
     "device_zone",
     "find_target",
-    "is_protected",
     "list_target_folders",
     "load_target",
 ]
@@ -198,8 +197,3 @@ def load_target(
         folder_of,
     )
 
-
-def is_protected(path: str) -> bool:
-    """True for a path inside a raw sub-frame folder (never renamed or deleted)."""
-    parts = path.split("/")
-    return any(is_sub_folder(part) for part in parts[:-1])

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 __all__ = [
+    "BatchStackEvents",
     "BatchStackState",
     "BatchStackStatus",
     "Clock",
@@ -190,6 +191,19 @@ class Seestar(Protocol):
 
     def download(self, path: str, dest: Path) -> Path:
         """Copy the file at ``path`` to the local file ``dest``, atomically; return ``dest``."""
+        ...
+
+
+@runtime_checkable
+class BatchStackEvents(Protocol):
+    """Optional: a Seestar that pushes ``BatchStack`` events (the network adapter).
+
+    The stacking loop waits on these instead of sleeping, and still polls, because no capture
+    shows the firmware pushing them (protocol reference §4.2).
+    """
+
+    def wait_batch_stack_event(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a ``BatchStack`` event; True if one arrived."""
         ...
 
 

@@ -14,7 +14,6 @@ import attrs
 from crowdsky.app.inventory import (
     TargetInventory,
     device_zone,
-    is_protected,
     list_target_folders,
     load_target,
 )
@@ -259,8 +258,7 @@ def _purgeable(seestar: Seestar, folder: str) -> list[str]:
             continue
         doomed.append(name)
         doomed += [c for c in companion_names(name) if c in names]
-    paths = [f"MyWorks/{folder}/{name}" for name in doomed]
-    return [p for p in paths if not is_protected(p)]
+    return [f"MyWorks/{folder}/{name}" for name in doomed]
 
 
 def _summary(

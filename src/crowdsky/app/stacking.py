@@ -25,7 +25,14 @@ from typing import Any
 
 import attrs
 
-from crowdsky.app.ports import BatchStackState, BatchStackStatus, Clock, Progress, Seestar
+from crowdsky.app.ports import (
+    BatchStackEvents,
+    BatchStackState,
+    BatchStackStatus,
+    Clock,
+    Progress,
+    Seestar,
+)
 from crowdsky.domain import (
     DEFAULT_TILING,
     UNKNOWN_PIXEL,
@@ -197,7 +204,15 @@ def _wait(
                 f"Batch stack did not finish within {timeout:.0f} s "
                 f"(last state: {status.state if status else 'none'}); it was stopped."
             )
-        clock.sleep(_interval(status, options, timeout - elapsed))
+        _pause(seestar, clock, _interval(status, options, timeout - elapsed))
+
+
+def _pause(seestar: Seestar, clock: Clock, seconds: float) -> None:
+    """Sleep until the next poll, or until the device pushes a ``BatchStack`` event."""
+    if isinstance(seestar, BatchStackEvents):
+        seestar.wait_batch_stack_event(seconds)
+    else:
+        clock.sleep(seconds)
 
 
 def _interval(status: BatchStackStatus | None, options: StackOptions, left: float) -> float:

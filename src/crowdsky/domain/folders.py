@@ -39,8 +39,17 @@ def target_of_sub_folder(folder: str) -> str | None:
 
 
 def is_sub_folder(folder: str) -> bool:
-    """True for a folder of raw sub-frames, which nothing may ever rename or delete in."""
-    return target_of_sub_folder(folder) is not None
+    """True for a folder of raw sub-frames, which nothing may ever rename or delete in.
+
+    Case and trailing dots and spaces are ignored, because the SMB share and many mounted file
+    systems treat ``M 81_SUB.`` as ``M 81_sub``.
+
+    Examples
+    --------
+    >>> [is_sub_folder(f) for f in ("M 81_sub", "Algol-SUB", "M 81_mosaic_sub. ", "M 81")]
+    [True, True, True, False]
+    """
+    return folder.rstrip(". ").lower().endswith(SUB_FOLDER_SUFFIXES)
 
 
 def parse_date_obs(value: Any) -> datetime | None:
