@@ -498,3 +498,35 @@ def test_a_ten_minute_frame_keeps_the_device_offset() -> None:
     assert decision.source == "device"
     headers = decide_zone([frame], samples=samples)
     assert headers.tz.utcoffset(frame.local_time) == timedelta(hours=1)
+
+
+# --- headers that are no clock reading -----------------------------------------------------------
+
+# A DATE-OBS from a reset clock (or a file copied from elsewhere) implies an "offset" of years.
+RESET_CLOCK = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_a_date_obs_implying_no_real_offset_is_not_a_measurement() -> None:
+    good = sampled(FEB_NIGHT, timedelta(hours=1))
+    broken = attrs.evolve(good[0], date_obs=RESET_CLOCK)
+    decision = decide_zone(FEB_NIGHT, samples=[broken, good[1]], host_zone=NEW_YORK)
+    assert decision.source == "header"
+    assert decision.tz.utcoffset(FEB_NIGHT[0].local_time) == timedelta(hours=1)
+    assert "NightlyOffsets" in repr(decision.tz)
+
+    only_broken = decide_zone(FEB_NIGHT, samples=[broken], host_zone=NEW_YORK)
+    assert (only_broken.tz, only_broken.source) == (NEW_YORK, "host")
+    assert only_broken.warning
+    with_device = decide_zone(FEB_NIGHT, samples=[broken], device_zone=VIENNA)
+    assert (with_device.tz, with_device.source) == (VIENNA, "device")
+
+
+def test_a_frame_with_such_a_date_obs_is_read_in_the_zone() -> None:
+    frame = attrs.evolve(FEB_NIGHT[0], date_obs=RESET_CLOCK)
+    assert frame_utc(frame, VIENNA) == local_to_utc(frame.local_time, VIENNA)
+
+
+@pytest.mark.parametrize("hours", [24, -24, 30, 24 * 365])
+def test_nightly_offsets_refuse_impossible_offsets(hours: int) -> None:
+    with pytest.raises(PlanError):
+        NightlyOffsets({date(2026, 2, 27): timedelta(hours=hours)})

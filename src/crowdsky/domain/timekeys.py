@@ -51,6 +51,9 @@ __all__ = [
 
 MINUTES_PER_DAY = 1440
 _QUARTER = timedelta(minutes=15)
+#: Real UTC offsets run from -12:00 to +14:00. A DATE-OBS implying more (a reset clock, a file
+#: from another device) is no reading of the device's zone, and tzinfo refuses a day or more.
+_MAX_OFFSET = timedelta(hours=14)
 
 
 def check_block_minutes(block_minutes: int) -> int:
@@ -164,10 +167,12 @@ def header_offset(
     return round(gap / _QUARTER) * _QUARTER
 
 
-def _frame_offset(frame: RawFrame) -> timedelta:
-    """The UTC offset a frame's own ``DATE-OBS`` shows (it must have one)."""
-    assert frame.date_obs is not None
-    return header_offset(frame.local_time, frame.date_obs, exposure_s=frame.exposure_s)
+def _frame_offset(frame: RawFrame) -> timedelta | None:
+    """The UTC offset a frame's own ``DATE-OBS`` shows; ``None`` without a plausible one."""
+    if frame.date_obs is None:
+        return None
+    offset = header_offset(frame.local_time, frame.date_obs, exposure_s=frame.exposure_s)
+    return offset if abs(offset) <= _MAX_OFFSET else None
 
 
 def local_to_utc(local_time: datetime, tz: tzinfo, *, fold: int = 0) -> datetime:
@@ -192,11 +197,13 @@ def needs_date_obs(frames: Iterable[RawFrame], tz: tzinfo) -> tuple[RawFrame, ..
 def frame_utc(frame: RawFrame, tz: tzinfo) -> datetime:
     """The UTC time of a frame's name stamp.
 
-    A frame with a known ``DATE-OBS`` uses its own offset (:func:`header_offset`); otherwise
-    the wall time is read in ``tz`` (the first of a repeated hour).
+    A frame with a known ``DATE-OBS`` uses its own offset (:func:`header_offset`); otherwise,
+    or when that offset is no real one (over 14 hours), the wall time is read in ``tz`` (the
+    first of a repeated hour).
     """
-    if frame.date_obs is not None:
-        return (frame.local_time - _frame_offset(frame)).replace(tzinfo=UTC)
+    offset = _frame_offset(frame)
+    if offset is not None:
+        return (frame.local_time - offset).replace(tzinfo=UTC)
     return local_to_utc(frame.local_time, tz)
 
 
@@ -214,6 +221,9 @@ class NightlyOffsets(tzinfo):
     def __init__(self, offsets: Mapping[date, timedelta]) -> None:
         if not offsets:
             raise PlanError("NightlyOffsets needs at least one night's offset.")
+        wrong = [offset for offset in offsets.values() if abs(offset) >= timedelta(hours=24)]
+        if wrong:
+            raise PlanError(f"A UTC offset must be less than a day, got {wrong[0]}.")
         self._offsets = dict(sorted(offsets.items()))
 
     def _offset(self, night: date) -> timedelta:
@@ -314,7 +324,7 @@ def decide_zone(
     -------
     ZoneDecision
     """
-    measured = [f for f in samples if f.date_obs is not None]
+    measured = [f for f in samples if _frame_offset(f) is not None]
     if override is not None:
         return _zone_with_reads("override", override, frames)
     if device_zone is not None and (not measured or _agrees(device_zone, measured)):
@@ -342,7 +352,8 @@ def _zone_from_samples(
     per_night: dict[date, set[timedelta]] = {}
     for frame in measured:
         offset = _frame_offset(frame)
-        per_night.setdefault(night_of(frame.local_time), set()).add(offset)
+        if offset is not None:  # always: decide_zone passes only frames with a real offset
+            per_night.setdefault(night_of(frame.local_time), set()).add(offset)
     changing = {night for night, offsets in per_night.items() if len(offsets) > 1}
     tz = NightlyOffsets({night: min(offsets) for night, offsets in per_night.items()})
     reads = tuple(
