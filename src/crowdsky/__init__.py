@@ -68,6 +68,7 @@ __all__ = [
     "StackOptions",
     "StorageError",
     "UnknownTargetError",
+    "connect",
     "current_seestar",
     "find_unstacked_blocks",
     "list_targets",
@@ -100,4 +101,41 @@ def use_simulator(**options: Any) -> Any:
 
     seestar = demo_seestar(**options)
     use(seestar)
+    return seestar
+
+
+def connect(
+    host: str,
+    *,
+    key_path: str | None = None,
+    mounted_share: str | None = None,
+    **options: Any,
+) -> Any:
+    """Connect to a real Seestar and make it the one the module-level functions act on.
+
+    Parameters
+    ----------
+    host : str
+        The telescope's address (``"192.168.1.83"``, ``"seestar.local"``).
+    key_path : str, optional
+        PEM private key for firmware 7.18+ authentication; by default ``$SEESTAR_KEY_PATH`` or
+        ``~/.config/crowdsky/seestar_key.pem``. Firmware without authentication needs none.
+    mounted_share : str, optional
+        Directory where the operating system mounted the Seestar's ``EMMC Images`` share; used
+        for renames and deletes instead of SMB on port 445.
+    **options
+        Passed to :func:`crowdsky.adapters.network.connect_seestar` (ports, timeouts).
+
+    Returns
+    -------
+    NetworkSeestar
+        The connected telescope.
+    """
+    from crowdsky.adapters.network import connect_seestar
+
+    seestar = connect_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
+    previous = use(seestar)
+    close = getattr(previous, "close", None)
+    if callable(close):
+        close()
     return seestar

@@ -1,0 +1,208 @@
+"""The ``crowdsky`` command line: argument parsing and rendering only.
+
+Every subcommand picks a Seestar (``--simulator`` for the built-in one, ``--host`` for a real
+telescope), calls one application function, and prints its result. A
+:class:`~crowdsky.errors.CrowdskyError` becomes a one-line message and exit status 1; Ctrl-C exits
+with 130 after the device was left clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from crowdsky.errors import CrowdskyError, CrowdskyWarning
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("telescope")
+    group.add_argument(
+        "--simulator",
+        action="store_true",
+        help="use the built-in in-memory Seestar with a demo night (no telescope needed)",
+    )
+    group.add_argument(
+        "--host",
+        default=os.environ.get("SEESTAR_HOST"),
+        help="address of a real Seestar (default: $SEESTAR_HOST), e.g. 192.168.1.83",
+    )
+    group.add_argument(
+        "--key", dest="key_path", help="PEM key for firmware 7.18+ (default: $SEESTAR_KEY_PATH)"
+    )
+    group.add_argument(
+        "--share",
+        dest="mounted_share",
+        help="directory where the OS mounted the Seestar's 'EMMC Images' share (instead of SMB)",
+    )
+    group.add_argument("--tz", help="the telescope's IANA time zone, if it reports a wrong one")
+
+
+def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--block-minutes", type=int, default=15, help="block length (default 15)")
+    parser.add_argument(
+        "--min-exptime",
+        type=float,
+        default=240.0,
+        help="skip blocks with less total exposure in seconds (default 240)",
+    )
+
+
+def _choose_seestar(args: argparse.Namespace) -> None:
+    import crowdsky
+
+    if args.simulator:
+        crowdsky.use_simulator()
+        return
+    if not args.host:
+        raise CrowdskyError(
+            "No telescope chosen: pass --host <address> (or set SEESTAR_HOST), or --simulator "
+            "to try crowdsky on the built-in simulator."
+        )
+    crowdsky.connect(args.host, key_path=args.key_path, mounted_share=args.mounted_share)
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _choose_seestar(args)
+    for t in crowdsky.list_targets():
+        print(f"{t['target']:25s} raw={t['raw_files']:>5d} stacked={t['stacked_files']:>3d}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _choose_seestar(args)
+    blocks = crowdsky.find_unstacked_blocks(
+        args.target, block_minutes=args.block_minutes, min_exptime=args.min_exptime, tz=args.tz
+    )
+    for b in blocks:
+        print(
+            f"  {b['block_start']:%Y-%m-%d %H:%M}-{b['block_end']:%H:%M}  {b['chunk_key']:>15s}  "
+            f"{b['frame_count']:>3d} frames {b['exposure']} {b['filter']}"
+        )
+    print(f"{len(blocks)} unstacked block(s) for {args.target}")
+    return 0
+
+
+def _cmd_stack(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _choose_seestar(args)
+    options: dict[str, Any] = {
+        "block_minutes": args.block_minutes,
+        "min_exptime": args.min_exptime,
+        "dry_run": args.dry_run,
+        "tz": args.tz,
+    }
+    if args.target:
+        result = crowdsky.stack_blocks(args.target, **options)
+        print(
+            f"Stacked: {result['blocks_stacked']} Failed: {result['blocks_failed']} "
+            f"Skipped: {result['blocks_skipped']}"
+        )
+        return 1 if result["blocks_failed"] else 0
+    result = crowdsky.stack_all(**options)
+    print(
+        f"Stacked: {result['total_blocks_stacked']} Failed: {result['total_blocks_failed']} "
+        f"Skipped: {result['total_blocks_skipped']} across {result['targets_processed']} targets"
+    )
+    return 1 if result["total_blocks_failed"] or result["targets_failed"] else 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _choose_seestar(args)
+    if not (args.yes or args.dry_run):
+        raise CrowdskyError(
+            "purge deletes CrowdSky_* stacks from the Seestar; add --yes to confirm, or "
+            "--dry-run to see what would go."
+        )
+    result = crowdsky.purge_crowdsky_stacks(args.target, dry_run=args.dry_run)
+    verb = "Would delete" if args.dry_run else "Deleted"
+    print(f"{verb} {len(result['files_deleted'])} file(s); {len(result['files_failed'])} failed")
+    return 1 if result["files_failed"] else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crowdsky",
+        description="Clock-aligned time-block stacking on ZWO Seestar telescopes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("targets", help="list targets with raw sub-frames")
+    _add_device_options(p)
+    p.set_defaults(handler=_cmd_targets)
+
+    p = sub.add_parser("plan", help="show the unstacked blocks of a target")
+    p.add_argument("target")
+    _add_device_options(p)
+    _add_plan_options(p)
+    p.set_defaults(handler=_cmd_plan)
+
+    p = sub.add_parser("stack", help="batch-stack unstacked blocks (one target, or all)")
+    p.add_argument("target", nargs="?", help="target name; all targets when omitted")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _add_device_options(p)
+    _add_plan_options(p)
+    p.set_defaults(handler=_cmd_stack)
+
+    p = sub.add_parser("purge", help="delete CrowdSky_* stacks (never raw sub-frames)")
+    p.add_argument("target", nargs="?", help="target name; all targets when omitted")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    _add_device_options(p)
+    p.set_defaults(handler=_cmd_purge)
+    return parser
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` by default.
+    """
+    args = _parser().parse_args(argv)
+    handler: Handler = args.handler
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", CrowdskyWarning)
+            return handler(args)
+    except CrowdskyError as exc:
+        print(f"crowdsky: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("crowdsky: interrupted; the Seestar's batch stack was stopped.", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = previous
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
