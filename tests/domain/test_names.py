@@ -262,7 +262,9 @@ def test_bad_exposure_text(text: str) -> None:
         parse_exposure(text)
 
 
-@pytest.mark.parametrize("target", ["", " IC 434", "IC 434 ", "a/b", "a\\b", "a\x00b"])
+@pytest.mark.parametrize(
+    "target", ["", " IC 434", "IC 434 ", "a/b", "a\\b", "a\x00b", "M\n42", "M\t42", "M\x7f42"]
+)
 def test_unusable_target_is_refused(target: str) -> None:
     with pytest.raises(PlanError):
         RawFrame("x.fit", target, 10.0, "LP", datetime(2026, 2, 27, 21, 15))
@@ -274,7 +276,19 @@ def test_unusable_target_is_refused(target: str) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("frames", -1), ("pixel", -1), ("filter", "L P"), ("filter", "L_P"), ("filter", "")],
+    [
+        ("frames", -1),
+        ("pixel", -1),
+        ("filter", "L P"),
+        ("filter", "L_P"),
+        ("filter", ""),
+        ("exposure_s", 0.0),
+        ("exposure_s", -10.0),
+        ("chunk_key", ""),
+        ("chunk_key", "junk"),
+        ("chunk_key", "20260227-211500"),
+        ("chunk_key", "20260227.81_HP000001"),
+    ],
 )
 def test_crowdsky_name_refuses_bad_fields(field: str, value: object) -> None:
     fields: dict[str, object] = {
@@ -293,3 +307,20 @@ def test_crowdsky_name_refuses_bad_fields(field: str, value: object) -> None:
 def test_raw_frame_refuses_non_positive_exposure() -> None:
     with pytest.raises(PlanError):
         RawFrame("x.fit", "M 42", 0.0, "LP", datetime(2026, 2, 27, 21, 15))
+
+
+@given(st.text(min_size=1, max_size=24))
+def test_a_built_name_always_parses_back(target: str) -> None:
+    """A target is refused or its names parse back to it (else: restacked on every run)."""
+    try:
+        name = crowdsky_name(
+            frames=3, target=target, exposure_s=10.0, filter="LP", chunk_key="20260227.81", pixel=5
+        )
+    except PlanError:
+        return
+    parsed = parse_crowdsky_name(name)
+    assert parsed is not None
+    assert parsed.target == target
+    frame = parse_raw_name(raw_name(target, 10.0, "LP", datetime(2026, 2, 27, 21, 15, 3)))
+    assert frame is not None
+    assert frame.target == target

@@ -54,7 +54,9 @@ _CROWDSKY_RE = re.compile(
     r"(?:(?P<key>\d{8}\.\d+(?:m\d+)?)_HP(?P<pixel>\d+)|(?P<legacy>\d{8}-\d{6}))\.fits?$",
     re.ASCII,
 )
-_TARGET_FORBIDDEN = re.compile(r"[/\\\x00]")
+# Control characters too: a newline would build a name that no parser (and no SMB share) takes.
+_TARGET_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
+_CHUNK_KEY = re.compile(r"\d{8}\.\d+(?:m\d+)?", re.ASCII)
 
 
 def parse_exposure(text: str) -> float:
@@ -99,7 +101,7 @@ def _check_target(_: object, __: object, value: str) -> None:
     if not value or value != value.strip() or _TARGET_FORBIDDEN.search(value):
         raise PlanError(
             f"Target name {value!r} cannot be used in a file name: it must be non-empty, "
-            "without leading or trailing spaces, slashes or NUL characters."
+            "without leading or trailing spaces, slashes or control characters."
         )
 
 
@@ -326,6 +328,12 @@ def crowdsky_name(
         raise PlanError(f"HEALPix pixel must not be negative, got {pixel}.")
     _check_target(None, None, target)
     _check_filter(None, None, filter)
+    # A name the parser cannot read back would never count as coverage: the block would be
+    # stacked again on every run.
+    if not exposure_s > 0:
+        raise PlanError(f"Exposure must be positive, got {exposure_s!r}.")
+    if not _CHUNK_KEY.fullmatch(chunk_key):
+        raise PlanError(f"Chunk key {chunk_key!r} is not like '20260227.81' or '20260227.130m10'.")
     return (
         f"CrowdSky_{frames}_{target}_{format_exposure(exposure_s)}_{filter}_"
         f"{chunk_key}_HP{pixel:06d}.fit"
