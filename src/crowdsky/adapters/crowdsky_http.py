@@ -1,0 +1,445 @@
+"""The CrowdSky collaboration server over HTTP (httpx).
+
+:class:`HttpCollabServer` satisfies :class:`~crowdsky.app.server_port.CollabServer`.
+
+Robustness rules, each from a defect seen in the existing clients (field notes 10 and 11):
+
+* transient failures (cannot connect, timeouts, 5xx, 429) are retried with exponential backoff,
+  but an upload is never re-sent blindly: before each retry the server's list is checked for
+  the chunk key and object, and a stack already there ends the retries;
+* request bodies stream from disk with a known length; downloads stream to ``<name>.part`` and
+  are checked (``SIMPLE  =`` first, a length that is a multiple of 2880) before ``os.replace``;
+* the server's own ``{"error": ...}`` message (or bare text) is kept in the raised error;
+* a 401 or a redirect to ``login.php`` is an authentication failure, never a success;
+* the password goes only into the ``Authorization`` header: never into logs, ``repr`` or errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from crowdsky.adapters.crowdsky_wire import (
+    Credentials,
+    check_url,
+    error_for,
+    json_answer,
+    missing_credentials,
+    resolve_url,
+    safe_filename,
+    stack_meta,
+)
+from crowdsky.adapters.multipart import FilePart, MultipartBody
+from crowdsky.app.server_port import StackRecord, UploadReceipt
+from crowdsky.errors import (
+    ServerError,
+    ServerProtocolError,
+    ServerUnavailable,
+)
+
+__all__ = ["DEFAULT_TIMEOUT", "RAW_FILE_TIMEOUT", "UPLOAD_TIMEOUT", "HttpCollabServer"]
+
+log = logging.getLogger("crowdsky.server")
+T = TypeVar("T")
+
+#: 30 s for everything but transfers of files.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0)
+#: Stack uploads: 12 MB over a slow long-haul link needed a 300 s read timeout.
+UPLOAD_TIMEOUT = httpx.Timeout(30.0, read=300.0, write=300.0)
+#: One raw sub-frame.
+RAW_FILE_TIMEOUT = httpx.Timeout(120.0, connect=30.0)
+
+_FITS_BLOCK = 2880
+_MAX_BACKOFF = 30.0
+# Answers that say the request was not processed; safe to repeat for every request.
+_BUSY = frozenset({429, 503})
+
+
+class _Stop(Exception):
+    """A pre-retry check found the work already done on the server."""
+
+
+def _companion_thumbnail(path: Path) -> Path | None:
+    stem = path.with_suffix("")
+    for candidate in (Path(f"{stem}_thn.jpg"), Path(f"{stem}.jpg")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _image_type(path: Path) -> str:
+    return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+
+
+class HttpCollabServer:
+    """The CrowdSky server API over HTTP.
+
+    Parameters
+    ----------
+    base_url : str, optional
+        Server root; else ``CROWDSKY_URL``; else ``https://crowdsky.univie.ac.at``.
+    username, password : str, optional
+        CrowdSky web-account credentials; else ``CROWDSKY_USERNAME``/``CROWDSKY_PASSWORD``.
+        Without them every request fails before anything is sent.
+    client : httpx.Client, optional
+        A client to send with (tests pass one with a ``MockTransport``); it is not closed here.
+    allow_insecure_http : bool
+        Allow Basic auth over plain ``http://`` to a host that is not loopback.
+    retries : int
+        Extra attempts after a transient failure.
+    backoff : float
+        First wait in seconds; doubled after each failed attempt (at most 30 s).
+    sleep : callable
+        How to wait (tests pass a recorder).
+
+    Raises
+    ------
+    PlanError
+        For a URL with credentials in it, or plain ``http://`` to a remote host.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        client: httpx.Client | None = None,
+        allow_insecure_http: bool = False,
+        retries: int = 3,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = resolve_url(base_url)
+        check_url(self.url, allow_insecure_http=allow_insecure_http)
+        self._credentials = Credentials.resolve(username, password)
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        user = self._credentials.username if self._credentials else None
+        return f"HttpCollabServer(url={self.url!r}, username={user!r})"
+
+    @property
+    def username(self) -> str | None:
+        """The account name in use, if any."""
+        return self._credentials.username if self._credentials else None
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> HttpCollabServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def _auth(self) -> httpx.BasicAuth:
+        if self._credentials is None:
+            raise missing_credentials()
+        return httpx.BasicAuth(self._credentials.username, self._credentials.password)
+
+    def _wait(self, attempt: int, response: httpx.Response | None) -> None:
+        delay = min(self.backoff * 2**attempt, _MAX_BACKOFF)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after and retry_after.isdigit():
+            delay = min(max(delay, float(retry_after)), 60.0)
+        self._sleep(delay)
+
+    def _send(
+        self,
+        build: Callable[[], httpx.Request],
+        handle: Callable[[httpx.Response], T],
+        *,
+        idempotent: bool,
+        before_retry: Callable[[], None] | None = None,
+    ) -> T:
+        """Send, retrying transient failures; ``handle`` reads the answer (streamed).
+
+        A request that may have reached the server is repeated only when it is idempotent, or
+        after ``before_retry`` checked that repeating it is safe (it raises :class:`_Stop` when
+        the work is already done).
+        """
+        auth = self._auth()
+        attempt = 0
+        while True:
+            request = build()
+            what = f"{request.method} {request.url.path}"
+            response: httpx.Response | None = None
+            try:
+                response = self._client.send(
+                    request, auth=auth, stream=True, follow_redirects=False
+                )
+                log.debug("%s -> HTTP %s", what, response.status_code)
+                status = response.status_code
+                if status < 500 and status not in _BUSY:
+                    return handle(response)
+                response.read()
+                reached, problem = status not in _BUSY, error_for(response)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                reached, problem = False, ServerUnavailable(f"Cannot reach {self.url}: {exc}")
+            except httpx.TransportError as exc:
+                reached, problem = True, ServerUnavailable(f"{what} to {self.url} failed: {exc!r}")
+            except OSError as exc:  # a local file could not be read or written
+                raise ServerError(f"Local file error during {what}: {exc}") from exc
+            finally:
+                if response is not None:
+                    response.close()
+            if attempt >= self.retries or (reached and not idempotent and before_retry is None):
+                raise problem
+            log.warning(
+                "%s failed (%s); retrying (%d/%d)", what, problem, attempt + 1, self.retries
+            )
+            self._wait(attempt, response)
+            if before_retry is not None:
+                before_retry()
+            attempt += 1
+
+    def _build(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: MultipartBody | None = None,
+        form: dict[str, str] | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> Callable[[], httpx.Request]:
+        def build() -> httpx.Request:
+            headers = {"Accept": "application/json"}
+            if body is not None:
+                headers.update(body.headers)
+                return self._client.build_request(
+                    method,
+                    self.url + endpoint,
+                    params=params,
+                    content=body,
+                    headers=headers,
+                    timeout=timeout,
+                )
+            return self._client.build_request(
+                method,
+                self.url + endpoint,
+                params=params,
+                data=form,
+                headers=headers,
+                timeout=timeout,
+            )
+
+        return build
+
+    @staticmethod
+    def _read_json(what: str) -> Callable[[httpx.Response], Any]:
+        def handle(response: httpx.Response) -> Any:
+            response.read()
+            return json_answer(response, what)
+
+        return handle
+
+    # --- stacks ----------------------------------------------------------------------------
+
+    def list_stacks(self, object_name: str | None = None) -> list[StackRecord]:
+        """The user's stacks (``GET /api/my_stacks.php``), optionally of one object only.
+
+        Entries without a ``chunk_key`` are dropped; every other field may be ``None``.
+        """
+        params = {"object": object_name} if object_name else None
+        data = self._send(
+            self._build("GET", "/api/my_stacks.php", params=params),
+            self._read_json("the stack list"),
+            idempotent=True,
+        )
+        if not isinstance(data, list):
+            raise ServerProtocolError("The stack list from the server is not a JSON array.")
+        records = [StackRecord.from_json(item) for item in data if isinstance(item, dict)]
+        return [record for record in records if record is not None]
+
+    def upload_stack(
+        self,
+        path: Path | str,
+        *,
+        thumbnail: Path | str | None = None,
+        n_frames_input: int | None = None,
+        n_frames_aligned: int | None = None,
+        date_obs_start: str | None = None,
+        date_obs_end: str | None = None,
+        scrub_location: bool = False,
+    ) -> UploadReceipt:
+        """Upload one stacked FITS file (``POST /api/upload_stack.php``), streamed from disk.
+
+        Metadata not given is read from the file (see
+        :func:`~crowdsky.adapters.crowdsky_wire.stack_meta`); the ``_thn.jpg`` (else ``.jpg``)
+        beside the file goes as the thumbnail.
+
+        Returns
+        -------
+        UploadReceipt
+            The server's receipt; ``status == "already-on-server"`` when an attempt failed in
+            transit but the stack turned out to be on the server.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ServerError(f"No such file to upload: {path}")
+        meta = stack_meta(path)
+        fields = {
+            "n_frames_input": n_frames_input if n_frames_input is not None else meta.n_frames_input,
+            "n_frames_aligned": (
+                n_frames_aligned if n_frames_aligned is not None else meta.n_frames_aligned
+            ),
+            "date_obs_start": date_obs_start or meta.date_obs_start,
+            "date_obs_end": date_obs_end or meta.date_obs_end,
+            "scrub_location": "1" if scrub_location else None,
+        }
+        thumb = Path(thumbnail) if thumbnail is not None else _companion_thumbnail(path)
+        files = [FilePart("file", path, path.name, "application/fits")]
+        if thumb is not None:
+            files.append(FilePart("thumbnail", thumb, thumb.name, _image_type(thumb)))
+        body = MultipartBody([(k, str(v)) for k, v in fields.items() if v is not None], files)
+        found: list[UploadReceipt] = []
+
+        def check_before_retry() -> None:
+            if meta.server_key is None:
+                raise ServerUnavailable(
+                    f"Uploading {path.name} failed in transit and its chunk key is unknown, so "
+                    "it is not sent again blindly; check list_stacks() and retry."
+                )
+            for record in self.list_stacks(meta.object_name):
+                same_object = record.object_name in (None, meta.object_name)
+                if record.chunk_key == meta.server_key and same_object:
+                    log.info("%s is on the server already; not sending it again", path.name)
+                    found.append(UploadReceipt(record.chunk_key, status="already-on-server"))
+                    raise _Stop
+
+        try:
+            data = self._send(
+                self._build("POST", "/api/upload_stack.php", body=body, timeout=UPLOAD_TIMEOUT),
+                self._read_json(f"the upload of {path.name}"),
+                idempotent=False,
+                before_retry=check_before_retry,
+            )
+        except _Stop:
+            return found[0]
+        receipt = UploadReceipt.from_json(data) if isinstance(data, dict) else None
+        if receipt is None:
+            raise ServerProtocolError(
+                f"The server's answer to the upload of {path.name} lacks 'ok' and 'chunk_key'."
+            )
+        return receipt
+
+    def download_stack(self, chunk_key: str, dest_dir: Path | str) -> Path:
+        """Download one stack into ``dest_dir``; return the file's path.
+
+        The body is written to ``<name>.part`` and moved into place only when it is a whole FITS
+        file; otherwise nothing is left behind and :class:`ServerProtocolError` is raised.
+        """
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+
+        def handle(response: httpx.Response) -> Path:
+            if response.status_code != 200:
+                response.read()
+                raise error_for(response)
+            name = safe_filename(response.headers.get("Content-Disposition"), chunk_key)
+            return _save_fits(response, dest / name, chunk_key)
+
+        return self._send(
+            self._build("GET", "/api/download_stack.php", params={"chunk_key": chunk_key}),
+            handle,
+            idempotent=True,
+        )
+
+    # --- raw sessions ----------------------------------------------------------------------
+
+    def start_raw_session(self) -> str:
+        """Open a raw-upload session; return its token."""
+        data = self._send(
+            self._build("POST", "/api/raw_upload.php", params={"action": "start"}),
+            self._read_json("raw upload start"),
+            idempotent=True,  # a repeated start leaves at most an unused session behind
+        )
+        token = data.get("session_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token.isalnum():
+            raise ServerProtocolError("The server's answer to a raw upload start has no token.")
+        return token
+
+    def add_raw_file(self, token: str, path: Path | str) -> dict[str, Any]:
+        """Send one raw sub-frame to the session ``token``; return the server's answer."""
+        path = Path(path)
+        if not path.is_file():
+            raise ServerError(f"No such file to upload: {path}")
+        body = MultipartBody(
+            [("session_token", token)], [FilePart("file", path, path.name, "application/fits")]
+        )
+        data = self._send(
+            self._build(
+                "POST",
+                "/api/raw_upload.php",
+                params={"action": "file"},
+                body=body,
+                timeout=RAW_FILE_TIMEOUT,
+            ),
+            self._read_json(f"the raw file {path.name}"),
+            idempotent=False,
+        )
+        return _object(data, "raw file")
+
+    def finalize_raw_session(
+        self, token: str, *, overwrite: bool = False, scrub_location: bool = False
+    ) -> dict[str, Any]:
+        """Close the session: the server groups its files by chunk key and telescope into jobs.
+
+        ``scrub_location`` is always sent (``"0"``/``"1"``); ``overwrite=1`` only when true.
+        """
+        form = {"session_token": token, "scrub_location": "1" if scrub_location else "0"}
+        if overwrite:
+            form["overwrite"] = "1"
+        data = self._send(
+            self._build("POST", "/api/raw_upload.php", params={"action": "finalize"}, form=form),
+            self._read_json("raw upload finalize"),
+            idempotent=False,
+        )
+        return _object(data, "raw finalize")
+
+
+def _object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ServerProtocolError(f"The server's answer to {what} is not a JSON object.")
+    return data
+
+
+def _save_fits(response: httpx.Response, target: Path, key: str) -> Path:
+    """Stream the body to ``target.part``, check it is whole FITS, then move it into place."""
+    part = target.with_name(target.name + ".part")
+    size, head = 0, b""
+    try:
+        with part.open("wb") as out:
+            for chunk in response.iter_bytes():
+                if len(head) < 9:
+                    head += chunk[: 9 - len(head)]
+                size += len(chunk)
+                out.write(chunk)
+        if not head.startswith(b"SIMPLE  ="):
+            raise ServerProtocolError(f"The download of {key} is not a FITS file.")
+        if size == 0 or size % _FITS_BLOCK:
+            raise ServerProtocolError(
+                f"The download of {key} is truncated ({size} bytes, not a whole number of "
+                "2880-byte FITS blocks); nothing was saved."
+            )
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return target
