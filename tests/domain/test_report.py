@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from crowdsky.domain import Block, crowdsky_name, healpix_pixel, parse_raw_name, plan_blocks
+from crowdsky.domain import (
+    Block,
+    RawFrame,
+    crowdsky_name,
+    healpix_pixel,
+    parse_raw_name,
+    plan_blocks,
+)
 from crowdsky.domain.report import (
     block_span,
     complete_line,
@@ -19,10 +29,11 @@ from crowdsky.domain.report import (
     skipped_line,
     stacking_line,
 )
-from strategies import raw_name
+from strategies import block_minutes, device_zones, local_times, raw_frames, raw_name
 
 VIENNA = ZoneInfo("Europe/Vienna")
 IC_434 = (85.25, -2.46)
+FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _frames(start: datetime, count: int) -> list[str]:
@@ -118,3 +129,37 @@ def test_skip_and_failure_lines(spec_blocks: tuple[Block, ...]) -> None:
 )
 def test_seconds_text(seconds: float, text: str) -> None:
     assert seconds_text(seconds) == text
+
+
+_DRY_RUN_LINE = re.compile(
+    r"  (?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)  (?P<n>\d+) frames x (?P<exp>\S+s) "
+    r"\((?P<filter>[A-Za-z0-9-]+)\) = (?P<total>\S+)s"
+)
+
+
+@given(
+    st.lists(
+        raw_frames(local_time=local_times(datetime(2026, 2, 27, 18), datetime(2026, 2, 28, 6))),
+        max_size=30,
+    ),
+    device_zones(),
+    block_minutes(),
+)
+def test_dry_run_has_one_faithful_line_per_block(
+    frames: list[RawFrame], tz: tzinfo, minutes: int
+) -> None:
+    blocks = plan_blocks(frames, block_minutes=minutes, now=FAR_FUTURE, device_tz=tz)
+    head, *lines = dry_run_lines("M 42", blocks, tz)
+    assert head.startswith(f"Dry run: {len(blocks)} block")
+    assert len(lines) == len(blocks)
+    for line, block in zip(lines, blocks, strict=True):
+        match = _DRY_RUN_LINE.fullmatch(line)
+        assert match is not None, line
+        assert match["start"] == f"{block.start.astimezone(tz):%H:%M}"
+        assert match["end"] == f"{block.end.astimezone(tz):%H:%M}"
+        assert (int(match["n"]), match["exp"], match["filter"]) == (
+            block.frame_count,
+            block.exposure,
+            block.filter,
+        )
+        assert float(match["total"]) == pytest.approx(block.total_exposure_s, rel=1e-5)
