@@ -78,6 +78,20 @@ def _cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_time(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _choose_seestar(args)
+    report = crowdsky.service().clock_report()
+    device = report["device_time"]
+    print(f"Seestar:  {device:%Y-%m-%d %H:%M:%S} {report['device_zone'] or '(no zone reported)'}"
+          if device else "Seestar:  (no time reported)")
+    print(f"Computer: {report['host_time']:%Y-%m-%d %H:%M:%S} {report['host_zone']}")
+    if report["drift_s"] is not None:
+        print(f"Device clock minus computer clock: {report['drift_s']:+.0f} s")
+    return 0
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     import crowdsky
 
@@ -144,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("targets", help="list targets with raw sub-frames")
     _add_device_options(p)
     p.set_defaults(handler=_cmd_targets)
+
+    p = sub.add_parser("time", help="show the Seestar's date, time and zone beside this computer's")
+    _add_device_options(p)
+    p.set_defaults(handler=_cmd_time)
 
     p = sub.add_parser("plan", help="show the unstacked blocks of a target")
     p.add_argument("target")

@@ -283,3 +283,14 @@ def test_dst_fall_back_night_groups_by_true_utc(
         timedelta(hours=2),
         timedelta(hours=1),
     ]
+
+
+def test_clock_report_shows_device_beside_host(
+    device: FakeSeestar, clock: FakeClock, progress: CollectingProgress
+) -> None:
+    app = Crowdsky(device, clock, progress, host_zone=ZoneInfo("America/New_York"))
+    report = app.clock_report()
+    assert report["device_zone"] == "Europe/Vienna"
+    assert report["device_time"] == datetime(2026, 2, 28, 7, 0)  # 06:00 UTC in Vienna
+    assert report["host_time"].hour == 1  # 06:00 UTC in New York
+    assert report["drift_s"] == 0

@@ -72,3 +72,11 @@ def test_purge_needs_confirmation(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--yes" in capsys.readouterr().err
     assert main(["purge", "M 42", "--simulator", "--yes"]) == 0
     assert "Deleted 3 file(s); 0 failed" in capsys.readouterr().out
+
+
+def test_time_shows_device_and_host_clocks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["time", "--simulator"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Seestar:  ")
+    assert out[0].endswith(" Europe/Vienna")
+    assert out[1].startswith("Computer: ")

@@ -93,6 +93,30 @@ class Crowdsky:
             )
         return targets
 
+    def clock_report(self) -> dict[str, Any]:
+        """The device's date, time and zone beside the computer's.
+
+        Returns
+        -------
+        dict
+            ``device_time`` (naive device wall clock or ``None``), ``device_zone`` (IANA name or
+            ``None``), ``host_time`` (aware), ``host_zone`` and ``drift_s`` (device minus host in
+            seconds, when the device reports both its time and zone).
+        """
+        reported = self.seestar.device_time()
+        host_now = self.clock.now().astimezone(self.host_zone)
+        zone = device_zone(self.seestar)
+        drift = None
+        if reported.local is not None and zone is not None:
+            drift = (reported.local.replace(tzinfo=zone) - host_now).total_seconds()
+        return {
+            "device_time": reported.local,
+            "device_zone": reported.zone,
+            "host_time": host_now,
+            "host_zone": str(host_now.tzinfo),
+            "drift_s": drift,
+        }
+
     def _inventory(self, target: str) -> TargetInventory:
         return load_target(
             self.seestar,
