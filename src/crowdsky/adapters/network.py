@@ -1,0 +1,386 @@
+"""The Seestar over the network: JSON-RPC on 4700, files over HTTP on 80, renames over SMB 445.
+
+:class:`NetworkSeestar` satisfies :class:`crowdsky.app.ports.Seestar` (and the optional
+:class:`~crowdsky.app.ports.BatchStackEvents`) with three channels, each the proven one for its
+job (protocol reference §3-§5, shared README decisions 4-6):
+
+* **JSON-RPC** (:class:`~crowdsky.adapters.jsonrpc.JsonRpcConnection`, authenticated with
+  :class:`~crowdsky.adapters.jsonrpc.RsaAuthenticator` on firmware 7.18+): albums, paged
+  listings, the device clock and the batch stacker;
+* **HTTP** (:class:`~crowdsky.adapters.http_files.HttpFiles`): FITS headers and downloads;
+* **SMB** (:class:`~crowdsky.adapters.file_ops.SmbFileOps`), or a share the operating system has
+  mounted (:class:`~crowdsky.adapters.file_ops.MountedShareFileOps`): renames and deletes. The
+  JSON-RPC ``delete_image`` is never sent: its semantics are unpublished and ``{"name": ""}``
+  may wipe the whole storage.
+
+Every error leaving this module is a :class:`~crowdsky.errors.CrowdskyError`; replies of an
+unexpected shape are read as far as they make sense (:mod:`~crowdsky.adapters.seestar_replies`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+from crowdsky.adapters.file_ops import FileOps, MountedShareFileOps, SmbFileOps
+from crowdsky.adapters.http_files import HttpFiles
+from crowdsky.adapters.jsonrpc import ABSENT, Event, JsonRpcConnection, RsaAuthenticator
+from crowdsky.adapters.seestar_replies import (
+    PAGE_SIZE,
+    parse_albums,
+    parse_app_state,
+    parse_device_time,
+    parse_page,
+    parse_page_count,
+)
+from crowdsky.app.ports import (
+    BatchStackState,
+    BatchStackStatus,
+    DeviceTime,
+    FileEntry,
+    FolderEntry,
+    Header,
+)
+from crowdsky.errors import CrowdskyError, SeestarError, SeestarRpcError, StorageError
+
+__all__ = ["NetworkSeestar", "connect_seestar"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: "method not found": firmware without ``clear_batch_stack`` (reference §1.7, §4.1).
+_NO_SUCH_METHOD: Final = 103
+#: Pages read when the device gives no usable page count: stop at a short page, or here.
+_MAX_PAGES_UNKNOWN: Final = 5000
+_ROOT: Final = "MyWorks"
+
+PathArg = str | os.PathLike[str]
+
+
+def _base_url(host: str, port: int) -> str:
+    # A bare IPv6 address needs brackets in a URL.
+    name = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{name}" if port == 80 else f"http://{name}:{port}"
+
+
+def _folder_dir(folder: str) -> str:
+    """``MyWorks/<folder>`` for a bare folder name or an already full one."""
+    folder = folder.strip("/")
+    return folder if folder == _ROOT or folder.startswith(_ROOT + "/") else f"{_ROOT}/{folder}"
+
+
+def _is_batch_stack(event: Event) -> bool:
+    return event.name == "BatchStack"
+
+
+class NetworkSeestar:
+    """A real (or simulated) Seestar on the network, as the application's ``Seestar`` port.
+
+    Nothing connects on construction: the JSON-RPC socket opens (and authenticates) on the first
+    command or on :meth:`connect`; HTTP and SMB connect on first use. Use it as a context
+    manager, or call :meth:`close`.
+
+    Parameters
+    ----------
+    host : str
+        Name or address (``seestar.local``, ``10.0.0.1``).
+    port : int
+        JSON-RPC port (4700).
+    http_port : int
+        The file server's port (80).
+    key_path : str or path-like, optional
+        PEM file with the Seestar app's private key; else ``$SEESTAR_KEY_PATH``, else the
+        default path. Firmware older than 7.18 needs none.
+    mounted_share : str or path-like, optional
+        Where the operating system has mounted the ``EMMC Images`` share (the directory that
+        holds ``MyWorks``); renames and deletes then go through it instead of SMB.
+    smb_port : int
+        SMB port (445, direct TCP).
+    timeout : float
+        Seconds to wait for a reply, a read or a connection.
+    connection : JsonRpcConnection, optional
+        Use this connection instead of opening one (tests).
+    files : HttpFiles, optional
+        Use this file reader instead of ``http://<host>:<http_port>`` (tests).
+    file_ops : FileOps, optional
+        Use this rename/delete backend (tests).
+
+    Notes
+    -----
+    Objects passed in (``connection``, ``files``, ``file_ops``) are not closed by
+    :meth:`close`; the ones created here are.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        port: int = 4700,
+        http_port: int = 80,
+        key_path: PathArg | None = None,
+        mounted_share: PathArg | None = None,
+        smb_port: int = 445,
+        timeout: float = 10.0,
+        connection: JsonRpcConnection | None = None,
+        files: HttpFiles | None = None,
+        file_ops: FileOps | None = None,
+    ) -> None:
+        self.host = host
+        self._owned: list[Callable[[], None]] = []
+        if connection is None:
+            auth = RsaAuthenticator(key_path)
+            connection = JsonRpcConnection(host, port, timeout=timeout, authenticator=auth)
+            self._owned.append(connection.close)
+        if files is None:
+            files = HttpFiles(_base_url(host, http_port), timeout=timeout)
+            self._owned.append(files.close)
+        if file_ops is None:
+            file_ops = self._default_file_ops(host, mounted_share, smb_port, timeout)
+        self._rpc = connection
+        self._files = files
+        self._ops = file_ops
+        # The firmware keeps one directory context for paging (§3.3) and pysmb connections are
+        # not thread-safe: one listing, and one file operation, at a time.
+        self._listing = threading.Lock()
+        self._ops_lock = threading.Lock()
+        self._legacy_clear = False
+
+    def _default_file_ops(
+        self, host: str, mounted_share: PathArg | None, smb_port: int, timeout: float
+    ) -> FileOps:
+        if mounted_share is not None:
+            return MountedShareFileOps(Path(mounted_share))
+        smb = SmbFileOps(host, port=smb_port, timeout=max(timeout, 30.0))
+        self._owned.append(smb.close)
+        return smb
+
+    def __repr__(self) -> str:
+        return f"NetworkSeestar({self.host!r}, rpc={self._rpc!r})"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the JSON-RPC connection and authenticate now rather than on the first command.
+
+        Raises
+        ------
+        SeestarConnectionError
+            When the Seestar cannot be reached.
+        SeestarAuthError
+            When it needs a key that is missing, unreadable or rejected.
+        """
+        self._rpc.connect()
+
+    def close(self) -> None:
+        """Close every connection this object opened (idempotent)."""
+        owned, self._owned = self._owned, []
+        for close in reversed(owned):
+            try:
+                close()
+            except (CrowdskyError, OSError) as exc:  # closing must not hide the real error
+                log.debug("closing %r failed: %r", close, exc)
+
+    def __enter__(self) -> NetworkSeestar:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def list_folders(self) -> list[FolderEntry]:
+        """Folders directly under ``MyWorks``, from ``get_albums`` (every group flattened)."""
+        return parse_albums(self._rpc.call("get_albums"))
+
+    def list_files(self, folder: str) -> list[FileEntry]:
+        """Files of ``MyWorks/<folder>``, sorted by name; empty for a folder that does not exist.
+
+        Pages of 20 through ``get_img_file_page_number`` and ``get_img_file_page_name`` (§3.3);
+        ``.avi`` videos are skipped and sizes converted from KiB to bytes.
+        """
+        with self._listing:
+            try:
+                count = parse_page_count(
+                    self._rpc.call(
+                        "get_img_file_page_number",
+                        {"dir": _folder_dir(folder), "skip_avi": True},
+                    )
+                )
+            except SeestarRpcError as exc:
+                # The reply for a missing folder is unpublished; an error can only mean "none".
+                log.debug("no listing for %s: %s", folder, exc)
+                return []
+            entries: dict[str, FileEntry] = {}
+            for page in self._pages(count):
+                for entry in page:
+                    entries.setdefault(entry.name, entry)  # a folder changing under us
+        return sorted(entries.values(), key=lambda entry: entry.name)
+
+    def _pages(self, count: int | None) -> Iterator[list[FileEntry]]:
+        known = count is not None
+        for index in range(count if count is not None else _MAX_PAGES_UNKNOWN):
+            page = parse_page(self._rpc.call("get_img_file_page_name", {"page": index}))
+            yield page
+            if not known and len(page) < PAGE_SIZE:
+                return  # no usable page count: a short page is the last one
+
+    def read_header(self, path: str) -> Header:
+        """The primary FITS header of ``path``, read over HTTP (a few KB, not the whole file)."""
+        return self._files.read_header(path)
+
+    def download(self, path: str, dest: Path) -> Path:
+        """Copy ``path`` to the local file ``dest`` atomically over HTTP; return ``dest``."""
+        return self._files.download(path, Path(dest))
+
+    def rename(self, path: str, new_name: str) -> None:
+        """Rename ``path`` in its folder over SMB (or the mounted share); never in ``*_sub``."""
+        with self._ops_lock:
+            self._ops.rename(path, new_name)
+
+    def delete(self, path: str) -> None:
+        """Delete ``path`` over SMB (or the mounted share); never in ``*_sub``."""
+        with self._ops_lock:
+            self._ops.delete(path)
+
+    # -- clock ---------------------------------------------------------------------------------
+
+    def device_time(self) -> DeviceTime:
+        """The device clock from ``pi_get_time``; empty when the firmware does not answer it."""
+        try:
+            result = self._rpc.call("pi_get_time")
+        except SeestarRpcError as exc:
+            log.debug("pi_get_time refused: %s", exc)
+            return DeviceTime()
+        return parse_device_time(result)
+
+    # -- batch stacking ------------------------------------------------------------------------
+
+    def clear_batch_stack(self) -> None:
+        """Forget the last result: ``clear_batch_stack``, or ``clear_app_state`` on old firmware."""
+        if not self._legacy_clear:
+            try:
+                self._rpc.call("clear_batch_stack")
+                return
+            except SeestarRpcError as exc:
+                if exc.code != _NO_SUCH_METHOD:
+                    raise
+                log.info("clear_batch_stack unknown to this firmware; using clear_app_state")
+                self._legacy_clear = True
+        self._rpc.call("clear_app_state", {"name": "BatchStack"})
+
+    def configure_batch_stack(self, folder: str, paths: Sequence[str]) -> None:
+        """Select the frames of the next batch stack, by full path (firmware 7.75 rule, §4.1).
+
+        A bare file name is completed with ``folder``: with bare names firmware 7.75 stores no
+        file and the stack fails with 267 "no image".
+        """
+        base = _folder_dir(folder)
+        files = [{"name": path if "/" in path else f"{base}/{path}"} for path in paths]
+        self._rpc.call("set_batch_stack_setting", {"path": base, "files": files})
+
+    def start_batch_stack(self) -> None:
+        """Start the configured stack; :class:`SeestarRpcError` when refused (259: one runs)."""
+        self._drain_batch_stack_events()  # events of an earlier stack would wake a waiter
+        # Not repeated after a dropped link: the device may have started on the first copy.
+        self._rpc.call("start_batch_stack", retry=False)
+
+    def stop_batch_stack(self) -> None:
+        """Cancel the running stack; a refusal is ignored unless the stack is still working."""
+        try:
+            self._rpc.call("stop_batch_stack")
+        except SeestarRpcError:
+            status = self.batch_stack_status()
+            if status is not None and status.state == BatchStackState.WORKING:
+                raise
+            log.debug("stop_batch_stack refused while no stack was working")
+
+    def batch_stack_status(self) -> BatchStackStatus | None:
+        """``BatchStack`` of ``iscope_get_app_state``; ``None`` before a stack or after a clear."""
+        return parse_app_state(self._rpc.call("iscope_get_app_state"))
+
+    def wait_batch_stack_event(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a pushed ``BatchStack`` event; True if one came.
+
+        The firmware may never push one (no capture shows it, §4.2): callers still poll
+        :meth:`batch_stack_status`.
+        """
+        return self._rpc.wait_event(_is_batch_stack, max(0.0, timeout)) is not None
+
+    def _drain_batch_stack_events(self) -> None:
+        while self._rpc.wait_event(_is_batch_stack, 0) is not None:
+            pass
+
+    # -- escape hatch --------------------------------------------------------------------------
+
+    def call(self, method: str, params: Any = ABSENT) -> Any:
+        """Send any JSON-RPC ``method`` and return its ``result`` (for what the port lacks).
+
+        ``delete_image`` is refused: renames and deletes go over SMB (shared README, decision 5).
+        """
+        if method in {"delete_image", "delete_all_image"}:
+            raise StorageError(
+                f"Refusing to send {method!r}: deletes go over SMB, use delete(path)."
+            )
+        return self._rpc.call(method, params)
+
+
+def connect_seestar(
+    host: str,
+    *,
+    port: int = 4700,
+    http_port: int = 80,
+    key_path: PathArg | None = None,
+    mounted_share: PathArg | None = None,
+    smb_port: int = 445,
+    timeout: float = 10.0,
+    connection: JsonRpcConnection | None = None,
+    files: HttpFiles | None = None,
+    file_ops: FileOps | None = None,
+) -> NetworkSeestar:
+    """A :class:`NetworkSeestar`, connected and authenticated.
+
+    Parameters are those of :class:`NetworkSeestar`.
+
+    Raises
+    ------
+    SeestarConnectionError
+        When the Seestar cannot be reached.
+    SeestarAuthError
+        When it asks for a key that is missing, unreadable or rejected.
+
+    Examples
+    --------
+    ::
+
+        with connect_seestar("seestar.local", key_path="~/seestar_key.pem") as seestar:
+            print(seestar.list_folders())
+    """
+    seestar = NetworkSeestar(
+        host,
+        port=port,
+        http_port=http_port,
+        key_path=key_path,
+        mounted_share=mounted_share,
+        smb_port=smb_port,
+        timeout=timeout,
+        connection=connection,
+        files=files,
+        file_ops=file_ops,
+    )
+    try:
+        seestar.connect()
+    except SeestarError:
+        seestar.close()
+        raise
+    return seestar

@@ -1,0 +1,246 @@
+"""Reading the Seestar's JSON-RPC results into the port's value types, without any I/O.
+
+The firmware's reply shapes are known from a handful of captures and client sources (protocol
+reference §3-§4), and some are not published at all (``pi_get_time``). Every function here
+therefore takes *any* JSON value and returns the best reading it can: entries of the wrong type
+are skipped, a missing field gets the port's default, and nothing raises. A malformed reply
+must cost a listing entry, never a ``TypeError`` escaping the adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from crowdsky.app.ports import BatchStackStatus, DeviceTime, FileEntry, FolderEntry
+
+__all__ = [
+    "PAGE_SIZE",
+    "parse_albums",
+    "parse_app_state",
+    "parse_batch_stack",
+    "parse_device_time",
+    "parse_page",
+    "parse_page_count",
+]
+
+#: Entries per ``get_img_file_page_name`` page (reference §3.3).
+PAGE_SIZE = 20
+
+_ROOT = "MyWorks"
+
+
+def as_int(value: Any, default: int | None = None) -> int | None:
+    """``value`` as an int when it is one in disguise (``3``, ``3.0``, ``"3"``), else ``default``.
+
+    Examples
+    --------
+    >>> [as_int(v) for v in (3, 3.0, " 3 ", True, 2.5, "x", None)]
+    [3, 3, 3, None, None, None, None]
+    """
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return default
+    return default
+
+
+def _as_float(value: Any, default: float | None = None) -> float | None:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return default
+    else:
+        return default
+    return number if math.isfinite(number) else default
+
+
+def _name(value: Any) -> str | None:
+    return value if isinstance(value, str) and value and "\x00" not in value else None
+
+
+def parse_albums(result: Any) -> list[FolderEntry]:
+    """Folders from a ``get_albums`` result: every ``list[*].files[*]``, all groups flattened.
+
+    The first entry wins when a name appears twice; entries without a usable name are skipped.
+
+    Examples
+    --------
+    >>> parse_albums({"path": "MyWorks", "list": [
+    ...     {"group_name": "DeepSky", "files": [{"name": "M 81", "count": 1}, "junk"]},
+    ...     {"group_name": "SolarSystem", "files": [{"name": "Lunar", "count": "2"}]}]})
+    [FolderEntry(name='M 81', count=1), FolderEntry(name='Lunar', count=2)]
+    """
+    groups = result.get("list") if isinstance(result, Mapping) else None
+    if not isinstance(groups, list):
+        return []
+    seen: dict[str, FolderEntry] = {}
+    for group in groups:
+        files = group.get("files") if isinstance(group, Mapping) else None
+        for entry in files if isinstance(files, list) else ():
+            if not isinstance(entry, Mapping):
+                continue
+            name = _name(entry.get("name"))
+            if name is None or "/" in name or name in seen:
+                continue
+            seen[name] = FolderEntry(name, max(0, as_int(entry.get("count"), 0) or 0))
+    return list(seen.values())
+
+
+def parse_page_count(result: Any) -> int | None:
+    """The page count from ``get_img_file_page_number``; ``None`` when it is not a number.
+
+    Examples
+    --------
+    >>> [parse_page_count(v) for v in (3, "3", 0, -1, None, {"page": 2})]
+    [3, 3, 0, 0, None, 2]
+    """
+    if isinstance(result, Mapping):
+        # Not seen on a device; read the obvious wrappers rather than give up on the listing.
+        for key in ("page", "pages", "page_num", "count"):
+            if key in result:
+                return parse_page_count(result[key])
+        return None
+    count = as_int(result)
+    return None if count is None else max(0, count)
+
+
+def parse_page(result: Any) -> list[FileEntry]:
+    """Files from one ``get_img_file_page_name`` page (folders skipped, ``size_k`` to bytes).
+
+    Examples
+    --------
+    >>> parse_page([{"name": "a.fit", "size_k": 4050, "is_dir": False},
+    ...             {"name": "sub", "is_dir": True}, {"size_k": 1}])
+    [FileEntry(name='a.fit', size=4147200)]
+    """
+    if isinstance(result, Mapping):
+        result = result.get("list", result.get("files"))
+    if not isinstance(result, list):
+        return []
+    entries = []
+    for item in result:
+        if not isinstance(item, Mapping) or item.get("is_dir") is True:
+            continue
+        name = _name(item.get("name"))
+        if name is None or "/" in name:
+            continue
+        size_k = _as_float(item.get("size_k"), 0.0) or 0.0
+        entries.append(FileEntry(name, max(0, round(size_k * 1024))))
+    return entries
+
+
+def _fields_of(result: Any) -> Mapping[str, Any] | None:
+    if isinstance(result, list) and len(result) == 1:
+        result = result[0]  # pi_set_time sends [{...}]; a reply may mirror that
+    if isinstance(result, Mapping):
+        inner = result.get("time")
+        return inner if isinstance(inner, Mapping) else result
+    return None
+
+
+def parse_device_time(result: Any) -> DeviceTime:
+    """The device clock from a ``pi_get_time`` result, read as the fields ``pi_set_time`` sends.
+
+    ``{"year", "mon", "day", "hour", "min", "sec", "time_zone"}``; the shape of the reply is not
+    published, so a one-element list and a ``"time"`` wrapper are accepted, and each half
+    (wall clock, zone) is kept only when it is complete and valid.
+
+    Examples
+    --------
+    >>> parse_device_time({"year": 2026, "mon": 2, "day": 27, "hour": 21, "min": 15,
+    ...                    "sec": 3, "time_zone": "Europe/Vienna"})
+    DeviceTime(local=datetime.datetime(2026, 2, 27, 21, 15, 3), zone='Europe/Vienna')
+    >>> parse_device_time("garbage")
+    DeviceTime(local=None, zone=None)
+    """
+    fields = _fields_of(result)
+    if fields is None:
+        return DeviceTime()
+    parts = [as_int(fields.get(key)) for key in ("year", "mon", "day", "hour", "min")]
+    second = _as_float(fields.get("sec"))
+    local = None
+    if all(part is not None for part in parts) and second is not None:
+        year, month, day, hour, minute = (int(p) for p in parts if p is not None)
+        try:
+            local = datetime(year, month, day, hour, minute, int(min(max(second, 0.0), 59.0)))
+        except (ValueError, OverflowError):
+            local = None
+    zone = fields.get("time_zone", fields.get("timezone"))
+    zone = zone.strip() if isinstance(zone, str) else None
+    return DeviceTime(local=local, zone=zone or None)
+
+
+def parse_app_state(result: Any) -> BatchStackStatus | None:
+    """The ``BatchStack`` entry of an ``iscope_get_app_state`` result; ``None`` when absent."""
+    if not isinstance(result, Mapping):
+        return None
+    return parse_batch_stack(result.get("BatchStack"))
+
+
+def _folder(path: Any) -> str | None:
+    if not isinstance(path, str):
+        return None
+    path = path.strip().strip("/")
+    if not path:
+        return None
+    return path if path == _ROOT or path.startswith(_ROOT + "/") else f"{_ROOT}/{path}"
+
+
+def _output(entry: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    output = entry.get("output_file")
+    if not isinstance(output, Mapping):
+        return None, ()
+    files = output.get("files")
+    names = []
+    for item in files if isinstance(files, list) else ():
+        name = _name(item.get("name")) if isinstance(item, Mapping) else _name(item)
+        if name is not None:
+            names.append(name.rsplit("/", 1)[-1])  # a full path would name the same file
+    return _folder(output.get("path")), tuple(names)
+
+
+def parse_batch_stack(entry: Any) -> BatchStackStatus | None:
+    """A :class:`BatchStackStatus` from a ``BatchStack`` app-state entry or event body.
+
+    Examples
+    --------
+    >>> status = parse_batch_stack({"state": "fail", "error": "no image", "code": 267})
+    >>> status.state, status.error, status.code
+    ('fail', 'no image', 267)
+    >>> parse_batch_stack(None) is None
+    True
+    """
+    if not isinstance(entry, Mapping):
+        return None
+    state = entry.get("state")
+    folder, names = _output(entry)
+    error = entry.get("error")
+    code = as_int(entry.get("code"), 0) or 0
+    if not isinstance(error, str) or not error or (code == 0 and error == "no error"):
+        error = None  # events of healthy stages say "no error" with code 0
+    return BatchStackStatus(
+        state=state if isinstance(state, str) else "",
+        percent=min(100.0, max(0.0, _as_float(entry.get("percent"), 0.0) or 0.0)),
+        stacked_img=max(0, as_int(entry.get("stacked_img"), 0) or 0),
+        total_img=max(0, as_int(entry.get("total_img"), 0) or 0),
+        remaining_sec=_as_float(entry.get("remaining_sec")),
+        output_folder=folder,
+        output_files=names,
+        error=error,
+        code=code,
+    )
