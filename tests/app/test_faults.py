@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import signal
 from datetime import UTC, datetime
 
 import pytest
@@ -186,3 +188,26 @@ def test_pushed_events_replace_the_sleep(
     assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
     assert device.waits
     assert clock.slept == []
+
+
+class InterruptedRename(FakeSeestar):
+    """Ctrl-C (a real SIGINT) arrives right after the .fit rename."""
+
+    def rename(self, path: str, new_name: str) -> None:
+        super().rename(path, new_name)
+        if new_name.endswith(".fit"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_during_renames_waits_until_the_block_is_renamed(
+    clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    device = InterruptedRename(clock=clock, zone="Europe/Vienna")
+    spec_night(lambda *a, **k: add_run(*a, on=device, **k))  # type: ignore[arg-type]
+    app = Crowdsky(device, clock, progress)
+    with pytest.raises(KeyboardInterrupt):
+        app.stack_blocks("IC 434")
+    names = crowdsky_files(device, "IC 434")
+    assert len(names) == 3  # the .fit and both companions of the first block
+    assert not [e for e in device.list_files("IC 434") if e.name.startswith("DSO_Stacked")]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
