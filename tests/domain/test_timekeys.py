@@ -1,9 +1,9 @@
-"""UTC chunk keys, block bounds, the device's UTC offset, DST and the choice of zone."""
+"""UTC chunk keys, block bounds, the device's UTC offset from headers, NightlyOffsets."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -25,19 +25,11 @@ from crowdsky.domain import (
     local_to_utc,
     needs_date_obs,
     night_of,
-    night_samples,
     parse_crowdsky_name,
     parse_raw_name,
 )
 from crowdsky.errors import PlanError
-from strategies import (
-    ALLOWED_BLOCK_MINUTES,
-    NAMED_ZONES,
-    aware_datetimes,
-    block_minutes,
-    exposures,
-    raw_name,
-)
+from strategies import ALLOWED_BLOCK_MINUTES, aware_datetimes, block_minutes, exposures, raw_name
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -180,13 +172,16 @@ def test_naive_moments_are_refused() -> None:
 
 
 def test_header_offset_of_a_real_s50_frame() -> None:
-    """Texas, UTC-5: name 01:01:16 local, DATE-OBS 06:01:02.382641 UTC."""
-    frame = parse_raw_name("Light_M 31_10.0s_IRCUT_20250929-010116.fit")
+    """Texas, UTC-5: name 01:01:16 local, DATE-OBS 06:01:02.382641 UTC (a 10 s sub)."""
+    frame = parse_raw_name("Light_NGC 281_10.0s_LP_20250929-010116.fit")
     assert frame is not None
-    offset = header_offset(frame.local_time, datetime(2025, 9, 29, 6, 1, 2, 382641))
-    assert offset == timedelta(hours=-5)
-    aware = datetime(2025, 9, 29, 6, 1, 2, 382641, tzinfo=UTC).astimezone(VIENNA)
+    date_obs = datetime(2025, 9, 29, 6, 1, 2, 382641)
+    assert header_offset(frame.local_time, date_obs) == timedelta(hours=-5)
+    assert header_offset(frame.local_time, date_obs, exposure_s=10.0) == timedelta(hours=-5)
+    aware = date_obs.replace(tzinfo=UTC).astimezone(VIENNA)
     assert header_offset(frame.local_time, aware) == timedelta(hours=-5)
+    observed_frame = attrs.evolve(frame, date_obs=date_obs.replace(tzinfo=UTC))
+    assert frame_utc(observed_frame, UTC) == datetime(2025, 9, 29, 6, 1, 16, tzinfo=UTC)
 
 
 @given(
@@ -206,95 +201,36 @@ def test_night_of() -> None:
     assert night_of(datetime(2026, 2, 28, 12, 0)) == date(2026, 2, 28)
 
 
-# --- DST -----------------------------------------------------------------------------------------
+# --- long exposures ------------------------------------------------------------------------------
 
 
-def _transitions(tz: tzinfo, year: int) -> list[datetime]:
-    """UTC instants in ``year`` at which ``tz`` changes its offset (found by a half-hour scan)."""
-    found = []
-    moment = datetime(year, 1, 1, tzinfo=UTC)
-    before = moment.astimezone(tz).utcoffset()
-    while moment.year == year:
-        moment += timedelta(minutes=15)
-        now = moment.astimezone(tz).utcoffset()
-        if now != before:
-            found.append(moment)
-            before = now
-    return found
-
-
-_TRANSITIONS = [
-    (name, instant) for name in NAMED_ZONES for instant in _transitions(ZoneInfo(name), 2025)
-]
-
-
-def _wall_time_occurrences(local: datetime, tz: tzinfo) -> int:
-    """How many UTC instants show ``local`` on the wall in ``tz`` (1 except around DST)."""
-    offsets = {
-        (local + timedelta(hours=h)).replace(tzinfo=tz).utcoffset() for h in range(-26, 27, 2)
-    }
-    hits = set()
-    for offset in offsets:
-        assert offset is not None
-        utc = (local - offset).replace(tzinfo=UTC)
-        if utc.astimezone(tz).replace(tzinfo=None) == local:
-            hits.add(utc)
-    return len(hits)
-
-
-@given(st.sampled_from(_TRANSITIONS), st.integers(min_value=-180 * 60, max_value=180 * 60))
-def test_needs_date_obs_flags_exactly_repeated_and_skipped_wall_times(
-    transition: tuple[str, datetime], seconds: int
-) -> None:
-    name, instant = transition
-    tz = ZoneInfo(name)
-    local = (instant.astimezone(tz) + timedelta(seconds=seconds)).replace(tzinfo=None)
-    flagged = needs_date_obs([frame_at(local)], tz)
-    assert bool(flagged) == (_wall_time_occurrences(local, tz) != 1)
-
-
-def test_transitions_were_found() -> None:
-    zones = {name for name, _ in _TRANSITIONS}
-    assert zones == {"Europe/Vienna", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham"}
-
-
-@pytest.mark.parametrize(
-    ("zone", "local", "flagged"),
-    [
-        ("Europe/Vienna", datetime(2025, 10, 26, 1, 59, 59), False),
-        ("Europe/Vienna", datetime(2025, 10, 26, 2, 0, 0), True),
-        ("Europe/Vienna", datetime(2025, 10, 26, 2, 20, 0), True),
-        ("Europe/Vienna", datetime(2025, 10, 26, 2, 59, 59), True),
-        ("Europe/Vienna", datetime(2025, 10, 26, 3, 0, 0), False),
-        ("Europe/Vienna", datetime(2025, 3, 30, 1, 59, 59), False),
-        ("Europe/Vienna", datetime(2025, 3, 30, 2, 30, 0), True),
-        ("Europe/Vienna", datetime(2025, 3, 30, 3, 0, 0), False),
-        ("Europe/Vienna", datetime(2025, 10, 27, 2, 20, 0), False),
-        ("Australia/Lord_Howe", datetime(2025, 4, 6, 1, 45, 0), True),
-        ("Australia/Lord_Howe", datetime(2025, 4, 6, 2, 0, 0), False),
-        ("Australia/Lord_Howe", datetime(2025, 10, 5, 2, 15, 0), True),
-        ("Australia/Lord_Howe", datetime(2025, 10, 5, 2, 30, 0), False),
-        ("Asia/Kathmandu", datetime(2025, 10, 26, 2, 20, 0), False),
-        ("UTC", datetime(2025, 10, 26, 2, 20, 0), False),
-    ],
+@given(
+    st.integers(min_value=-48, max_value=56),
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1)),
+    exposures(),
+    st.integers(min_value=0, max_value=30),
 )
-def test_needs_date_obs_examples(zone: str, local: datetime, flagged: bool) -> None:
-    assert bool(needs_date_obs([frame_at(local)], ZoneInfo(zone))) == flagged
+def test_header_offset_of_any_exposure(
+    quarters: int, start: datetime, exposure_s: float, download_s: int
+) -> None:
+    """DATE-OBS is the exposure start; the name is stamped at save time, after the exposure."""
+    offset = timedelta(minutes=15 * quarters)
+    saved = start + timedelta(seconds=exposure_s + download_s)
+    local = (saved + offset).replace(microsecond=0)
+    assert header_offset(local, start, exposure_s=exposure_s) == offset
 
 
-def test_a_frame_whose_date_obs_is_known_is_never_flagged() -> None:
-    frame = observed(frame_at(datetime(2025, 10, 26, 2, 20)), timedelta(hours=1))
-    assert needs_date_obs([frame], VIENNA) == ()
-
-
-def test_both_passes_of_a_fall_back_hour_get_their_own_utc_time() -> None:
-    """Vienna, 2025-10-26: 02:20 happens at 00:20 UTC (CEST) and again at 01:20 UTC (CET)."""
-    local = datetime(2025, 10, 26, 2, 20, 14)
-    first = observed(frame_at(local), timedelta(hours=2))
-    second = observed(frame_at(local), timedelta(hours=1))
-    assert frame_utc(first, VIENNA) == datetime(2025, 10, 26, 0, 20, 14, tzinfo=UTC)
-    assert frame_utc(second, VIENNA) == datetime(2025, 10, 26, 1, 20, 14, tzinfo=UTC)
-    assert local_to_utc(local, VIENNA, fold=1) - local_to_utc(local, VIENNA) == timedelta(hours=1)
+def test_a_ten_minute_frame_keeps_the_device_offset() -> None:
+    """A 600 s sub in Vienna (UTC+1) started 21:00:00 UTC and was saved at 22:10:04 local."""
+    frame = parse_raw_name("Light_M 42_600.0s_LP_20260227-221004.fit")
+    assert frame is not None
+    frame = attrs.evolve(frame, date_obs=datetime(2026, 2, 27, 21, 0, 0, tzinfo=UTC))
+    assert frame_utc(frame, VIENNA) == datetime(2026, 2, 27, 21, 10, 4, tzinfo=UTC)
+    samples = [frame]
+    decision = decide_zone([frame], samples=samples, device_zone=VIENNA)
+    assert decision.source == "device"
+    headers = decide_zone([frame], samples=samples)
+    assert headers.tz.utcoffset(frame.local_time) == timedelta(hours=1)
 
 
 # --- NightlyOffsets ------------------------------------------------------------------------------
@@ -344,189 +280,3 @@ def test_nightly_offsets_take_the_nearest_sampled_night() -> None:
 def test_nightly_offsets_need_a_night() -> None:
     with pytest.raises(PlanError):
         NightlyOffsets({})
-
-
-# --- choosing the zone ---------------------------------------------------------------------------
-
-
-def night_of_frames(start: datetime, count: int, step: timedelta) -> list[RawFrame]:
-    return [frame_at(start + i * step) for i in range(count)]
-
-
-FEB_NIGHT = night_of_frames(datetime(2026, 2, 27, 21, 15, 3), 40, timedelta(seconds=67))
-
-
-def sampled(frames: list[RawFrame], offset: timedelta) -> list[RawFrame]:
-    return [observed(f, offset) for f in night_samples(frames)]
-
-
-def test_night_samples_are_the_first_and_last_frame_of_each_night() -> None:
-    second_night = night_of_frames(datetime(2026, 2, 28, 20, 0), 5, timedelta(minutes=30))
-    picked = night_samples(list(reversed(FEB_NIGHT + second_night)))
-    assert {f.name for f in picked} == {
-        FEB_NIGHT[0].name,
-        FEB_NIGHT[-1].name,
-        second_night[0].name,
-        second_night[-1].name,
-    }
-
-
-def test_override_wins() -> None:
-    decision = decide_zone(
-        FEB_NIGHT,
-        samples=sampled(FEB_NIGHT, timedelta(hours=1)),
-        override=NEW_YORK,
-        device_zone=VIENNA,
-        host_zone=UTC,
-    )
-    assert (decision.tz, decision.source, decision.warning) == (NEW_YORK, "override", None)
-
-
-def test_device_zone_that_agrees_with_the_headers_is_used() -> None:
-    decision = decide_zone(
-        FEB_NIGHT,
-        samples=sampled(FEB_NIGHT, timedelta(hours=1)),
-        device_zone=VIENNA,
-        host_zone=NEW_YORK,
-    )
-    assert (decision.tz, decision.source, decision.warning) == (VIENNA, "device", None)
-    assert decision.read_headers == ()
-
-
-def test_device_zone_without_headers_is_used_with_a_warning() -> None:
-    decision = decide_zone(FEB_NIGHT, device_zone=VIENNA, host_zone=NEW_YORK)
-    assert (decision.tz, decision.source) == (VIENNA, "device")
-    assert decision.warning
-
-
-def test_device_zone_that_disagrees_gives_way_to_the_headers() -> None:
-    decision = decide_zone(
-        FEB_NIGHT,
-        samples=sampled(FEB_NIGHT, timedelta(hours=1)),
-        device_zone=NEW_YORK,
-        host_zone=NEW_YORK,
-    )
-    assert decision.source == "header"
-    assert decision.warning is not None
-    assert "disagree" in decision.warning
-    assert isinstance(decision.tz, NightlyOffsets)
-    assert chunk_key(frame_utc(FEB_NIGHT[0], decision.tz)) == "20260227.81"
-
-
-def test_headers_without_a_device_zone() -> None:
-    decision = decide_zone(
-        FEB_NIGHT, samples=sampled(FEB_NIGHT, timedelta(hours=1)), host_zone=NEW_YORK
-    )
-    assert (decision.source, decision.warning, decision.read_headers) == ("header", None, ())
-    for frame in FEB_NIGHT:
-        assert frame_utc(frame, decision.tz) == local_to_utc(frame.local_time, VIENNA)
-
-
-def test_host_zone_is_the_last_resort_with_a_warning() -> None:
-    decision = decide_zone(FEB_NIGHT, host_zone=NEW_YORK)
-    assert (decision.tz, decision.source) == (NEW_YORK, "host")
-    assert decision.warning
-    assert decide_zone(FEB_NIGHT).tz is UTC
-
-
-def test_samples_without_date_obs_do_not_count_as_measurements() -> None:
-    decision = decide_zone(FEB_NIGHT, samples=night_samples(FEB_NIGHT), host_zone=NEW_YORK)
-    assert decision.source == "host"
-
-
-# Vienna's fall-back night: 2025-10-25 22:00 to 2025-10-26 05:00 local, one frame every 5 min.
-DST_NIGHT = night_of_frames(datetime(2025, 10, 25, 22, 0, 7), 84, timedelta(minutes=5))
-NEXT_NIGHT = night_of_frames(datetime(2025, 10, 26, 22, 0, 7), 12, timedelta(minutes=5))
-
-
-def _truly_observed(frame: RawFrame) -> RawFrame:
-    """Frames before 02:00 on the 26th were taken in CEST; the device's clock then fell back."""
-    cest = frame.local_time < datetime(2025, 10, 26, 2, 0)
-    return observed(frame, timedelta(hours=2 if cest else 1))
-
-
-def test_a_night_whose_samples_disagree_has_every_header_read() -> None:
-    frames = DST_NIGHT + NEXT_NIGHT
-    samples = [_truly_observed(f) for f in night_samples(frames)]
-    decision = decide_zone(frames, samples=samples)
-    assert decision.source == "header"
-    assert set(decision.read_headers) == {f.name for f in DST_NIGHT}
-
-
-def test_a_device_zone_reads_only_the_ambiguous_hour() -> None:
-    frames = DST_NIGHT + NEXT_NIGHT
-    samples = [_truly_observed(f) for f in night_samples(frames)]
-    decision = decide_zone(frames, samples=samples, device_zone=VIENNA)
-    assert decision.source == "device"
-    assert set(decision.read_headers) == {f.name for f in DST_NIGHT if f.local_time.hour == 2}
-    assert len(decision.read_headers) == 12
-
-
-def test_a_device_zone_with_the_wrong_offset_disagrees() -> None:
-    fixed = timezone(timedelta(hours=2))
-    samples = [_truly_observed(f) for f in night_samples(NEXT_NIGHT)]
-    assert decide_zone(NEXT_NIGHT, samples=samples, device_zone=fixed).source == "header"
-
-
-# --- long exposures ------------------------------------------------------------------------------
-
-
-@given(
-    st.integers(min_value=-48, max_value=56),
-    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1)),
-    exposures(),
-    st.integers(min_value=0, max_value=30),
-)
-def test_header_offset_of_any_exposure(
-    quarters: int, start: datetime, exposure_s: float, download_s: int
-) -> None:
-    """DATE-OBS is the exposure start; the name is stamped at save time, after the exposure."""
-    offset = timedelta(minutes=15 * quarters)
-    saved = start + timedelta(seconds=exposure_s + download_s)
-    local = (saved + offset).replace(microsecond=0)
-    assert header_offset(local, start, exposure_s=exposure_s) == offset
-
-
-def test_a_ten_minute_frame_keeps_the_device_offset() -> None:
-    """A 600 s sub in Vienna (UTC+1) started 21:00:00 UTC and was saved at 22:10:04 local."""
-    frame = parse_raw_name("Light_M 42_600.0s_LP_20260227-221004.fit")
-    assert frame is not None
-    frame = attrs.evolve(frame, date_obs=datetime(2026, 2, 27, 21, 0, 0, tzinfo=UTC))
-    assert frame_utc(frame, VIENNA) == datetime(2026, 2, 27, 21, 10, 4, tzinfo=UTC)
-    samples = [frame]
-    decision = decide_zone([frame], samples=samples, device_zone=VIENNA)
-    assert decision.source == "device"
-    headers = decide_zone([frame], samples=samples)
-    assert headers.tz.utcoffset(frame.local_time) == timedelta(hours=1)
-
-
-# --- headers that are no clock reading -----------------------------------------------------------
-
-# A DATE-OBS from a reset clock (or a file copied from elsewhere) implies an "offset" of years.
-RESET_CLOCK = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def test_a_date_obs_implying_no_real_offset_is_not_a_measurement() -> None:
-    good = sampled(FEB_NIGHT, timedelta(hours=1))
-    broken = attrs.evolve(good[0], date_obs=RESET_CLOCK)
-    decision = decide_zone(FEB_NIGHT, samples=[broken, good[1]], host_zone=NEW_YORK)
-    assert decision.source == "header"
-    assert decision.tz.utcoffset(FEB_NIGHT[0].local_time) == timedelta(hours=1)
-    assert "NightlyOffsets" in repr(decision.tz)
-
-    only_broken = decide_zone(FEB_NIGHT, samples=[broken], host_zone=NEW_YORK)
-    assert (only_broken.tz, only_broken.source) == (NEW_YORK, "host")
-    assert only_broken.warning
-    with_device = decide_zone(FEB_NIGHT, samples=[broken], device_zone=VIENNA)
-    assert (with_device.tz, with_device.source) == (VIENNA, "device")
-
-
-def test_a_frame_with_such_a_date_obs_is_read_in_the_zone() -> None:
-    frame = attrs.evolve(FEB_NIGHT[0], date_obs=RESET_CLOCK)
-    assert frame_utc(frame, VIENNA) == local_to_utc(frame.local_time, VIENNA)
-
-
-@pytest.mark.parametrize("hours", [24, -24, 30, 24 * 365])
-def test_nightly_offsets_refuse_impossible_offsets(hours: int) -> None:
-    with pytest.raises(PlanError):
-        NightlyOffsets({date(2026, 2, 27): timedelta(hours=hours)})
