@@ -1,0 +1,175 @@
+"""The simulator's file server (port 80 style): ``GET /MyWorks/<folder>/<file>`` from a directory.
+
+Like ``zwoair_file_server`` (protocol reference §5.1) it serves percent-encoded paths under
+``MyWorks/`` and answers 404 for anything missing. Range support on the device is unknown, so
+it is a switch: honoured (206 + ``Content-Range``) or ignored (200 with the whole body).
+Nothing outside ``<root>/MyWorks`` is ever served.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, BinaryIO
+
+__all__ = ["FileServer", "parse_range"]
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` byte positions of a single ``bytes=`` range, clipped to ``size``.
+
+    Returns ``None`` when the header is not one satisfiable range (the caller answers 416).
+
+    Examples
+    --------
+    >>> parse_range("bytes=0-99", 1000), parse_range("bytes=900-", 1000)
+    ((0, 99), (900, 999))
+    >>> parse_range("bytes=-10", 1000), parse_range("bytes=2000-", 1000)
+    ((990, 999), None)
+    """
+    match = _RANGE.match(header.strip())
+    if match is None or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":
+        length = int(last)
+        if length == 0 or size == 0:
+            return None
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or end < start:
+        return None
+    return start, end
+
+
+def _local_path(root: Path, raw_path: str) -> Path | None:
+    """The file under ``root/MyWorks`` a request path names, or ``None`` if it names none."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(raw_path).path)
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] != "" or parts[1] != "MyWorks":
+        return None
+    if any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts[2:]):
+        return None
+    base = (root / "MyWorks").resolve()
+    local = base.joinpath(*parts[2:]).resolve()
+    if not local.is_relative_to(base) or not local.is_file():
+        return None
+    return local
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "zwoair_file_server"
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a simulator in a test run must not write to stderr per request."""
+
+    def _serve(self, *, body: bool) -> None:
+        local = _local_path(self.server.root, self.path)
+        if local is None:
+            self._empty(HTTPStatus.NOT_FOUND)
+            return
+        try:
+            stream = local.open("rb")
+        except OSError:
+            self._empty(HTTPStatus.NOT_FOUND)
+            return
+        with stream:
+            size = local.stat().st_size
+            first, last = 0, size - 1
+            status = HTTPStatus.OK
+            header = self.headers.get("Range")
+            if header is not None and self.server.honour_range:
+                wanted = parse_range(header, size)
+                if wanted is None:
+                    self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                (first, last), status = wanted, HTTPStatus.PARTIAL_CONTENT
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(last - first + 1))
+            if status == HTTPStatus.PARTIAL_CONTENT:
+                self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+            self.end_headers()
+            if body:
+                self._copy(stream, first, last - first + 1)
+
+    def _copy(self, stream: BinaryIO, offset: int, length: int) -> None:
+        stream.seek(offset)
+        while length > 0:
+            chunk = stream.read(min(_CHUNK, length))
+            if not chunk:
+                break
+            try:
+                self.wfile.write(chunk)
+            except OSError:  # the client hung up mid-body
+                self.close_connection = True
+                return
+            length -= len(chunk)
+
+    def _empty(self, status: HTTPStatus) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], root: Path, honour_range: bool) -> None:
+        self.root = root
+        self.honour_range = honour_range
+        super().__init__(address, _Handler)
+
+
+class FileServer:
+    """An HTTP file server for ``root/MyWorks`` on ``(host, port)`` (port 0: any free port).
+
+    Parameters
+    ----------
+    root : Path
+        The directory that plays the eMMC root (it holds ``MyWorks/``).
+    host : str
+        Address to bind.
+    port : int
+        Port to bind.
+    honour_range : bool
+        Answer ``Range`` requests with 206; when False, ignore them (200, whole file).
+    """
+
+    def __init__(self, root: Path, host: str, port: int, *, honour_range: bool = True) -> None:
+        self._server = _Server((host, port), Path(root), honour_range)
+        self.host: str = self._server.server_address[0]  # type: ignore[assignment]
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread.ident is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()

@@ -1,0 +1,137 @@
+"""How the network simulator behaves: firmware profile, events and transport faults.
+
+Every knob defaults to the behaviour the protocol reference (§7) calls faithful for a fw 7.75
+Seestar, except the faults that would slow a client down (latency, idle drop, random drops),
+which are off.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["FIRMWARE_PROFILES", "SimulatorOptions", "firmware_version"]
+
+#: The firmware profiles the simulator knows (protocol reference §7, item 10).
+FIRMWARE_PROFILES = ("7.75", "7.32", "7.18", "7.06", "old")
+
+#: What "old" stands for: firmware from before the RSA handshake and ``clear_batch_stack``.
+_OLD = (4, 27)
+
+
+def firmware_version(firmware: str) -> tuple[int, int]:
+    """``(major, minor)`` of a profile name; ``"old"`` is 4.27.
+
+    Examples
+    --------
+    >>> firmware_version("7.32"), firmware_version("old")
+    ((7, 32), (4, 27))
+    """
+    if firmware == "old":
+        return _OLD
+    major, _, minor = firmware.partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise ValueError(
+            f"Unknown firmware profile {firmware!r}; use one of {', '.join(FIRMWARE_PROFILES)}"
+        ) from None
+
+
+def _check_latency(
+    instance: SimulatorOptions, attribute: attrs.Attribute[tuple[float, float]], value: object
+) -> None:
+    if not (isinstance(value, tuple) and len(value) == 2 and 0.0 <= value[0] <= value[1]):
+        raise ValueError(f"latency must be (min, max) seconds with 0 <= min <= max, not {value!r}")
+
+
+def _check_probability(
+    instance: SimulatorOptions, attribute: attrs.Attribute[float], value: float
+) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"drop_probability must be within [0, 1], not {value!r}")
+
+
+def _check_firmware(
+    instance: SimulatorOptions, attribute: attrs.Attribute[str], value: str
+) -> None:
+    firmware_version(value)
+
+
+@attrs.frozen
+class SimulatorOptions:
+    """Behaviour of a :class:`~crowdsky.adapters.simulator.SimulatorServer`.
+
+    Parameters
+    ----------
+    auth_public_key : bytes or None
+        PEM public key that ``verify_client`` checks signatures with. With a key and a firmware
+        profile of 7.32 or later, an unverified connection gets no reply at all except to the
+        handshake methods (§2.2). Without a key, ``verify_client`` accepts any signature.
+    firmware : str
+        ``"7.75"`` (default), ``"7.32"`` (authentication mandatory), ``"7.18"`` (optional),
+        ``"7.06"`` (no handshake: ``get_verify_str`` is 103) or ``"old"`` (also 103 for
+        ``clear_batch_stack``).
+    push_batch_events : bool
+        Push ``BatchStack`` events on every state change of the device's batch stack.
+    coalesce_and_split : bool
+        Randomly join queued frames into one write and split large writes (§1.2).
+    side_effect_events_first : bool
+        Events caused by ``start_batch_stack`` / ``stop_batch_stack`` go out before the reply.
+    pistatus_interval : float or None
+        Seconds between ``PiStatus`` events to every connection; ``None`` for none.
+    idle_drop_seconds : float or None
+        Close a connection after this long without client traffic (the firmware: ~16 s).
+    latency : tuple of float
+        ``(min, max)`` seconds to wait before each reply.
+    drop_probability : float
+        Chance to close a connection instead of replying to a request.
+    honour_range : bool
+        HTTP answers ``Range`` requests with 206; when False it ignores them (200, full body).
+    seed : int
+        Seed of every random choice (challenges excepted).
+    max_clients : int
+        Connections beyond this many are closed at once.
+    verify_fail_code, verify_fail_error : int, str
+        The error of ``verify_client`` for a bad signature (unknown on real devices).
+    missing_folder_pages : int
+        ``get_img_file_page_number`` result for a folder that does not exist.
+    batch_poll_interval : float
+        Seconds between the device polls that turn batch-stack progress into events.
+    """
+
+    auth_public_key: bytes | None = None
+    firmware: str = attrs.field(default="7.75", validator=_check_firmware)
+    push_batch_events: bool = True
+    coalesce_and_split: bool = True
+    side_effect_events_first: bool = True
+    pistatus_interval: float | None = 2.0
+    idle_drop_seconds: float | None = None
+    latency: tuple[float, float] = attrs.field(default=(0.0, 0.0), validator=_check_latency)
+    drop_probability: float = attrs.field(default=0.0, validator=_check_probability)
+    honour_range: bool = True
+    seed: int = 0
+    max_clients: int = 8
+    verify_fail_code: int = 208
+    verify_fail_error: str = "fail to verify"
+    missing_folder_pages: int = 0
+    batch_poll_interval: float = 0.2
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """The firmware profile as ``(major, minor)``."""
+        return firmware_version(self.firmware)
+
+    @property
+    def has_handshake(self) -> bool:
+        """Whether ``get_verify_str`` / ``verify_client`` exist (fw 7.18 and later)."""
+        return self.version >= (7, 18)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether unverified connections are ignored (a key is set and fw is 7.32 or later)."""
+        return self.auth_public_key is not None and self.version >= (7, 32)
+
+    @property
+    def has_clear_batch_stack(self) -> bool:
+        """Whether ``clear_batch_stack`` exists (everything but the ``"old"`` profile)."""
+        return self.firmware != "old"

@@ -1,0 +1,170 @@
+"""The network simulator: a :class:`FakeSeestar` served over TCP JSON-RPC and HTTP on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.device_storage import DirectoryStorage
+from crowdsky.adapters.fake import FakeSeestar, Faults
+from crowdsky.adapters.night import demo_seestar
+from crowdsky.adapters.simulator.http_server import FileServer
+from crowdsky.adapters.simulator.options import SimulatorOptions, firmware_version
+from crowdsky.adapters.simulator.rpc_server import RpcServer
+from crowdsky.app.ports import Clock
+
+__all__ = ["SimulatorServer", "demo_simulator_device", "device_firmware"]
+
+
+def device_firmware(profile: str) -> str:
+    """The device model's firmware string for a simulator profile (``"old"`` → ``"4.27"``).
+
+    Examples
+    --------
+    >>> device_firmware("7.32"), device_firmware("old")
+    ('7.32', '4.27')
+    """
+    major, minor = firmware_version(profile)
+    return f"{major}.{minor:02d}"
+
+
+def demo_simulator_device(
+    root: Path,
+    *,
+    firmware: str = "7.75",
+    clock: Clock | None = None,
+    seconds_per_frame: float = 0.5,
+    setup_seconds: float = 1.0,
+    zone: str = "Europe/Vienna",
+    report_zone: bool = True,
+    faults: Faults | None = None,
+    seed: int = 0,
+) -> FakeSeestar:
+    """The spec's demo night laid down as real files under ``root/MyWorks``.
+
+    Parameters
+    ----------
+    root : Path
+        The directory that plays the eMMC root.
+    firmware : str
+        A simulator firmware profile (see :class:`SimulatorOptions`); the device model runs the
+        matching firmware (full paths for batch stacks from 7.75 on).
+    clock : Clock, optional
+        The device's clock; the host's by default, so batch stacks take real time.
+    seconds_per_frame, setup_seconds : float
+        Batch-stack timing.
+    zone, report_zone, faults, seed
+        Passed to :func:`~crowdsky.adapters.night.demo_seestar`.
+
+    Returns
+    -------
+    FakeSeestar
+        A device whose storage is a :class:`DirectoryStorage` on ``root``.
+    """
+    return demo_seestar(
+        clock=clock if clock is not None else SystemClock(),
+        zone=zone,
+        report_zone=report_zone,
+        storage=DirectoryStorage(Path(root)),
+        seconds_per_frame=seconds_per_frame,
+        setup_seconds=setup_seconds,
+        firmware=device_firmware(firmware),
+        faults=faults,
+        seed=seed,
+    )
+
+
+class SimulatorServer:
+    """A simulated Seestar on the network: JSON-RPC (port 4700 style) and HTTP (port 80 style).
+
+    Use it as a context manager; both listeners run in background threads until it exits.
+
+    Parameters
+    ----------
+    device : FakeSeestar
+        The device model; its storage should be a ``DirectoryStorage(root)`` so that HTTP serves
+        the same files (and a share mounted on ``root`` changes what the device sees).
+    root : Path
+        The directory that plays the eMMC root (holding ``MyWorks/``).
+    options : SimulatorOptions, optional
+        Behaviour; the faithful defaults when omitted.
+    host : str
+        Address to bind (loopback by default).
+    rpc_port, http_port : int
+        Ports to bind; 0 (default) picks free ones, see :attr:`rpc_port` / :attr:`http_port`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     device = FakeSeestar(storage=DirectoryStorage(Path(tmp)))
+    ...     with SimulatorServer(device, Path(tmp)) as sim:
+    ...         sim.rpc_port > 0 and sim.http_port > 0
+    True
+    """
+
+    def __init__(
+        self,
+        device: FakeSeestar,
+        root: Path,
+        options: SimulatorOptions | None = None,
+        *,
+        host: str = "127.0.0.1",
+        rpc_port: int = 0,
+        http_port: int = 0,
+    ) -> None:
+        self.device = device
+        self.root = Path(root)
+        self.options = options if options is not None else SimulatorOptions()
+        self._rpc = RpcServer(device, self.options, host, rpc_port)
+        try:
+            self._http = FileServer(
+                self.root, host, http_port, honour_range=self.options.honour_range
+            )
+        except BaseException:
+            self._rpc.close()
+            raise
+        self.host: str = self._rpc.host
+        self.rpc_port: int = self._rpc.port
+        self.http_port: int = self._http.port
+        self._running = False
+
+    @property
+    def http_url(self) -> str:
+        """``http://host:port`` of the file server."""
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def client_count(self) -> int:
+        """JSON-RPC connections currently open."""
+        return self._rpc.client_count
+
+    def broadcast_event(self, name: str, fields: dict[str, object]) -> None:
+        """Push an arbitrary event to every connection (for tests of event handling)."""
+        self._rpc.broadcast_event(name, dict(fields))
+
+    def start(self) -> SimulatorServer:
+        """Start serving (the context manager does this)."""
+        if not self._running:
+            self._running = True
+            self._rpc.start()
+            self._http.start()
+        return self
+
+    def close(self) -> None:
+        """Stop both servers and close every connection; idempotent."""
+        self._running = False
+        self._rpc.close()
+        self._http.close()
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
