@@ -332,8 +332,12 @@ class LoopbackCrowdskyServer:
         """Bind and serve in a daemon thread; return ``self``."""
         if self._server is None:
             self._server = _Server(self._address, self.store, self._users)
+            # A short poll interval keeps stop() quick (it waits for the loop to notice).
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="crowdsky-loopback", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="crowdsky-loopback",
+                daemon=True,
             )
             self._thread.start()
         return self

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crowdsky import serverapi
+from crowdsky.adapters.crowdsky_http import HttpCollabServer
+from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer
+
+from .helpers import PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("CROWDSKY_URL", "CROWDSKY_USERNAME", "CROWDSKY_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    serverapi.server_settings().reset()
+    yield
+    serverapi.server_settings().reset()
+
+
+@pytest.fixture
+def loopback(tmp_path: Path) -> Iterator[LoopbackCrowdskyServer]:
+    with LoopbackCrowdskyServer(
+        tmp_path / "server-data", users={"username": PASSWORD, "other": "pw-of-other"}
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(loopback: LoopbackCrowdskyServer, sleeps: list[float]) -> Iterator[HttpCollabServer]:
+    with HttpCollabServer(
+        loopback.url, username="username", password=PASSWORD, sleep=sleeps.append
+    ) as server:
+        yield server
