@@ -1,0 +1,155 @@
+"""The specification's workflow over the network: Crowdsky on NetworkSeestar on the simulator.
+
+The simulated device holds the spec's night (IC 434, 33 + 69 + 56 frames in three 15-minute
+blocks) and one block of M 42; it authenticates every connection with a key pair made here, and
+stacks instantly (``seconds_per_frame=0``), so the test exercises every channel (JSON-RPC,
+HTTP headers, renames through the share) with real sockets in a second or two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.console import CollectingProgress
+from crowdsky.adapters.device_storage import DirectoryStorage
+from crowdsky.adapters.fake import FakeSeestar
+from crowdsky.adapters.jsonrpc import generate_test_keypair
+from crowdsky.adapters.network import NetworkSeestar, connect_seestar
+from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
+from crowdsky.adapters.sub_frames import add_sub
+from crowdsky.app.service import Crowdsky
+from crowdsky.app.stacking import StackOptions
+from crowdsky.errors import SeestarAuthError
+
+IC434 = (85.25, -2.46)
+M42 = (83.82, -5.39)
+EXPECTED = [
+    "CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit",
+    "CrowdSky_69_IC 434_10.0s_LP_20260227.82_HP102265.fit",
+    "CrowdSky_56_IC 434_10.0s_LP_20260227.83_HP102265.fit",
+]
+
+
+def lay_run(
+    device: FakeSeestar, target: str, start: datetime, count: int, cadence: float, radec: tuple
+) -> None:
+    for i in range(count):
+        add_sub(device, target, 10.0, "LP", start + i * timedelta(seconds=cadence), *radec)
+
+
+def spec_night(device: FakeSeestar) -> None:
+    """The spec's example: UTC blocks 20:15, 20:30 and 20:45 of 2026-02-27 (Vienna, UTC+1)."""
+    lay_run(device, "IC 434", datetime(2026, 2, 27, 20, 15, 5, tzinfo=UTC), 33, 27, IC434)
+    lay_run(device, "IC 434", datetime(2026, 2, 27, 20, 30, 2, tzinfo=UTC), 69, 12.8, IC434)
+    lay_run(device, "IC 434", datetime(2026, 2, 27, 20, 45, 2, tzinfo=UTC), 56, 15.5, IC434)
+    lay_run(device, "M 42", datetime(2026, 2, 27, 21, 0, 5, tzinfo=UTC), 30, 12, M42)
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def keypair() -> tuple[bytes, bytes]:
+    return generate_test_keypair()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, keypair: tuple[bytes, bytes]) -> Path:
+    path = tmp_path / "seestar_key.pem"
+    path.write_bytes(keypair[0])
+    return path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "emmc"
+
+
+@pytest.fixture
+def sim(root: Path, keypair: tuple[bytes, bytes]) -> Iterator[SimulatorServer]:
+    device = FakeSeestar(clock=SystemClock(), zone="Europe/Vienna", storage=DirectoryStorage(root))
+    spec_night(device)
+    # Split writes cost ~40 ms per reply on loopback (the simulator's socket keeps Nagle on,
+    # the client's delayed ACK waits); the contract suite keeps them on, here they are off so
+    # that 150 pages and five batch stacks take a second, not ten.
+    options = SimulatorOptions(
+        auth_public_key=keypair[1], pistatus_interval=0.5, coalesce_and_split=False
+    )
+    with SimulatorServer(device, root, options=options) as server:
+        yield server
+
+
+def test_the_spec_workflow_over_the_network(
+    sim: SimulatorServer, root: Path, key_file: Path
+) -> None:
+    raw_before = digest(root / "MyWorks" / "IC 434_sub")
+    progress = CollectingProgress()
+    with connect_seestar(
+        sim.host,
+        port=sim.rpc_port,
+        http_port=sim.http_port,
+        key_path=key_file,
+        mounted_share=root,
+        timeout=5.0,
+    ) as seestar:
+        app = Crowdsky(
+            seestar, SystemClock(), progress, options=StackOptions(poll_min=0.01, poll_max=0.05)
+        )
+        targets = {t["target"]: t for t in app.list_targets()}
+        assert targets["IC 434"]["raw_files"] == 158
+        assert targets["M 42"]["raw_files"] == 30
+
+        blocks = app.find_unstacked_blocks("IC 434")
+        assert [b["frame_count"] for b in blocks] == [33, 69, 56]
+        assert [b["chunk_key"] for b in blocks] == ["20260227.81", "20260227.82", "20260227.83"]
+
+        result = app.stack_blocks("IC 434")
+        assert (result["blocks_stacked"], result["blocks_failed"]) == (3, 0)
+        on_disk = sorted(p.name for p in (root / "MyWorks" / "IC 434").glob("CrowdSky_*.fit"))
+        assert on_disk == sorted(EXPECTED)
+        assert not list((root / "MyWorks" / "IC 434").glob("DSO_Stacked_*"))
+        assert "  Renamed -> " + EXPECTED[0] in progress.lines
+
+        everything = app.stack_all()
+        assert everything["total_blocks_stacked"] == 1  # M 42; IC 434 is already covered
+        assert everything["targets_failed"] == {}
+
+        purged = app.purge_crowdsky_stacks()
+        assert purged["files_failed"] == {}
+        assert len(purged["files_deleted"]) == 4 * 3  # each .fit with .jpg and _thn.jpg
+    assert not list(root.glob("MyWorks/*/CrowdSky_*"))
+    assert digest(root / "MyWorks" / "IC 434_sub") == raw_before
+
+
+def test_without_the_key_the_device_stays_closed(sim: SimulatorServer, tmp_path: Path) -> None:
+    with pytest.raises(SeestarAuthError):
+        connect_seestar(
+            sim.host, port=sim.rpc_port, http_port=sim.http_port, key_path=tmp_path / "none.pem"
+        )
+    other = tmp_path / "other.pem"
+    other.write_bytes(generate_test_keypair()[0])
+    with pytest.raises(SeestarAuthError):
+        connect_seestar(sim.host, port=sim.rpc_port, http_port=sim.http_port, key_path=other)
+
+
+def test_a_folder_of_3000_files_lists_through_150_pages(
+    sim: SimulatorServer, root: Path, key_file: Path
+) -> None:
+    big = root / "MyWorks" / "Big_sub"
+    big.mkdir()
+    for i in range(3000):
+        (big / f"Light_Big_10.0s_LP_20260227-{i:06d}.fit").write_bytes(b"x" * 2048)
+    with NetworkSeestar(
+        sim.host, port=sim.rpc_port, http_port=sim.http_port, key_path=key_file, timeout=5.0
+    ) as seestar:
+        entries = seestar.list_files("Big_sub")
+    assert len(entries) == 3000
+    assert {e.size for e in entries} == {2048}
+    assert entries[0].name == "Light_Big_10.0s_LP_20260227-000000.fit"
