@@ -1,0 +1,188 @@
+"""Bulk upload: from a Seestar or a local folder, skipping what the server or journal has."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crowdsky.adapters.crowdsky_http import HttpCollabServer
+from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer
+from crowdsky.app.server_port import StackRecord, UploadReceipt
+from crowdsky.app.upload import JOURNAL_NAME, upload_all_stacks
+from crowdsky.errors import ServerAuthError, UnknownTargetError
+
+from .helpers import IC434_KEY, IC434_NAME, TinySeestar, write_stack
+
+M42_NAME = "CrowdSky_20_M 42_10.0s_LP_20260227.81_HP107383.fit"
+M42 = {"obj": "M 42", "ra": 83.82, "dec": -5.39}
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+
+class Forgetful:
+    """A server whose list never shows anything (stacks still queued), counting uploads."""
+
+    def __init__(self, inner: HttpCollabServer) -> None:
+        self.inner = inner
+        self.uploads: list[str] = []
+
+    def list_stacks(self, object_name: str | None = None) -> list[StackRecord]:
+        return []
+
+    def upload_stack(self, path: Path, **meta: object) -> UploadReceipt:
+        self.uploads.append(Path(path).name)
+        return self.inner.upload_stack(path)
+
+
+def _stacks_dir(root: Path) -> Path:
+    write_stack(root / "IC 434", thumb=True)
+    write_stack(root / "M 42", M42_NAME, **M42)
+    return root
+
+
+def _seestar(tmp_path: Path) -> TinySeestar:
+    src = _stacks_dir(tmp_path / "device")
+    files = {
+        folder: {p.name: p.read_bytes() for p in (src / folder).iterdir()}
+        for folder in ("IC 434", "M 42")
+    }
+    files["IC 434_sub"] = {"Light_IC 434_10.0s_LP_20260227-211503.fit": b"raw"}
+    files["M 81"] = {"DSO_Stacked_3_M 81_20.0s_20260311_213509.fit": b"not ours"}
+    return TinySeestar(files)
+
+
+def test_local_dir_uploads_everything_then_skips_it(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    local = _stacks_dir(tmp_path / "stacks")
+    out = Lines()
+    first = upload_all_stacks(client, local_dir=local, progress=out)
+    assert first["files_uploaded"] == 2
+    assert sorted(first["uploaded"]) == sorted([IC434_NAME, M42_NAME])
+    assert (first["files_skipped"], first["files_failed"]) == (0, 0)
+    assert out.lines[-1] == "Uploaded 2, skipped 0, failed 0."
+    again = upload_all_stacks(client, local_dir=local, progress=Lines())
+    assert (again["files_uploaded"], again["files_skipped"]) == (0, 2)
+    assert len(loopback.stacks) == 2
+    journal = json.loads((local / JOURNAL_NAME).read_text())
+    assert {e["name"] for e in journal["uploads"]} == {IC434_NAME, M42_NAME}
+    assert all(len(e["sha256"]) == 64 for e in journal["uploads"])
+
+
+def test_the_journal_prevents_a_second_upload_while_the_server_lists_nothing(
+    client: HttpCollabServer, tmp_path: Path
+) -> None:
+    local = _stacks_dir(tmp_path / "stacks")
+    server = Forgetful(client)
+    upload_all_stacks(server, local_dir=local, progress=Lines())
+    second = upload_all_stacks(server, local_dir=local, progress=Lines())
+    assert len(server.uploads) == 2
+    assert second["files_skipped"] == 2
+    forced = upload_all_stacks(server, local_dir=local, skip_existing=False, progress=Lines())
+    assert forced["files_uploaded"] == 2
+
+
+def test_a_changed_file_with_the_same_name_is_not_matched_by_the_journal(
+    client: HttpCollabServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "stacks"
+    legacy = "CrowdSky_33_IC 434_10.0s_LP_20260227-211500.fit"
+    write_stack(local, legacy)
+    server = Forgetful(client)
+    upload_all_stacks(server, local_dir=local, progress=Lines())
+    assert upload_all_stacks(server, local_dir=local, progress=Lines())["files_skipped"] == 1
+    (local / legacy).unlink()
+    write_stack(local, legacy, stackcnt=30)  # same name and size, different content
+    assert upload_all_stacks(server, local_dir=local, progress=Lines())["files_uploaded"] == 1
+
+
+def test_same_chunk_key_but_another_filter_or_object_is_not_skipped(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    client.upload_stack(write_stack(tmp_path / "first"))
+    local = tmp_path / "stacks"
+    write_stack(local, IC434_NAME.replace("_LP_", "_IRCUT_"), filt="IRCUT")
+    summary = upload_all_stacks(client, local_dir=local, progress=Lines())
+    assert summary["files_uploaded"] == 1
+    assert [s["filter_name"] for s in loopback.stacks] == ["LP", "IRCUT"]
+
+
+def test_dry_run_changes_nothing(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    seestar = _seestar(tmp_path)
+    dest = tmp_path / "downloads"
+    out = Lines()
+    summary = upload_all_stacks(client, seestar=seestar, dest=dest, dry_run=True, progress=out)
+    assert sorted(summary["would_upload"]) == sorted([IC434_NAME, M42_NAME])
+    assert summary["files_uploaded"] == 0
+    assert loopback.stacks == []
+    assert seestar.downloads == []
+    assert not dest.exists()
+    assert any(line.startswith("  would upload") for line in out.lines)
+
+
+def test_one_target_from_the_seestar_is_downloaded_kept_and_uploaded(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    seestar = _seestar(tmp_path)
+    dest = tmp_path / "downloads"
+    summary = upload_all_stacks(client, seestar=seestar, target="IC 434", dest=dest,
+                                progress=Lines())  # fmt: skip
+    assert summary["uploaded"] == [IC434_NAME]
+    assert (dest / "IC 434" / IC434_NAME).is_file()
+    assert (dest / "IC 434" / IC434_NAME.replace(".fit", "_thn.jpg")).is_file()
+    assert (dest / JOURNAL_NAME).is_file()
+    assert [s["object_name"] for s in loopback.stacks] == ["IC 434"]
+
+
+def test_all_targets_skip_sub_folders_and_folders_without_crowdsky_files(
+    client: HttpCollabServer, tmp_path: Path
+) -> None:
+    seestar = _seestar(tmp_path)
+    dest = tmp_path / "downloads"
+    summary = upload_all_stacks(client, seestar=seestar, dest=dest, progress=Lines())
+    assert sorted(summary["uploaded"]) == sorted([IC434_NAME, M42_NAME])
+    assert not any("_sub" in path for path in seestar.downloads)
+    assert sorted(p.name for p in dest.iterdir()) == [JOURNAL_NAME, "IC 434", "M 42"]
+
+
+def test_an_unknown_target_names_the_known_ones(client: HttpCollabServer, tmp_path: Path) -> None:
+    with pytest.raises(UnknownTargetError, match="IC 434"):
+        upload_all_stacks(client, seestar=_seestar(tmp_path), target="NGC 7000", progress=Lines())
+
+
+def test_one_failure_does_not_stop_the_rest(client: HttpCollabServer, tmp_path: Path) -> None:
+    local = _stacks_dir(tmp_path / "stacks")
+    broken = local / "CrowdSky_3_Broken_10.0s_LP_20260227.81_HP000001.fit"
+    broken.write_bytes(b"SIMPLE  = junk")
+    summary = upload_all_stacks(client, local_dir=local, progress=Lines())
+    assert summary["files_uploaded"] == 2
+    assert summary["files_failed"] == 1
+    assert summary["failed"][0]["name"] == broken.name
+    assert "not a readable FITS file" in summary["failed"][0]["error"]
+
+
+def test_wrong_credentials_stop_the_run(loopback: LoopbackCrowdskyServer, tmp_path: Path) -> None:
+    local = _stacks_dir(tmp_path / "stacks")
+    bad = HttpCollabServer(loopback.url, username="username", password="wrong")
+    with bad, pytest.raises(ServerAuthError):
+        upload_all_stacks(bad, local_dir=local, progress=Lines())
+    assert loopback.stacks == []
+
+
+def test_the_summary_prints_to_stdout_by_default(
+    client: HttpCollabServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upload_all_stacks(client, local_dir=_stacks_dir(tmp_path / "s"))
+    printed = capsys.readouterr().out
+    assert f"-> {IC434_KEY}" in printed
+    assert printed.rstrip().endswith("Uploaded 2, skipped 0, failed 0.")
