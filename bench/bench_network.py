@@ -1,0 +1,113 @@
+"""Measure NetworkSeestar against the simulator on loopback: a 3000-file listing, a block stack.
+
+Run: ``python bench/bench_network.py``. Prints one line per measurement: the listing of one
+folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, and one
+full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
+``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.device_storage import DirectoryStorage
+from crowdsky.adapters.fake import FakeSeestar
+from crowdsky.adapters.jsonrpc import generate_test_keypair
+from crowdsky.adapters.network import NetworkSeestar
+from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
+from crowdsky.adapters.sub_frames import add_sub
+
+FILES = 3000
+FRAMES = 33
+REPEATS = 5
+
+
+def _seestar(sim: SimulatorServer, key: Path, root: Path) -> NetworkSeestar:
+    return NetworkSeestar(
+        sim.host,
+        port=sim.rpc_port,
+        http_port=sim.http_port,
+        key_path=key,
+        mounted_share=root,
+        timeout=30.0,
+    )
+
+
+def listing(base: Path, key: Path, public: bytes, split: bool) -> None:
+    root = base / f"listing-{split}"
+    device = FakeSeestar(storage=DirectoryStorage(root))
+    folder = root / "MyWorks" / "Big_sub"
+    folder.mkdir(parents=True)
+    for i in range(FILES):
+        (folder / f"Light_Big_10.0s_LP_20260227-{i:06d}.fit").write_bytes(b"x" * 4096)
+    options = SimulatorOptions(auth_public_key=public, coalesce_and_split=split)
+    with SimulatorServer(device, root, options=options) as sim, _seestar(sim, key, root) as s:
+        s.connect()
+        times = []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            count = len(s.list_files("Big_sub"))
+            times.append(time.perf_counter() - start)
+    assert count == FILES
+    print(
+        f"list_files, {FILES} files / {FILES // 20} pages, split writes {'on' if split else 'off'}:"
+        f" median {statistics.median(times) * 1000:.0f} ms, best {min(times) * 1000:.0f} ms"
+    )
+
+
+def block_round_trip(base: Path, key: Path, public: bytes, split: bool) -> None:
+    root = base / f"stack-{split}"
+    device = FakeSeestar(clock=SystemClock(), storage=DirectoryStorage(root))
+    start_utc = datetime(2026, 2, 27, 20, 15, 5, tzinfo=UTC)
+    paths = [
+        add_sub(device, "IC 434", 10.0, "LP", start_utc + i * timedelta(seconds=27), 85.25, -2.46)
+        for i in range(FRAMES)
+    ]
+    options = SimulatorOptions(auth_public_key=public, coalesce_and_split=split)
+    with SimulatorServer(device, root, options=options) as sim, _seestar(sim, key, root) as s:
+        s.connect()
+        times = []
+        for n in range(REPEATS):
+            start = time.perf_counter()
+            s.clear_batch_stack()
+            s.configure_batch_stack("IC 434_sub", paths)
+            s.start_batch_stack()
+            while True:
+                status = s.batch_stack_status()
+                if status is not None and status.terminal:
+                    break
+                s.wait_batch_stack_event(0.05)
+            assert status.state == "complete", status
+            fit = status.output_fit
+            assert fit is not None
+            stem = fit.rsplit("/", 1)[1].removesuffix(".fit")
+            new = f"CrowdSky_{FRAMES}_IC 434_10.0s_LP_20260227.{81 + n}_HP102265"
+            for suffix in (".fit", ".jpg", "_thn.jpg"):
+                s.rename(f"MyWorks/IC 434/{stem}{suffix}", new + suffix)
+            s.clear_batch_stack()
+            times.append(time.perf_counter() - start)
+    print(
+        f"one block round trip ({FRAMES} frames, instant device), split writes "
+        f"{'on' if split else 'off'}: median {statistics.median(times) * 1000:.0f} ms, "
+        f"best {min(times) * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    private, public = generate_test_keypair()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        key = base / "key.pem"
+        key.write_bytes(private)
+        for split in (False, True):
+            listing(base, key, public, split)
+            block_round_trip(base, key, public, split)
+
+
+if __name__ == "__main__":
+    main()
