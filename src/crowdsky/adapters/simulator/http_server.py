@@ -160,7 +160,7 @@ class FileServer:
         self.host: str = self._server.server_address[0]  # type: ignore[assignment]
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     def start(self) -> None:

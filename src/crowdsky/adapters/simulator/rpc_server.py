@@ -230,6 +230,9 @@ class RpcServer:
     def close(self) -> None:
         """Stop listening, close every connection and stop the event threads."""
         self._stop.set()
+        with contextlib.suppress(OSError):
+            # Wakes a blocked accept() at once (Linux); the accept timeout covers the rest.
+            self._listener.shutdown(socket.SHUT_RDWR)
         if self._unsubscribe is not None:
             self._unsubscribe()
         for thread in self._threads:
@@ -293,6 +296,8 @@ class RpcServer:
             except OSError:
                 return
             sock.settimeout(None)
+            # No Nagle: split frames must leave as separate small segments, at once.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 full = len(self._connections) >= self.options.max_clients
                 if not full:

@@ -1,0 +1,71 @@
+"""Transport faults of the simulator: idle drop, random drops, max clients, latency, framing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
+
+from .conftest import RawClient
+
+Sim = Callable[..., SimulatorServer]
+Connect = Callable[[SimulatorServer], RawClient]
+
+
+def test_idle_connections_are_dropped(make_sim: Sim, connect: Connect) -> None:
+    client = connect(make_sim(idle_drop_seconds=0.1))
+    assert client.call("test_connection").ok
+    client.read_until_closed()  # returns only when the simulator hangs up
+
+
+def test_traffic_keeps_a_connection_alive(make_sim: Sim, connect: Connect) -> None:
+    # Twenty calls in a row: each one resets the idle timer, so none fails.
+    client = connect(make_sim(idle_drop_seconds=2.0))
+    assert all(client.call("test_connection").ok for _ in range(20))
+
+
+def test_drop_probability_one_closes_instead_of_replying(make_sim: Sim, connect: Connect) -> None:
+    client = connect(make_sim(drop_probability=1.0))
+    with pytest.raises(ConnectionError):
+        client.call("test_connection")
+
+
+def test_max_clients_closes_extra_connections(make_sim: Sim, connect: Connect) -> None:
+    sim = make_sim(max_clients=1)
+    first = connect(sim)
+    assert first.call("test_connection").ok
+    extra = connect(sim)
+    extra.read_until_closed()
+    assert first.call("test_connection").ok
+
+
+def test_latency_keeps_replies_in_order(make_sim: Sim, connect: Connect) -> None:
+    client = connect(make_sim(latency=(0.0, 0.01)))
+    ids = [client.send("test_connection") for _ in range(10)]
+    while len(client.replies) < len(ids):
+        client._pump()
+    assert [reply.id for reply in client.replies] == ids
+
+
+def test_coalesced_and_split_frames_decode(make_sim: Sim, connect: Connect) -> None:
+    sim = make_sim(coalesce_and_split=True, pistatus_interval=0.001)
+    client = connect(sim)
+    ids = [client.send("get_albums") for _ in range(30)]
+    ids += [client.send("get_img_file_page_number", {"dir": "MyWorks/IC 434_sub"})]
+    ids += [client.send("get_img_file_page_name", {"page": 0})]
+    replies = [client.reply_to(i) for i in ids]
+    assert all(reply.ok for reply in replies)
+    assert len(replies[-1].result) == 20
+    assert client.problems == []
+    assert client.events
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"latency": (0.2, 0.1)}, {"drop_probability": 1.5}, {"firmware": "8.x"}],
+)
+def test_options_are_checked(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"latency|drop_probability|firmware"):
+        SimulatorOptions(**bad)  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""The simulator's HTTP file server: percent-encoded paths, Range on and off, 404, no escapes."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from crowdsky.adapters.simulator import SimulatorServer, parse_range
+
+Sim = Callable[..., SimulatorServer]
+Get = Callable[..., tuple[int, dict[str, str], bytes]]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "root" / "MyWorks" / "M 81"
+    folder.mkdir(parents=True)
+    (folder / "DSO_Stacked_3_M 81_20.0s_20260228_205636.fit").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "root" / "secret.txt").write_text("not for you")
+    (tmp_path / "outside.txt").write_text("not for you either")
+    return tmp_path / "root"
+
+
+@pytest.fixture
+def get() -> Iterator[Callable[..., tuple[int, dict[str, str], bytes]]]:
+    connections: list[http.client.HTTPConnection] = []
+
+    def fetch(
+        sim: SimulatorServer, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection(sim.host, sim.http_port, timeout=10)
+        connections.append(conn)
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+
+    yield fetch
+    for conn in connections:
+        conn.close()
+
+
+FILE = "/MyWorks/M%2081/DSO_Stacked_3_M%2081_20.0s_20260228_205636.fit"
+
+
+def test_whole_file_and_ranges(root: Path, make_sim: Sim, get: Get) -> None:
+    sim = make_sim(root=root)
+    body = (root / "MyWorks" / "M 81" / "DSO_Stacked_3_M 81_20.0s_20260228_205636.fit").read_bytes()
+    assert get(sim, FILE)[::2] == (200, body)
+    status, headers, part = get(sim, FILE, {"Range": "bytes=0-99"})
+    assert (status, part, headers["Content-Range"]) == (206, body[:100], f"bytes 0-99/{len(body)}")
+    assert get(sim, FILE, {"Range": "bytes=-10"})[2] == body[-10:]
+    assert get(sim, FILE, {"Range": f"bytes={len(body)}-"})[0] == 416
+
+
+def test_range_can_be_ignored(root: Path, make_sim: Sim, get: Get) -> None:
+    sim = make_sim(root=root, honour_range=False)
+    status, headers, body = get(sim, FILE, {"Range": "bytes=0-99"})
+    assert (status, len(body)) == (200, 10240)
+    assert "Content-Range" not in headers
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/MyWorks/M%2081/missing.fit",
+        "/MyWorks/Nope/x.fit",
+        "/MyWorks/M%2081",
+        "/secret.txt",
+        "/MyWorks/../secret.txt",
+        "/MyWorks/%2e%2e/secret.txt",
+        "/MyWorks/M%2081/..%2F..%2F..%2Foutside.txt",
+        "/MyWorks/M%2081/%2e%2e/%2e%2e/outside.txt",
+    ],
+)
+def test_missing_and_outside_paths_are_404(root: Path, make_sim: Sim, get: Get, path: str) -> None:
+    status, _, body = get(make_sim(root=root), path)
+    assert (status, body) == (404, b"")
+
+
+def test_parse_range_edges() -> None:
+    assert parse_range("bytes=5-2", 10) is None
+    assert parse_range("bytes=0-99", 10) == (0, 9)
+    assert parse_range("bytes=-", 10) is None
+    assert parse_range("items=0-1", 10) is None
+    assert parse_range("bytes=0-1,3-4", 10) is None
