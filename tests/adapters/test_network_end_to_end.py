@@ -153,3 +153,28 @@ def test_a_folder_of_3000_files_lists_through_150_pages(
     assert len(entries) == 3000
     assert {e.size for e in entries} == {2048}
     assert entries[0].name == "Light_Big_10.0s_LP_20260227-000000.fit"
+
+
+@pytest.mark.parametrize("firmware", ["7.06", "old"])
+def test_older_firmware_needs_no_key_and_clears_its_own_way(
+    firmware: str, root: Path, tmp_path: Path
+) -> None:
+    device = FakeSeestar(clock=SystemClock(), storage=DirectoryStorage(root))
+    lay_run(device, "M 42", datetime(2026, 2, 27, 21, 0, 5, tzinfo=UTC), 3, 12, M42)
+    paths = [f"MyWorks/M 42_sub/{e.name}" for e in device.list_files("M 42_sub")]
+    options = SimulatorOptions(firmware=firmware, coalesce_and_split=False)
+    with (
+        SimulatorServer(device, root, options=options) as sim,
+        connect_seestar(
+            sim.host, port=sim.rpc_port, http_port=sim.http_port, key_path=tmp_path / "none.pem"
+        ) as seestar,
+    ):
+        seestar.clear_batch_stack()
+        seestar.configure_batch_stack("M 42_sub", [p for p in paths if p.endswith(".fit")])
+        seestar.start_batch_stack()
+        status = seestar.batch_stack_status()
+        assert status is not None
+        assert status.state == "complete"
+        seestar.clear_batch_stack()
+        seestar.clear_batch_stack()
+        assert seestar.batch_stack_status() is None

@@ -332,6 +332,18 @@ def test_renames_and_deletes_outside_sub_folders(files_rig: Rig) -> None:
         rig.seestar.delete(f"MyWorks/IC 434/{new}")
 
 
+def test_renames_and_deletes_in_folders_with_greek_names(files_rig: Rig) -> None:
+    folder = f"MyWorks/{EPSILON}"
+    old = f"DSO_Stacked_2_{EPSILON}_10.0s_20260227_221000_thn.jpg"
+    new = f"CrowdSky_2_{EPSILON}_10.0s_LP_20260227.84_HP071234_thn.jpg"
+    files_rig.device.storage.put(f"{folder}/{old}", JPEG_PLACEHOLDER)
+    files_rig.seestar.rename(f"{folder}/{old}", new)
+    assert [e.name for e in files_rig.seestar.list_files(EPSILON)] == [new]
+    assert files_rig.local(f"{folder}/{new}").read_bytes() == JPEG_PLACEHOLDER
+    files_rig.seestar.delete(f"{folder}/{new}")
+    assert list(files_rig.seestar.list_files(EPSILON)) == []
+
+
 def test_raw_sub_frames_are_never_renamed_or_deleted(files_rig: Rig) -> None:
     (path,) = files_rig.lay(1)
     before = files_rig.local(path).read_bytes()
