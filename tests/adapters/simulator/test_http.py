@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crowdsky.adapters.simulator import SimulatorServer, parse_range
 
@@ -86,3 +88,23 @@ def test_parse_range_edges() -> None:
     assert parse_range("bytes=-", 10) is None
     assert parse_range("items=0-1", 10) is None
     assert parse_range("bytes=0-1,3-4", 10) is None
+
+
+def test_head_sends_headers_only(root: Path, make_sim: Sim) -> None:
+    sim = make_sim(root=root)
+    conn = http.client.HTTPConnection(sim.host, sim.http_port, timeout=10)
+    try:
+        conn.request("HEAD", FILE)
+        response = conn.getresponse()
+        assert (response.status, response.getheader("Content-Length")) == (200, "10240")
+        assert response.read() == b""
+    finally:
+        conn.close()
+
+
+@given(size=st.integers(0, 5000), first=st.integers(0, 6000), length=st.integers(0, 6000))
+def test_parse_range_stays_inside_the_file(size: int, first: int, length: int) -> None:
+    for header in (f"bytes={first}-{first + length}", f"bytes={first}-", f"bytes=-{length}"):
+        wanted = parse_range(header, size)
+        if wanted is not None:
+            assert 0 <= wanted[0] <= wanted[1] < size

@@ -207,3 +207,41 @@ def test_side_effect_events_and_the_reply(
         if getattr(m, "name", None) == "BatchStack" or getattr(m, "id", None) == sent
     ]
     assert kinds == (["event", "reply"] if first else ["reply", "event"])
+
+
+def test_skip_avi_and_the_root_listing(tmp_path: Path, make_sim: Sim, connect: Connect) -> None:
+    device = small_device(tmp_path)
+    device.storage.put("MyWorks/Lunar/2025-06-11-223602-Lunar.avi", b"RIFF")
+    device.storage.put("MyWorks/Lunar/2025-06-11-223602-Lunar_thn.jpg", b"\xff\xd8")
+    client = connect(make_sim(device, tmp_path))
+    listing = {"dir": "MyWorks/Lunar", "skip_avi": True}
+    assert client.call("get_img_file_page_number", listing).result == 1
+    names = [e["name"] for e in client.call("get_img_file_page_name", {"page": 0}).result]
+    assert names == ["2025-06-11-223602-Lunar_thn.jpg"]
+    assert client.call("get_img_file_page_number", {"dir": "MyWorks", "skip_avi": False}).ok
+    folders = client.call("get_img_file_page_name", {"page": 0}).result
+    assert {(f["name"], f["is_dir"], f["file_cnt"]) for f in folders} == {
+        ("IC 434_sub", True, 45),
+        ("Lunar", True, 2),
+    }
+    groups = {g["group_name"] for g in client.call("get_albums").result["list"]}
+    assert groups == {"SolarSystem", "DeepSky"}
+
+
+def test_wrong_param_types_are_errors_not_crashes(make_sim: Sim, connect: Connect) -> None:
+    client = connect(make_sim())
+    assert client.call("get_img_file_page_number", ["MyWorks/IC 434_sub"]).code == 107
+    assert client.call("get_img_file_page_name", {"page": "0"}).code == 109
+    assert client.call("set_batch_stack_setting", {"path": 3}).code == 109
+    assert client.call("pi_set_time", {"year": 2026}).code == 109
+    bad_zone = {
+        "year": 2026,
+        "mon": 3,
+        "day": 1,
+        "hour": 1,
+        "min": 0,
+        "sec": 0,
+        "time_zone": "Mars/Base",
+    }
+    assert client.call("pi_set_time", bad_zone).code == 207
+    assert client.call("test_connection").ok
