@@ -69,3 +69,25 @@ def test_coalesced_and_split_frames_decode(make_sim: Sim, connect: Connect) -> N
 def test_options_are_checked(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"latency|drop_probability|firmware"):
         SimulatorOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_silent_methods_are_never_answered(make_sim: Sim, connect: Connect) -> None:
+    client = connect(make_sim(silent_methods={"get_verify_str"}))
+    ignored = client.send("get_verify_str")
+    assert client.call("test_connection").ok  # FIFO: the earlier call was skipped
+    assert all(reply.id != ignored for reply in client.replies)
+
+
+def test_half_open_connections_stop_answering_but_stream_events(
+    make_sim: Sim, connect: Connect
+) -> None:
+    sim = make_sim(half_open_after=2, pistatus_interval=0.01)
+    client = connect(sim)
+    assert client.call("test_connection").ok
+    assert client.call("test_connection").ok
+    unanswered = client.send("test_connection")
+    client.events.clear()
+    client.wait_event("PiStatus")  # still connected and streaming
+    assert all(reply.id != unanswered for reply in client.replies)
+    # A new connection is answered again.
+    assert connect(sim).call("test_connection").ok

@@ -97,6 +97,11 @@ class SimulatorOptions:
         ``get_img_file_page_number`` result for a folder that does not exist.
     batch_poll_interval : float
         Seconds between the device polls that turn batch-stack progress into events.
+    silent_methods : frozenset of str
+        Methods never answered (a busy scope ignoring ``get_verify_str``, §2.2).
+    half_open_after : int or None
+        After this many requests a connection goes half-open: it stays up, keeps its events
+        flowing, but never answers again (a Wi-Fi dropout seen from the client, §1.8).
     """
 
     auth_public_key: bytes | None = None
@@ -115,6 +120,8 @@ class SimulatorOptions:
     verify_fail_error: str = "fail to verify"
     missing_folder_pages: int = 0
     batch_poll_interval: float = 0.2
+    silent_methods: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    half_open_after: int | None = None
 
     @property
     def version(self) -> tuple[int, int]:

@@ -56,6 +56,7 @@ class _Connection:
         self._sock = sock
         self._options = server.options
         self.session = Session()
+        self._requests = 0
         self._rng = random.Random(f"{self._options.seed}:{number}")
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._closed = threading.Event()
@@ -117,6 +118,12 @@ class _Connection:
             and request.method not in HANDSHAKE_METHODS
         ):
             return True  # §2.2: ignored without a word; events keep flowing
+        self._requests += 1
+        half_open = options.half_open_after
+        if request.method in options.silent_methods or (
+            half_open is not None and self._requests > half_open
+        ):
+            return True
         if options.drop_probability and self._rng.random() < options.drop_probability:
             return False
         low, high = options.latency
