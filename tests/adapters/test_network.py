@@ -6,6 +6,7 @@ tests pin what goes over the wire and how replies the simulator never sends are 
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -27,9 +28,10 @@ from crowdsky.adapters.seestar_replies import (
     parse_page,
     parse_page_count,
 )
-from crowdsky.app.ports import BatchStackEvents, DeviceTime, FileEntry, FolderEntry
+from crowdsky.app.ports import BatchStackEvents, DeviceTime, FileEntry, FolderEntry, Seestar
 from crowdsky.errors import (
     SeestarAuthError,
+    SeestarConnectionError,
     SeestarRpcError,
     StorageError,
 )
@@ -362,3 +364,30 @@ def test_parsers_accept_any_json(value: Any) -> None:
     parse_device_time(value)
     parse_app_state(value)
     parse_batch_stack(value)
+
+
+def test_every_port_method_exists_with_the_same_parameters() -> None:
+    ports = {
+        name: member
+        for name, member in vars(Seestar).items()
+        if callable(member) and not name.startswith("_")
+    }
+    assert len(ports) == 12
+    for name, member in ports.items():
+        mine = getattr(NetworkSeestar, name)
+        assert list(inspect.signature(mine).parameters) == list(
+            inspect.signature(member).parameters
+        ), name
+
+
+def test_close_closes_what_it_opened(device: Device, share: Path) -> None:
+    server = ScriptedServer(device, old_firmware=True)
+    try:
+        seestar = NetworkSeestar("127.0.0.1", port=server.port, mounted_share=share, timeout=2.0)
+        assert seestar.list_files("nothing") == []
+        seestar.close()
+        seestar.close()
+        with pytest.raises(SeestarConnectionError):
+            seestar.list_folders()
+    finally:
+        server.close()
