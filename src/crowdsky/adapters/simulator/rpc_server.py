@@ -43,8 +43,9 @@ __all__ = ["RpcServer"]
 
 #: Methods whose events are side effects that may overtake their reply.
 _SIDE_EFFECTS = frozenset({"start_batch_stack", "stop_batch_stack"})
-#: Writes longer than this may be split when ``coalesce_and_split`` is on.
-_SPLIT_OVER = 96
+#: Writes longer than this may be split when ``coalesce_and_split`` is on (half of them are):
+#: large enough that a quick heartbeat goes out whole, small enough that listings are split.
+_SPLIT_OVER = 256
 _JOIN_TIMEOUT = 5.0
 
 
@@ -176,13 +177,17 @@ class _Connection:
                 return
 
     def _write(self, data: bytes) -> None:
-        if not self._options.coalesce_and_split or len(data) <= _SPLIT_OVER:
+        if (
+            not self._options.coalesce_and_split
+            or len(data) <= _SPLIT_OVER
+            or self._rng.random() < 0.5
+        ):
             self._sock.sendall(data)
             return
         cuts = sorted(self._rng.sample(range(1, len(data)), k=min(3, len(data) - 1)))
         for begin, end in itertools.pairwise([0, *cuts, len(data)]):
             self._sock.sendall(data[begin:end])
-            time.sleep(0.001)  # long enough for the pieces to arrive as separate reads
+            time.sleep(0.0005)  # long enough for the pieces to arrive as separate reads
 
 
 class RpcServer:
