@@ -241,3 +241,18 @@ def test_a_60_mb_stack_streams_both_ways_in_flat_memory(
     assert got.stat().st_size == path.stat().st_size
     print(f"peak {peak / 1e6:.2f} MB")
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_slow_server_times_out_and_is_retried(
+    loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    sleeps: list[float] = []
+    impatient = HttpCollabServer(
+        loopback.url, username="username", password=PASSWORD, retries=1,
+        sleep=sleeps.append, timeout=httpx.Timeout(0.05),
+    )  # fmt: skip
+    loopback.faults.delay = 0.5
+    with impatient, pytest.raises(ServerUnavailable, match="ReadTimeout"):
+        impatient.list_stacks()
+    assert sleeps == [1.0]
+    loopback.faults.delay = 0.0

@@ -97,6 +97,9 @@ class HttpCollabServer:
         First wait in seconds; doubled after each failed attempt (at most 30 s).
     sleep : callable
         How to wait (tests pass a recorder).
+    timeout : httpx.Timeout, optional
+        One timeout for every request instead of the defaults (30 s; 30 s connect / 300 s
+        read for stack uploads; 120 s per raw file).
 
     Raises
     ------
@@ -115,6 +118,7 @@ class HttpCollabServer:
         retries: int = 3,
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self.url = resolve_url(base_url)
         check_url(self.url, allow_insecure_http=allow_insecure_http)
@@ -124,6 +128,7 @@ class HttpCollabServer:
         self.retries = max(0, retries)
         self.backoff = backoff
         self._sleep = sleep
+        self._timeout = timeout
 
     def __repr__(self) -> str:
         user = self._credentials.username if self._credentials else None
@@ -218,6 +223,9 @@ class HttpCollabServer:
         form: dict[str, str] | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> Callable[[], httpx.Request]:
+        if self._timeout is not None:
+            timeout = self._timeout
+
         def build() -> httpx.Request:
             headers = {"Accept": "application/json"}
             if body is not None:
