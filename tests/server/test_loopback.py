@@ -100,6 +100,8 @@ def test_missing_parts_and_tokens_are_400(loopback: LoopbackCrowdskyServer) -> N
         not_fit_name = http.post("/api/upload_stack.php", files={"file": ("a.txt", b"x")})
         assert not_fit_name.status_code == 400
         assert ".fit" in not_fit_name.json()["error"]
+        chunked = http.post("/api/upload_stack.php", content=iter([b"SIMPLE  ="]))
+        assert chunked.status_code == 411
         no_key = http.get("/api/download_stack.php")
         assert no_key.status_code == 400
 

@@ -131,7 +131,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(refusal.status, refusal.message)
 
     def _read_body(self, spooled: Any) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise Refusal(411, "Send a Content-Length; chunked uploads are not accepted.")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise Refusal(400, "Bad Content-Length.") from None
+        if length < 0:
+            raise Refusal(400, "Bad Content-Length.")
         if length > self.server.store.max_file_bytes * 2 + _MAX_FORM:
             raise Refusal(413, "Request body too large.")
         spool(self.rfile, length, spooled)
