@@ -148,3 +148,20 @@ def test_multipart_body_length_is_exact_and_parses_back(
     assert parts[-1].get_payload(decode=True) == payload
     for part, (_, value) in zip(parts, fields, strict=False):
         assert part.get_payload(decode=True).decode() == value
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "crowdsky.adapters.crowdsky_wire",
+        "crowdsky.adapters.multipart",
+        "crowdsky.adapters.loopback_server",
+    ],
+)
+def test_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0
+    assert result.failed == 0

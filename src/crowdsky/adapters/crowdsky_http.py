@@ -17,7 +17,6 @@ Robustness rules, each from a defect seen in the existing clients (field notes 1
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,11 +27,14 @@ import httpx
 from crowdsky.adapters.crowdsky_wire import (
     Credentials,
     check_url,
+    companion_thumbnail,
     error_for,
+    image_type,
     json_answer,
     missing_credentials,
     resolve_url,
     safe_filename,
+    save_fits,
     stack_meta,
 )
 from crowdsky.adapters.multipart import FilePart, MultipartBody
@@ -55,7 +57,6 @@ UPLOAD_TIMEOUT = httpx.Timeout(30.0, read=300.0, write=300.0)
 #: One raw sub-frame.
 RAW_FILE_TIMEOUT = httpx.Timeout(120.0, connect=30.0)
 
-_FITS_BLOCK = 2880
 _MAX_BACKOFF = 30.0
 # Answers that say the request was not processed; safe to repeat for every request.
 _BUSY = frozenset({429, 503})
@@ -63,18 +64,6 @@ _BUSY = frozenset({429, 503})
 
 class _Stop(Exception):
     """A pre-retry check found the work already done on the server."""
-
-
-def _companion_thumbnail(path: Path) -> Path | None:
-    stem = path.with_suffix("")
-    for candidate in (Path(f"{stem}_thn.jpg"), Path(f"{stem}.jpg")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _image_type(path: Path) -> str:
-    return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
 
 
 class HttpCollabServer:
@@ -311,10 +300,10 @@ class HttpCollabServer:
             "date_obs_end": date_obs_end or meta.date_obs_end,
             "scrub_location": "1" if scrub_location else None,
         }
-        thumb = Path(thumbnail) if thumbnail is not None else _companion_thumbnail(path)
+        thumb = Path(thumbnail) if thumbnail is not None else companion_thumbnail(path)
         files = [FilePart("file", path, path.name, "application/fits")]
         if thumb is not None:
-            files.append(FilePart("thumbnail", thumb, thumb.name, _image_type(thumb)))
+            files.append(FilePart("thumbnail", thumb, thumb.name, image_type(thumb)))
         body = MultipartBody([(k, str(v)) for k, v in fields.items() if v is not None], files)
         found: list[UploadReceipt] = []
 
@@ -361,7 +350,7 @@ class HttpCollabServer:
                 response.read()
                 raise error_for(response)
             name = safe_filename(response.headers.get("Content-Disposition"), chunk_key)
-            return _save_fits(response, dest / name, chunk_key)
+            return save_fits(response, dest / name, chunk_key)
 
         return self._send(
             self._build("GET", "/api/download_stack.php", params={"chunk_key": chunk_key}),
@@ -426,28 +415,3 @@ def _object(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ServerProtocolError(f"The server's answer to {what} is not a JSON object.")
     return data
-
-
-def _save_fits(response: httpx.Response, target: Path, key: str) -> Path:
-    """Stream the body to ``target.part``, check it is whole FITS, then move it into place."""
-    part = target.with_name(target.name + ".part")
-    size, head = 0, b""
-    try:
-        with part.open("wb") as out:
-            for chunk in response.iter_bytes():
-                if len(head) < 9:
-                    head += chunk[: 9 - len(head)]
-                size += len(chunk)
-                out.write(chunk)
-        if not head.startswith(b"SIMPLE  ="):
-            raise ServerProtocolError(f"The download of {key} is not a FITS file.")
-        if size == 0 or size % _FITS_BLOCK:
-            raise ServerProtocolError(
-                f"The download of {key} is truncated ({size} bytes, not a whole number of "
-                "2880-byte FITS blocks); nothing was saved."
-            )
-        os.replace(part, target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return target

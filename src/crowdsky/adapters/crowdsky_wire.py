@@ -34,18 +34,24 @@ from crowdsky.errors import (
 __all__ = [
     "CREDENTIALS_HINT",
     "DEFAULT_URL",
+    "FITS_BLOCK",
     "Credentials",
     "StackMeta",
     "check_url",
+    "companion_thumbnail",
     "error_for",
+    "image_type",
     "json_answer",
     "missing_credentials",
     "resolve_url",
     "safe_filename",
+    "save_fits",
     "stack_meta",
 ]
 
 DEFAULT_URL = "https://crowdsky.univie.ac.at"
+#: FITS files are whole multiples of this many bytes.
+FITS_BLOCK = 2880
 CREDENTIALS_HINT = (
     "Set them with crowdsky.set_credentials('username', 'password') or the environment "
     "variables CROWDSKY_USERNAME and CROWDSKY_PASSWORD."
@@ -289,3 +295,42 @@ def stack_meta(path: Path) -> StackMeta:
         server_key=server_key,
         object_name=str(obj).strip() if obj else None,
     )
+
+
+def companion_thumbnail(path: Path) -> Path | None:
+    """The ``_thn.jpg`` beside a stack, else its ``.jpg``, else ``None``."""
+    stem = path.with_suffix("")
+    for candidate in (Path(f"{stem}_thn.jpg"), Path(f"{stem}.jpg")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def image_type(path: Path) -> str:
+    """The MIME type of a thumbnail."""
+    return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+
+
+def save_fits(response: httpx.Response, target: Path, key: str) -> Path:
+    """Stream the body to ``target.part``, check it is whole FITS, then move it into place."""
+    part = target.with_name(target.name + ".part")
+    size, head = 0, b""
+    try:
+        with part.open("wb") as out:
+            for chunk in response.iter_bytes():
+                if len(head) < 9:
+                    head += chunk[: 9 - len(head)]
+                size += len(chunk)
+                out.write(chunk)
+        if not head.startswith(b"SIMPLE  ="):
+            raise ServerProtocolError(f"The download of {key} is not a FITS file.")
+        if size == 0 or size % FITS_BLOCK:
+            raise ServerProtocolError(
+                f"The download of {key} is truncated ({size} bytes, not a whole number of "
+                "2880-byte FITS blocks); nothing was saved."
+            )
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return target
