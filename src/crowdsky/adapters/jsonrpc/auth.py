@@ -315,7 +315,8 @@ class RsaAuthenticator:
         -------
         bool
             True when the device verified the signature; False when it needs no authentication
-            (firmware older than 7.18, or no challenge offered).
+            (firmware older than 7.18, or no challenge offered) or no key is configured (then
+            firmware 7.32+ stays silent and the connection raises ``SeestarAuthError``).
 
         Raises
         ------
@@ -336,6 +337,15 @@ class RsaAuthenticator:
         challenge = _challenge_of(reply.result)
         if challenge is None:
             log.warning("get_verify_str gave no challenge; continuing without authentication")
+            return False
+        if self._key is None and find_key_path(self._explicit, self._env) is None:
+            # Firmware 7.18-7.31 offers the handshake but does not insist on it; 7.32+ then
+            # ignores every command, which the connection reports as a missing key.
+            log.warning(
+                "The Seestar offers authentication but no key is configured; continuing "
+                "unverified (set %s if commands go unanswered)",
+                KEY_ENV_VAR,
+            )
             return False
         sign = sign_challenge(self.key(), challenge)
         reply = rpc.call_reply(
