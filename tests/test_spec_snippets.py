@@ -11,7 +11,7 @@ import crowdsky
 def simulator() -> object:
     device = crowdsky.use_simulator()
     yield device
-    crowdsky.use(None)
+    crowdsky.disconnect()
 
 
 def test_discovering_targets(capsys: pytest.CaptureFixture[str]) -> None:

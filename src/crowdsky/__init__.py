@@ -45,7 +45,7 @@ from crowdsky.errors import (
     StorageError,
     UnknownTargetError,
 )
-from crowdsky.session import NoSeestarError, current_seestar, use
+from crowdsky.session import NoSeestarError, current_seestar, disconnect, use
 
 __all__ = [
     "BatchStackError",
@@ -70,6 +70,7 @@ __all__ = [
     "UnknownTargetError",
     "connect",
     "current_seestar",
+    "disconnect",
     "find_unstacked_blocks",
     "list_targets",
     "purge_crowdsky_stacks",
@@ -134,8 +135,6 @@ def connect(
     from crowdsky.adapters.network import connect_seestar
 
     seestar = connect_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
-    previous = use(seestar)
-    close = getattr(previous, "close", None)
-    if callable(close):
-        close()
+    disconnect()
+    use(seestar)
     return seestar

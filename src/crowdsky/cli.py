@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from crowdsky.errors import CrowdskyError, CrowdskyWarning
@@ -42,6 +43,9 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
         dest="mounted_share",
         help="directory where the OS mounted the Seestar's 'EMMC Images' share (instead of SMB)",
     )
+    group.add_argument("--port", type=int, default=4700, help="JSON-RPC port (default 4700)")
+    group.add_argument("--http-port", type=int, default=80, help="file server port (default 80)")
+    group.add_argument("--smb-port", type=int, default=445, help="SMB port (default 445)")
     group.add_argument("--tz", help="the telescope's IANA time zone, if it reports a wrong one")
 
 
@@ -66,7 +70,14 @@ def _choose_seestar(args: argparse.Namespace) -> None:
             "No telescope chosen: pass --host <address> (or set SEESTAR_HOST), or --simulator "
             "to try crowdsky on the built-in simulator."
         )
-    crowdsky.connect(args.host, key_path=args.key_path, mounted_share=args.mounted_share)
+    crowdsky.connect(
+        args.host,
+        key_path=args.key_path,
+        mounted_share=args.mounted_share,
+        port=args.port,
+        http_port=args.http_port,
+        smb_port=args.smb_port,
+    )
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:
@@ -148,6 +159,22 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     return 1 if result["files_failed"] else 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from crowdsky.adapters.simulator.main import run_simulator
+
+    run_simulator(
+        root=args.root,
+        host=args.bind,
+        rpc_port=args.port,
+        http_port=args.http_port,
+        auth_key_out=args.key_out,
+        firmware=args.firmware,
+        seconds_per_frame=args.seconds_per_frame,
+        zone=args.zone,
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crowdsky",
@@ -182,6 +209,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
     _add_device_options(p)
     p.set_defaults(handler=_cmd_purge)
+
+    p = sub.add_parser("simulate", help="serve a simulated Seestar (JSON-RPC + HTTP) on loopback")
+    p.add_argument("--root", type=Path, help="storage directory (default: a temporary one)")
+    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, default=4700, help="JSON-RPC port (default 4700)")
+    p.add_argument("--http-port", type=int, default=8080, help="HTTP port (default 8080)")
+    p.add_argument(
+        "--key-out", type=Path, help="require authentication; write a fresh test key here"
+    )
+    p.add_argument("--firmware", default="7.75", help="7.75, 7.32, 7.18, 7.06 or old")
+    p.add_argument("--seconds-per-frame", type=float, default=0.5, help="stacking speed")
+    p.add_argument("--zone", default="Europe/Vienna", help="the device's IANA zone")
+    p.set_defaults(handler=_cmd_simulate)
     return parser
 
 
@@ -220,6 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         warnings.showwarning = previous
+        _disconnect()
+
+
+def _disconnect() -> None:
+    from crowdsky.session import disconnect
+
+    disconnect()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ import threading
 from crowdsky.app.ports import Seestar
 from crowdsky.errors import CrowdskyError
 
-__all__ = ["NoSeestarError", "current_seestar", "use"]
+__all__ = ["NoSeestarError", "current_seestar", "disconnect", "use"]
 
 _lock = threading.Lock()
 _seestar: Seestar | None = None
@@ -50,3 +50,11 @@ def current_seestar() -> Seestar:
             "network, or crowdsky.use_simulator() for the built-in simulator."
         )
     return seestar
+
+
+def disconnect() -> None:
+    """Forget the chosen Seestar and close its connections, if it has any."""
+    previous = use(None)
+    close = getattr(previous, "close", None)
+    if callable(close):
+        close()

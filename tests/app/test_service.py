@@ -34,7 +34,7 @@ def raw_snapshot(device: FakeSeestar) -> dict[str, object]:
 
 
 def test_spec_dry_run_prints_the_spec_lines(
-    app: Crowdsky, add_run: AddRun, progress: CollectingProgress
+    app: Crowdsky, add_run: AddRun, progress: CollectingProgress, device: FakeSeestar
 ) -> None:
     spec_night(add_run)
     result = app.stack_blocks("IC 434", dry_run=True)
@@ -46,6 +46,7 @@ def test_spec_dry_run_prints_the_spec_lines(
     ]
     assert result["blocks_planned"] == 3
     assert result["blocks_stacked"] == 0
+    assert crowdsky_files(device) == []
 
 
 def test_stacking_prints_the_spec_lines_and_renames(

