@@ -45,6 +45,14 @@ from crowdsky.errors import (
     StorageError,
     UnknownTargetError,
 )
+from crowdsky.serverapi import (
+    configure_server,
+    download_stack,
+    list_stacks,
+    set_credentials,
+    upload_all_stacks,
+    upload_stack,
+)
 from crowdsky.session import NoSeestarError, current_seestar, disconnect, use
 
 __all__ = [
@@ -68,15 +76,21 @@ __all__ = [
     "StackOptions",
     "StorageError",
     "UnknownTargetError",
+    "configure_server",
     "connect",
     "current_seestar",
     "disconnect",
+    "download_stack",
     "find_unstacked_blocks",
+    "list_stacks",
     "list_targets",
     "purge_crowdsky_stacks",
     "service",
+    "set_credentials",
     "stack_all",
     "stack_blocks",
+    "upload_all_stacks",
+    "upload_stack",
     "use",
     "use_simulator",
 ]

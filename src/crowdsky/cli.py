@@ -175,6 +175,74 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("CrowdSky server")
+    group.add_argument("--url", help="server URL (default: $CROWDSKY_URL or the public server)")
+    group.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow the password over plain http:// to a host that is not this computer",
+    )
+
+
+def _configure_server(args: argparse.Namespace) -> None:
+    # Credentials come from $CROWDSKY_USERNAME / $CROWDSKY_PASSWORD: never from argv, where
+    # other users of the machine could read them.
+    import crowdsky
+
+    crowdsky.configure_server(args.url, allow_insecure_http=args.insecure_http)
+
+
+def _cmd_upload(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _configure_server(args)
+    if args.local_dir is None:
+        _choose_seestar(args)
+    result = crowdsky.upload_all_stacks(
+        args.target or None,
+        dest=args.dest,
+        local_dir=args.local_dir,
+        dry_run=args.dry_run,
+        skip_existing=not args.force,
+    )
+    for failure in result["failed"]:
+        print(f"  failed: {failure}", file=sys.stderr)
+    print(
+        f"Uploaded: {result['files_uploaded']} Skipped: {result['files_skipped']} "
+        f"Failed: {result['files_failed']}"
+    )
+    return 1 if result["files_failed"] else 0
+
+
+def _cmd_stacks(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _configure_server(args)
+    for record in crowdsky.list_stacks(args.object):
+        print(f"{record.chunk_key}  {record.object_name or ''}")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    import crowdsky
+
+    _configure_server(args)
+    for path in crowdsky.download_stack(args.keys, dest=args.dest):
+        print(path)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from crowdsky.adapters.loopback_server import serve_forever
+
+    users = [tuple(u.split(":", 1)) for u in args.user] or [("username", "password")]
+    if any(len(u) != 2 for u in users):
+        raise CrowdskyError("--user takes NAME:PASSWORD")
+    serve_forever(args.bind, args.port, args.storage, [(u[0], u[1]) for u in users])
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crowdsky",
@@ -222,6 +290,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds-per-frame", type=float, default=0.5, help="stacking speed")
     p.add_argument("--zone", default="Europe/Vienna", help="the device's IANA zone")
     p.set_defaults(handler=_cmd_simulate)
+
+    p = sub.add_parser("upload", help="upload CrowdSky stacks not on the server yet")
+    p.add_argument("target", nargs="*", help="targets on the Seestar (default: all)")
+    p.add_argument("--local-dir", type=Path, help="upload from this folder, no Seestar needed")
+    p.add_argument("--dest", type=Path, default=Path("."), help="where stacks are downloaded")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--force", action="store_true", help="upload even what looks uploaded")
+    _add_device_options(p)
+    _add_server_options(p)
+    p.set_defaults(handler=_cmd_upload)
+
+    p = sub.add_parser("stacks", help="list your stacks on the CrowdSky server")
+    p.add_argument("--object", help="only this object")
+    _add_server_options(p)
+    p.set_defaults(handler=_cmd_stacks)
+
+    p = sub.add_parser("download", help="download stacks from the server by chunk key")
+    p.add_argument("keys", nargs="+", help="chunk keys such as 20260227.81_HP102265")
+    p.add_argument("--dest", type=Path, default=Path("."))
+    _add_server_options(p)
+    p.set_defaults(handler=_cmd_download)
+
+    p = sub.add_parser("serve", help="run a local CrowdSky server for trying things out")
+    p.add_argument("--bind", default="127.0.0.1", help="address (default loopback)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--storage", type=Path, default=Path("crowdsky-server-data"))
+    p.add_argument("--user", action="append", default=[], help="NAME:PASSWORD (repeatable)")
+    p.set_defaults(handler=_cmd_serve)
     return parser
 
 
