@@ -18,8 +18,10 @@ from crowdsky.domain import (
     CoverageKey,
     RawFrame,
     ZoneDecision,
+    chunk_key,
     coverage_key_of,
     decide_zone,
+    near_boundary,
     night_samples,
     parse_crowdsky_name,
     parse_raw_name,
@@ -152,6 +154,7 @@ def load_target(
     seestar: Seestar,
     target: str,
     *,
+    block_minutes: int = 15,
     tz: tzinfo | None = None,
     host_zone: tzinfo | None = None,
     zone: tzinfo | None = None,
@@ -164,6 +167,9 @@ def load_target(
         The telescope.
     target : str
         Target name (see :func:`list_target_folders`).
+    block_minutes : int
+        Block length: frames near its boundaries have their ``DATE-OBS`` read (unless both
+        candidate blocks are already stacked).
     tz : tzinfo, optional
         The user's override of the device zone.
     host_zone : tzinfo, optional
@@ -187,6 +193,13 @@ def load_target(
         warnings.warn(f"{target}: {decision.warning}", DeviceTimeWarning, stacklevel=3)
     frames = _with_date_obs(seestar, frames, decision.read_headers, folder_of)
     covered, stacked = _coverage(seestar, target, decision.tz)
+
+    def stacked_already(frame: RawFrame, block_start: datetime) -> bool:
+        key = chunk_key(block_start, block_minutes)
+        return CoverageKey(frame.target, frame.exposure, frame.filter, key) in covered
+
+    unsure = near_boundary(frames, decision.tz, block_minutes, settled=stacked_already)
+    frames = _with_date_obs(seestar, frames, (f.name for f in unsure), folder_of)
     return TargetInventory(
         target,
         folders,

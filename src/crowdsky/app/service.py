@@ -117,10 +117,11 @@ class Crowdsky:
             "drift_s": drift,
         }
 
-    def _inventory(self, target: str) -> TargetInventory:
+    def _inventory(self, target: str, block_minutes: int) -> TargetInventory:
         return load_target(
             self.seestar,
             target,
+            block_minutes=block_minutes,
             tz=self.tz,
             host_zone=self.host_zone,
             zone=None if self.tz else device_zone(self.seestar),
@@ -131,7 +132,7 @@ class Crowdsky:
     ) -> tuple[TargetInventory, tuple[Block, ...], tuple[Block, ...]]:
         check_block_minutes(block_minutes)
         check_min_exptime(min_exptime)
-        inventory = self._inventory(target)
+        inventory = self._inventory(target, block_minutes)
         blocks = plan_blocks(
             inventory.frames,
             block_minutes=block_minutes,

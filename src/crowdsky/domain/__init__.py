@@ -29,7 +29,9 @@ from crowdsky.domain.names import (
 )
 from crowdsky.domain.sky import DEFAULT_TILING, UNKNOWN_PIXEL, SkyTiling, healpix_pixel
 from crowdsky.domain.timekeys import (
+    BOUNDARY_MARGIN_S,
     MINUTES_PER_DAY,
+    SAVE_DELAY_S,
     NightlyOffsets,
     ZoneDecision,
     as_utc,
@@ -40,15 +42,18 @@ from crowdsky.domain.timekeys import (
     frame_utc,
     header_offset,
     local_to_utc,
+    near_boundary,
     needs_date_obs,
     night_of,
     night_samples,
 )
 
 __all__ = [
+    "BOUNDARY_MARGIN_S",
     "COMPANION_SUFFIXES",
     "DEFAULT_TILING",
     "MINUTES_PER_DAY",
+    "SAVE_DELAY_S",
     "UNKNOWN_PIXEL",
     "Block",
     "CoverageKey",
@@ -72,6 +77,7 @@ __all__ = [
     "header_offset",
     "healpix_pixel",
     "local_to_utc",
+    "near_boundary",
     "needs_date_obs",
     "night_of",
     "night_samples",

@@ -3,8 +3,10 @@
 Theory of operation
 -------------------
 Sub-frame names carry the Seestar's *local* wall-clock time; ``DATE-OBS`` in the FITS header is
-UTC (protocol reference §3.5). A frame's UTC time is its name time minus the device's UTC offset.
-That offset comes, in order of preference, from
+UTC and marks the start of the exposure (protocol reference §3.5). A frame belongs to the block
+in which its exposure started (the time the CrowdSky server keys stacks by): its ``DATE-OBS``
+when read, else its name time converted to UTC less the exposure and the save delay. Converting
+needs the device's UTC offset, which comes, in order of preference, from
 
 1. an explicit override (``tz=``),
 2. the device's own IANA zone (``pi_get_time``), when it agrees with a sampled ``DATE-OBS``,
@@ -12,9 +14,10 @@ That offset comes, in order of preference, from
    14 s after ``DATE-OBS``, at save time), one offset per observing night,
 4. the host's zone, with a :class:`~crowdsky.errors.DeviceTimeWarning`.
 
-A frame whose own ``DATE-OBS`` is known uses it to pick its offset, which settles the repeated
-hour of a fall-back night and the skipped hour of a spring-forward night. :func:`decide_zone`
-returns the zone together with the frames whose header must be read for that.
+A frame whose own ``DATE-OBS`` is known needs no offset, which settles the repeated hour of a
+fall-back night and the skipped hour of a spring-forward night. :func:`decide_zone` returns the
+zone together with the frames whose header must be read for that, and :func:`near_boundary`
+the few frames too close to a block boundary for the estimate to place them.
 
 Blocks are aligned on UTC boundaries (shared README, decision 3). For 15-minute blocks the chunk
 key is ``YYYYMMDD.CC`` with ``CC`` = 00–95. Other lengths get ``YYYYMMDD.<index>m<minutes>``
@@ -24,7 +27,7 @@ never share a key, whatever their length.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 import attrs
@@ -33,7 +36,9 @@ from crowdsky.domain.names import RawFrame
 from crowdsky.errors import PlanError
 
 __all__ = [
+    "BOUNDARY_MARGIN_S",
     "MINUTES_PER_DAY",
+    "SAVE_DELAY_S",
     "NightlyOffsets",
     "ZoneDecision",
     "as_utc",
@@ -44,6 +49,7 @@ __all__ = [
     "frame_utc",
     "header_offset",
     "local_to_utc",
+    "near_boundary",
     "needs_date_obs",
     "night_of",
     "night_samples",
@@ -54,6 +60,14 @@ _QUARTER = timedelta(minutes=15)
 #: Real UTC offsets run from -12:00 to +14:00. A DATE-OBS implying more (a reset clock, a file
 #: from another device) is no reading of the device's zone, and tzinfo refuses a day or more.
 _MAX_OFFSET = timedelta(hours=14)
+
+#: Seconds from the end of an exposure to the file's name stamp (protocol reference §3.5: an
+#: S50 10 s sub is named about 14 s after its ``DATE-OBS``).
+SAVE_DELAY_S = 4.0
+
+#: A frame whose estimated exposure start lies this close to a block boundary has its
+#: ``DATE-OBS`` read, because the save delay varies between frames and models.
+BOUNDARY_MARGIN_S = 20.0
 
 
 def check_block_minutes(block_minutes: int) -> int:
@@ -195,16 +209,50 @@ def needs_date_obs(frames: Iterable[RawFrame], tz: tzinfo) -> tuple[RawFrame, ..
 
 
 def frame_utc(frame: RawFrame, tz: tzinfo) -> datetime:
-    """The UTC time of a frame's name stamp.
+    """The UTC start of a frame's exposure: a frame belongs to the block its exposure starts in.
 
-    A frame with a known ``DATE-OBS`` uses its own offset (:func:`header_offset`); otherwise,
-    or when that offset is no real one (over 14 hours), the wall time is read in ``tz`` (the
-    first of a repeated hour).
+    This is ``DATE-OBS`` when it has been read (and implies a plausible offset, at most 14
+    hours), the same time the CrowdSky server derives its chunk keys from. Otherwise it is
+    estimated from the name stamp, read in ``tz`` (the first of a repeated hour), less the
+    exposure and :data:`SAVE_DELAY_S`.
     """
-    offset = _frame_offset(frame)
-    if offset is not None:
-        return (frame.local_time - offset).replace(tzinfo=UTC)
-    return local_to_utc(frame.local_time, tz)
+    if frame.date_obs is not None and _frame_offset(frame) is not None:
+        return _utc(frame.date_obs)
+    stamp = local_to_utc(frame.local_time, tz)
+    return stamp - timedelta(seconds=frame.exposure_s + SAVE_DELAY_S)
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is taken to be UTC already (as ``DATE-OBS`` is)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def near_boundary(
+    frames: Iterable[RawFrame],
+    tz: tzinfo,
+    block_minutes: int,
+    *,
+    settled: Callable[[RawFrame, datetime], bool] = lambda frame, block_start: False,
+    margin_s: float = BOUNDARY_MARGIN_S,
+) -> tuple[RawFrame, ...]:
+    """Frames whose block only their ``DATE-OBS`` can settle.
+
+    Those without ``DATE-OBS`` whose estimated exposure start (:func:`frame_utc`) lies within
+    ``margin_s`` of a block boundary, because the delay between exposure and name stamp varies.
+    ``settled(frame, block_start)`` may say that a candidate block needs no decision (it is
+    already stacked); a frame is left out when both candidates are settled.
+    """
+    margin = timedelta(seconds=margin_s)
+    wanted = []
+    for frame in frames:
+        if frame.date_obs is not None:
+            continue
+        start = frame_utc(frame, tz)
+        early, _ = block_bounds(start - margin, block_minutes)
+        late, _ = block_bounds(start + margin, block_minutes)
+        if early != late and not (settled(frame, early) and settled(frame, late)):
+            wanted.append(frame)
+    return tuple(wanted)
 
 
 class NightlyOffsets(tzinfo):
