@@ -24,7 +24,7 @@ from crowdsky.adapters.night import (
 )
 from crowdsky.app.ports import DeviceTime
 from crowdsky.app.service import Crowdsky
-from crowdsky.domain import RawFrame, frame_utc, header_offset, parse_raw_name
+from crowdsky.domain import RawFrame, chunk_key, frame_utc, header_offset, parse_raw_name
 from crowdsky.domain.folders import parse_date_obs
 from crowdsky.errors import PlanError
 
@@ -146,8 +146,15 @@ def test_fall_back_night_repeats_an_hour_of_names(
     tz = ZoneInfo(zone)
     for frame in frames:
         assert frame.date_obs is not None
-        saved = frame.date_obs + timedelta(seconds=frame.exposure_s + 4)
-        assert frame_utc(frame, tz) == saved.replace(microsecond=0)
+        # The header settles every frame, the second pass of the repeated hour too.
+        assert frame_utc(frame, tz) == frame.date_obs
+        # Without it the name (read as the first pass) less exposure and save delay is the
+        # exposure start to the second, and an hour early in the second pass.
+        estimate = frame_utc(attrs.evolve(frame, date_obs=None), tz)
+        lag = frame.date_obs.replace(microsecond=0) - estimate
+        winter = header_offset(frame.local_time, frame.date_obs) == min(offsets)
+        second_pass = frame.local_time.hour == repeated_hour and winter
+        assert lag == (timedelta(hours=1) if second_pass else timedelta(0))
 
 
 def test_spring_forward_night_skips_an_hour_of_names() -> None:
@@ -227,6 +234,10 @@ def test_demo_m42_first_block_is_already_covered(demo: FakeSeestar) -> None:
     [crowd] = [f.name for f in demo.list_files("M 42") if f.name.endswith(".fit")]
     assert crowd.startswith("CrowdSky_")
     assert crowd.endswith("_20260227.77_HP107383.fit")
+    # The server keys a stack by its DATE-OBS (the earliest exposure start): the same block.
+    stacked_from = parse_date_obs(demo.read_header(f"MyWorks/M 42/{crowd}")["DATE-OBS"])
+    assert stacked_from is not None
+    assert chunk_key(stacked_from) == "20260227.77"
     keys = [b["chunk_key"] for b in app.find_unstacked_blocks("M 42", min_exptime=0)]
     assert "20260227.77" not in keys
     assert keys

@@ -243,13 +243,15 @@ def _observe(
 
 
 #: The demo's sessions, in the device's local wall time: (target, first ``DATE-OBS``, frames,
-#: exposure, filter, gaps). IC 434 gives exactly the spec's blocks 21:15-21:30 (33 frames),
-#: 21:30-21:45 (69) and 21:45-22:00 (56); the totals are the spec's 158, 216 and 2053 subs.
+#: exposure, filter, gaps). A frame belongs to the block its exposure starts in, so IC 434's
+#: starts (every 13 s from 21:22:56) give exactly the spec's blocks 21:15-21:30 (33 frames),
+#: 21:30-21:45 (69) and 21:45-22:00 (56); M 42's first exposure starts just after 20:15. The
+#: totals are the spec's 158, 216 and 2053 subs.
 DEMO_NIGHT: tuple[tuple[str, datetime, int, float, str, dict[int, float]], ...] = (
-    ("M 81", datetime(2026, 2, 26, 22, 10, 0), 700, 20.0, "LP", {120: 240.0, 420: 900.0}),
-    ("M 42", datetime(2026, 2, 27, 20, 14, 49), 216, 10.0, "IRCUT", {150: 300.0}),
-    ("IC 434", datetime(2026, 2, 27, 21, 22, 42), 158, 10.0, "LP", {}),
-    ("M 81", datetime(2026, 2, 27, 22, 5, 0), 1353, 10.0, "IRCUT", {300: 240.0, 900: 600.0}),
+    ("M 81", datetime(2026, 2, 26, 22, 10, 24), 700, 20.0, "LP", {120: 240.0, 420: 900.0}),
+    ("M 42", datetime(2026, 2, 27, 20, 15, 3), 216, 10.0, "IRCUT", {150: 300.0}),
+    ("IC 434", datetime(2026, 2, 27, 21, 22, 56), 158, 10.0, "LP", {}),
+    ("M 81", datetime(2026, 2, 27, 22, 5, 14), 1353, 10.0, "IRCUT", {300: 240.0, 900: 600.0}),
 )
 
 
@@ -347,9 +349,11 @@ def _demo_stacks(device: FakeSeestar, laid: Mapping[str, Sequence[str]]) -> None
     live = f"Stacked_{len(ic)}_IC 434_10.0s_LP_{saved:%Y%m%d-%H%M%S}.fit"
     _put_stack(device, f"MyWorks/IC 434/{live}", stack_image(headers, target="IC 434"))
 
+    # The block the first exposure starts in, the key the server derives from the stack's
+    # DATE-OBS (its earliest frame's).
     m42 = laid["M 42"]
-    start, end = block_bounds(_name_utc(device, m42[0]))
-    block = [p for p in m42 if start <= _name_utc(device, p) < end]
+    start, end = block_bounds(_exposure_start(device, m42[0]))
+    block = [p for p in m42 if start <= _exposure_start(device, p) < end]
     image = stack_image([device.read_header(p) for p in block], target="M 42")
     pixel = healpix_pixel(float(image.cards["RA"]), float(image.cards["DEC"]))
     name = crowdsky_name(
@@ -368,8 +372,13 @@ def _demo_stacks(device: FakeSeestar, laid: Mapping[str, Sequence[str]]) -> None
     _put_stack(device, f"MyWorks/M 81/{output_name(len(m81), 'M 81', 20.0, made)}", image)
 
 
+def _exposure_start(device: FakeSeestar, path: str) -> datetime:
+    """The UTC start of a sub's exposure: its ``DATE-OBS``."""
+    return datetime.fromisoformat(device.read_header(path)["DATE-OBS"]).replace(tzinfo=UTC)
+
+
 def _name_utc(device: FakeSeestar, path: str) -> datetime:
     """The UTC moment a sub's name stands for (its save time), from its ``DATE-OBS``."""
     header = device.read_header(path)
-    start = datetime.fromisoformat(header["DATE-OBS"]).replace(tzinfo=UTC)
+    start = _exposure_start(device, path)
     return start + timedelta(seconds=float(header["EXPTIME"]) + SAVE_DELAY_S)
