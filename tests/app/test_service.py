@@ -8,11 +8,12 @@ import pytest
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.console import CollectingProgress
 from crowdsky.adapters.fake import FakeSeestar
+from crowdsky.adapters.sub_frames import add_sub
 from crowdsky.app.service import Crowdsky
 from crowdsky.domain import parse_crowdsky_name, parse_raw_name
 from crowdsky.errors import DeviceTimeWarning, PlanError, UnknownTargetError
 
-from .conftest import AddRun, spec_night
+from .conftest import IC434, AddRun, spec_night
 
 VIENNA = ZoneInfo("Europe/Vienna")
 
@@ -295,3 +296,44 @@ def test_clock_report_shows_device_beside_host(
     assert report["device_time"] == datetime(2026, 2, 28, 7, 0)  # 06:00 UTC in Vienna
     assert report["host_time"].hour == 1  # 06:00 UTC in New York
     assert report["drift_s"] == 0
+
+
+class CountingReads(FakeSeestar):
+    """Counts header reads (the costly part on a real device: one HTTP request each)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.reads: list[str] = []
+
+    def read_header(self, path: str) -> dict[str, object]:
+        self.reads.append(path)
+        return super().read_header(path)
+
+
+def test_frames_near_a_boundary_are_placed_by_their_date_obs(
+    clock: FakeClock, progress: CollectingProgress
+) -> None:
+    device = CountingReads(clock=clock, zone="Europe/Vienna")
+    start = datetime(2026, 2, 27, 20, 14, 50, tzinfo=UTC)
+    # A slow save: named 30 s after its exposure started, so its name alone suggests 20:15:16.
+    late = add_sub(device, "IC 434", 10.0, "LP", start, *IC434, save_delay_s=20.0)
+    for i in range(1, 30):
+        add_sub(device, "IC 434", 10.0, "LP", start + timedelta(seconds=12 * i), *IC434)
+    app = Crowdsky(device, clock, progress, host_zone=UTC)
+    blocks = app.find_unstacked_blocks("IC 434", min_exptime=0)
+    early = [b for b in blocks if b["chunk_key"] == "20260227.80"]
+    assert [b["files"] for b in early] == [[late.rsplit("/", 1)[-1]]]
+    assert late in device.reads
+
+
+def test_a_rerun_over_stacked_nights_reads_almost_no_headers(
+    clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    device = CountingReads(clock=clock, zone="Europe/Vienna")
+    spec_night(lambda *a, **k: add_run(*a, on=device, **k))  # type: ignore[arg-type]
+    app = Crowdsky(device, clock, progress, host_zone=UTC)
+    app.stack_blocks("IC 434")
+    device.reads.clear()
+    assert app.stack_blocks("IC 434")["blocks"] == []
+    raw_reads = [p for p in device.reads if "_sub/" in p]
+    assert len(raw_reads) <= 2  # the night's first and last frame, to check the zone

@@ -108,7 +108,8 @@ class SeestarNights(RuleBasedStateMachine):
         faults.rename_fails = (lambda n: n.endswith(".fit")) if fault == "rename_fit" else None
         faults.drop_companions = fault == "companions"
         faults.stuck = fault == "stuck"
-        self.faulty = fault not in ("none", "reject", "companions")
+        # Rejections can fail a block outright (all of its frames rejected), so they count.
+        self.faulty = fault not in ("none", "companions")
 
     def _targets(self) -> list[str]:
         assert self.device is not None
