@@ -155,7 +155,7 @@ class NetworkSeestar:
         self, host: str, mounted_share: PathArg | None, smb_port: int, timeout: float
     ) -> FileOps:
         if mounted_share is not None:
-            return MountedShareFileOps(Path(mounted_share))
+            return MountedShareFileOps(Path(mounted_share).expanduser())
         smb = SmbFileOps(host, port=smb_port, timeout=max(timeout, 30.0))
         self._owned.append(smb.close)
         return smb
