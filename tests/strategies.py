@@ -1,7 +1,9 @@
 """Hypothesis strategies for the domain: target names, exposures, filters, zones, frames.
 
 Frames are built through their *file names* (``Light_<target>_<exp>_<filter>_<stamp>.fit``) and
-the parser, so every property over frames also exercises :func:`parse_raw_name`.
+the parser, so every property over frames also exercises :func:`parse_raw_name`. The device stamps
+a name when it saves the file, after the exposure; :func:`frame_started_at` builds a frame from the
+time its exposure started, the time that decides its block.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from crowdsky.domain import MINUTES_PER_DAY, RawFrame, format_exposure, parse_raw_name
+from crowdsky.domain import (
+    MINUTES_PER_DAY,
+    SAVE_DELAY_S,
+    RawFrame,
+    format_exposure,
+    parse_raw_name,
+)
 
 __all__ = [
     "ALLOWED_BLOCK_MINUTES",
@@ -21,7 +29,9 @@ __all__ = [
     "device_zones",
     "exposures",
     "filters",
+    "frame_started_at",
     "local_times",
+    "name_stamp",
     "raw_frames",
     "raw_name",
     "targets",
@@ -120,6 +130,43 @@ def raw_name(
     """The device's name of a raw sub-frame."""
     stamp = f"{local_time:%Y%m%d-%H%M%S}"
     return f"Light_{target}_{format_exposure(exposure_s)}_{filter}_{stamp}{suffix}"
+
+
+def name_stamp(
+    start: datetime,
+    exposure_s: float,
+    *,
+    tz: tzinfo | None = None,
+    delay_s: float = SAVE_DELAY_S,
+) -> datetime:
+    """The name stamp of a sub whose exposure started at ``start``: when it was saved.
+
+    The device names a file at save time, ``exposure_s + delay_s`` after the exposure started
+    (protocol reference §3.5), to the whole second below. A naive ``start`` is device wall time
+    and the stamp is too; an aware one is moved in true time and the stamp is read in ``tz``.
+    """
+    lag = timedelta(seconds=exposure_s + delay_s)
+    if start.tzinfo is None:
+        saved = start + lag
+    else:
+        saved = (start.astimezone(UTC) + lag).astimezone(tz or UTC).replace(tzinfo=None)
+    return saved.replace(microsecond=0)
+
+
+def frame_started_at(
+    start: datetime,
+    exposure_s: float = 10.0,
+    filter: str = "LP",
+    target: str = "IC 434",
+    *,
+    tz: tzinfo | None = None,
+    delay_s: float = SAVE_DELAY_S,
+) -> RawFrame:
+    """The frame the device names for an exposure started at ``start`` (see :func:`name_stamp`)."""
+    stamp = name_stamp(start, exposure_s, tz=tz, delay_s=delay_s)
+    frame = parse_raw_name(raw_name(target, exposure_s, filter, stamp))
+    assert frame is not None
+    return frame
 
 
 @st.composite

@@ -23,7 +23,6 @@ from crowdsky.domain import (
     coverage_key_of,
     frame_utc,
     parse_crowdsky_name,
-    parse_raw_name,
     partition_by_exptime,
     plan_blocks,
 )
@@ -33,9 +32,9 @@ from strategies import (
     device_zones,
     exposures,
     filters,
+    frame_started_at,
     local_times,
     raw_frames,
-    raw_name,
     targets,
 )
 
@@ -57,10 +56,9 @@ any_frames = st.lists(raw_frames(), max_size=30)
 frame_lists = st.one_of(session_frames, any_frames)
 
 
-def frame_at(local_time: datetime, exposure_s: float = 10.0, filter: str = "LP") -> RawFrame:
-    frame = parse_raw_name(raw_name("IC 434", exposure_s, filter, local_time))
-    assert frame is not None
-    return frame
+def frame_at(start: datetime, exposure_s: float = 10.0, filter: str = "LP") -> RawFrame:
+    """The frame whose exposure started at device time ``start`` (its name is stamped later)."""
+    return frame_started_at(start, exposure_s, filter)
 
 
 def all_blocks(frames: list[RawFrame], minutes: int, tz: tzinfo) -> tuple[Block, ...]:
@@ -241,8 +239,8 @@ def test_the_same_night_gives_the_same_keys_on_any_host() -> None:
 
 def test_both_passes_of_the_fall_back_hour_land_in_different_blocks() -> None:
     """Vienna, 2025-10-26: frames at 02:20 local in CEST and again in CET are an hour apart."""
-    first = frame_at(datetime(2025, 10, 26, 2, 20, 14))
-    second = frame_at(datetime(2025, 10, 26, 2, 20, 44))
+    first = frame_at(datetime(2025, 10, 26, 2, 20, 0))
+    second = frame_at(datetime(2025, 10, 26, 2, 20, 30))
     first = attrs.evolve(first, date_obs=datetime(2025, 10, 26, 0, 20, 0, tzinfo=UTC))
     second = attrs.evolve(second, date_obs=datetime(2025, 10, 26, 1, 20, 30, tzinfo=UTC))
     blocks = plan_blocks([first, second], now=FAR_FUTURE, device_tz=VIENNA)
@@ -256,7 +254,7 @@ def test_both_passes_of_the_fall_back_hour_land_in_different_blocks() -> None:
 def test_spring_forward_frames_with_date_obs_use_it() -> None:
     """A device that did not jump its clock writes 02:30 on 2025-03-30; DATE-OBS says 01:30 UTC."""
     frame = attrs.evolve(
-        frame_at(datetime(2025, 3, 30, 2, 30, 14)),
+        frame_at(datetime(2025, 3, 30, 2, 30, 0)),
         date_obs=datetime(2025, 3, 30, 1, 30, 0, tzinfo=UTC),
     )
     (block,) = plan_blocks([frame], now=FAR_FUTURE, device_tz=VIENNA)
@@ -320,8 +318,7 @@ def test_partition_splits_by_total_exposure(
 def test_block_coverage_key_matches_a_crowdsky_name(
     target: str, exposure_s: float, filter: str
 ) -> None:
-    frame = parse_raw_name(raw_name(target, exposure_s, filter, datetime(2026, 2, 27, 21, 15, 3)))
-    assert frame is not None
+    frame = frame_started_at(datetime(2026, 2, 27, 21, 15, 3), exposure_s, filter, target)
     (block,) = all_blocks([frame], 15, VIENNA)
     name = parse_crowdsky_name(
         f"CrowdSky_1_{target}_{block.exposure}_{filter}_{block.chunk_key}_HP000001.fit"

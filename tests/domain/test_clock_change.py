@@ -11,14 +11,16 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from crowdsky.domain import (
+    SAVE_DELAY_S,
     RawFrame,
     decide_zone,
     header_offset,
+    near_boundary,
     night_samples,
     parse_raw_name,
     plan_blocks,
 )
-from strategies import block_minutes, exposures, raw_name
+from strategies import block_minutes, exposures, name_stamp, raw_name
 
 VIENNA = ZoneInfo("Europe/Vienna")
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
@@ -63,21 +65,24 @@ def test_a_night_across_a_clock_change_is_planned_in_true_utc(
     device_reports_zone: bool,
     minutes: int,
 ) -> None:
-    """Zone decision, the header reads it asks for, then planning: every frame in its UTC block."""
+    """Zone decision and near-boundary header reads, then planning: every frame in the UTC
+    block of its exposure start (its DATE-OBS), though its name is stamped at save time."""
     zone, instant = change
     tz = ZoneInfo(zone)
     truth: dict[str, datetime] = {}
+    offsets: dict[str, timedelta | None] = {}
     for offset in sorted(set(seconds)):
-        saved = instant + timedelta(seconds=offset)
-        name = raw_name("M 42", exposure_s, "LP", saved.astimezone(tz).replace(tzinfo=None))
-        truth.setdefault(name, saved)  # a name met twice in a repeated hour: keep the first file
+        start = instant + timedelta(seconds=offset)
+        name = raw_name("M 42", exposure_s, "LP", name_stamp(start, exposure_s, tz=tz))
+        truth.setdefault(name, start)  # a name met twice in a repeated hour: keep the first file
+        saved = start + timedelta(seconds=exposure_s + SAVE_DELAY_S)
+        offsets.setdefault(name, saved.astimezone(tz).utcoffset())
     frames = {name: parse_raw_name(name) for name in truth}
 
     def read_header(name: str) -> RawFrame:
         frame = frames[name]
         assert frame is not None
-        start = truth[name] - timedelta(seconds=exposure_s + 4)
-        return attrs.evolve(frame, date_obs=start)
+        return attrs.evolve(frame, date_obs=truth[name])
 
     listed = [f for f in frames.values() if f is not None]
     samples = [read_header(f.name) for f in night_samples(listed)]
@@ -86,11 +91,12 @@ def test_a_night_across_a_clock_change_is_planned_in_true_utc(
         # time straddle it; a session that starts or ends inside a repeated hour hides it
         # (see test_a_session_starting_in_the_repeated_hour_needs_the_device_zone).
         measured = {frame_offset(f) for f in samples}
-        actual = {f.local_time - truth[f.name].replace(tzinfo=None) for f in listed}
-        assume(len(measured) == len(actual))
+        assume(len(measured) == len(set(offsets.values())))
     decision = decide_zone(listed, samples=samples, device_zone=tz if device_reports_zone else None)
     assert decision.source == ("device" if device_reports_zone else "header")
     read = set(decision.read_headers)
+    known = [read_header(f.name) if f.name in read else f for f in listed]
+    read |= {f.name for f in near_boundary(known, decision.tz, minutes)}
     settled = [read_header(f.name) if f.name in read else f for f in listed]
     blocks = plan_blocks(settled, block_minutes=minutes, now=FAR_FUTURE, device_tz=decision.tz)
     assert sum(b.frame_count for b in blocks) == len(settled)
@@ -112,20 +118,15 @@ def test_a_session_starting_in_the_repeated_hour_needs_the_device_zone() -> None
     second_pass = [
         datetime(2025, 10, 26, 1, 0, tzinfo=UTC) + timedelta(minutes=m) for m in range(90)
     ]
-    truth = {}
-    for saved in first_pass + second_pass:
-        name = raw_name("M 42", 10.0, "LP", saved.astimezone(VIENNA).replace(tzinfo=None))
-        truth.setdefault(name, saved)
+    truth: dict[str, datetime] = {}
+    for start in first_pass + second_pass:
+        name = raw_name("M 42", 10.0, "LP", name_stamp(start, 10.0, tz=VIENNA))
+        truth.setdefault(name, start)
     listed = [f for f in map(parse_raw_name, truth) if f is not None]
-    samples = [
-        attrs.evolve(f, date_obs=truth[f.name] - timedelta(seconds=14))
-        for f in night_samples(listed)
-    ]
+    samples = [attrs.evolve(f, date_obs=truth[f.name]) for f in night_samples(listed)]
     decision = decide_zone(listed, samples=samples)
     settled = [
-        attrs.evolve(f, date_obs=truth[f.name] - timedelta(seconds=14))
-        if f.name in decision.read_headers
-        else f
+        attrs.evolve(f, date_obs=truth[f.name]) if f.name in decision.read_headers else f
         for f in listed
     ]
     for block in plan_blocks(settled, now=FAR_FUTURE, device_tz=decision.tz):

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crowdsky.domain import (
+    SAVE_DELAY_S,
     NightlyOffsets,
     RawFrame,
     chunk_key,
@@ -22,12 +23,12 @@ from crowdsky.domain import (
     parse_raw_name,
 )
 from crowdsky.errors import PlanError
-from strategies import NAMED_ZONES, raw_name
+from strategies import NAMED_ZONES, frame_started_at, raw_name
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NEW_YORK = ZoneInfo("America/New_York")
-# The name is stamped when the frame is saved, about 14 s after the exposure starts (DATE-OBS).
-SAVE_LAG = timedelta(seconds=14)
+# A 10 s sub is named when it is saved, 14 s after its exposure started (its DATE-OBS).
+SAVE_LAG = timedelta(seconds=10.0 + SAVE_DELAY_S)
 
 
 def frame_at(local_time: datetime, target: str = "IC 434") -> RawFrame:
@@ -123,23 +124,37 @@ def test_a_frame_whose_date_obs_is_known_is_never_flagged() -> None:
 
 
 def test_both_passes_of_a_fall_back_hour_get_their_own_utc_time() -> None:
-    """Vienna, 2025-10-26: 02:20 happens at 00:20 UTC (CEST) and again at 01:20 UTC (CET)."""
+    """Vienna, 2025-10-26: 02:20 happens at 00:20 UTC (CEST) and again at 01:20 UTC (CET).
+
+    Two 10 s subs started at 02:20:00 on each pass are both named 02:20:14.
+    """
     local = datetime(2025, 10, 26, 2, 20, 14)
     first = observed(frame_at(local), timedelta(hours=2))
     second = observed(frame_at(local), timedelta(hours=1))
-    assert frame_utc(first, VIENNA) == datetime(2025, 10, 26, 0, 20, 14, tzinfo=UTC)
-    assert frame_utc(second, VIENNA) == datetime(2025, 10, 26, 1, 20, 14, tzinfo=UTC)
+    assert first.name == second.name
+    assert frame_utc(first, VIENNA) == datetime(2025, 10, 26, 0, 20, 0, tzinfo=UTC)
+    assert frame_utc(second, VIENNA) == datetime(2025, 10, 26, 1, 20, 0, tzinfo=UTC)
+    assert [chunk_key(frame_utc(f, VIENNA)) for f in (first, second)] == [
+        "20251026.01",
+        "20251026.05",
+    ]
     assert local_to_utc(local, VIENNA, fold=1) - local_to_utc(local, VIENNA) == timedelta(hours=1)
 
 
 # --- choosing the zone ---------------------------------------------------------------------------
 
 
+def exposure_starts(start: datetime, count: int, step: timedelta) -> list[datetime]:
+    return [start + i * step for i in range(count)]
+
+
 def night_of_frames(start: datetime, count: int, step: timedelta) -> list[RawFrame]:
-    return [frame_at(start + i * step) for i in range(count)]
+    """10 s subs whose exposures start every ``step`` from device time ``start``."""
+    return [frame_started_at(t) for t in exposure_starts(start, count, step)]
 
 
-FEB_NIGHT = night_of_frames(datetime(2026, 2, 27, 21, 15, 3), 40, timedelta(seconds=67))
+FEB_STARTS = exposure_starts(datetime(2026, 2, 27, 21, 15, 3), 40, timedelta(seconds=67))
+FEB_NIGHT = [frame_started_at(t) for t in FEB_STARTS]
 
 
 def sampled(frames: list[RawFrame], offset: timedelta) -> list[RawFrame]:
@@ -204,8 +219,8 @@ def test_headers_without_a_device_zone() -> None:
         FEB_NIGHT, samples=sampled(FEB_NIGHT, timedelta(hours=1)), host_zone=NEW_YORK
     )
     assert (decision.source, decision.warning, decision.read_headers) == ("header", None, ())
-    for frame in FEB_NIGHT:
-        assert frame_utc(frame, decision.tz) == local_to_utc(frame.local_time, VIENNA)
+    for frame, start in zip(FEB_NIGHT, FEB_STARTS, strict=True):
+        assert frame_utc(frame, decision.tz) == local_to_utc(start, VIENNA)
 
 
 def test_host_zone_is_the_last_resort_with_a_warning() -> None:
@@ -276,8 +291,10 @@ def test_a_date_obs_implying_no_real_offset_is_not_a_measurement() -> None:
 
 
 def test_a_frame_with_such_a_date_obs_is_read_in_the_zone() -> None:
+    """The broken DATE-OBS is ignored: the frame is placed as if its header were unread."""
     frame = attrs.evolve(FEB_NIGHT[0], date_obs=RESET_CLOCK)
-    assert frame_utc(frame, VIENNA) == local_to_utc(frame.local_time, VIENNA)
+    assert frame_utc(frame, VIENNA) == local_to_utc(FEB_STARTS[0], VIENNA)
+    assert frame_utc(frame, VIENNA) == frame_utc(FEB_NIGHT[0], VIENNA)
 
 
 @pytest.mark.parametrize("hours", [24, -24, 30, 24 * 365])

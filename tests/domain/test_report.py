@@ -29,7 +29,14 @@ from crowdsky.domain.report import (
     skipped_line,
     stacking_line,
 )
-from strategies import block_minutes, device_zones, local_times, raw_frames, raw_name
+from strategies import (
+    block_minutes,
+    device_zones,
+    local_times,
+    name_stamp,
+    raw_frames,
+    raw_name,
+)
 
 VIENNA = ZoneInfo("Europe/Vienna")
 IC_434 = (85.25, -2.46)
@@ -37,10 +44,14 @@ FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _frames(start: datetime, count: int) -> list[str]:
-    """Names of ``count`` 10 s LP frames spread over the 15 minutes from ``start`` (local)."""
+    """Names of ``count`` 10 s LP frames whose exposures start in the 15 minutes from ``start``.
+
+    Each name is stamped at save time, 14 s after its exposure started, so the last names of a
+    block may carry the next block's minute; the block is the exposure's.
+    """
     step = timedelta(seconds=900 // count)
     return [
-        raw_name("IC 434", 10.0, "LP", start + timedelta(seconds=3) + i * step)
+        raw_name("IC 434", 10.0, "LP", name_stamp(start + timedelta(seconds=3) + i * step, 10.0))
         for i in range(count)
     ]
 
@@ -52,9 +63,12 @@ def spec_blocks() -> tuple[Block, ...]:
         _frames(datetime(2026, 2, 27, 21, 15), 33)
         + _frames(datetime(2026, 2, 27, 21, 30), 69)
         + _frames(datetime(2026, 2, 27, 21, 45), 56)
-        + ["Light_IC 434_10.0s_LP_20260227-211503_thn.jpg", "IC 434_sub"]
+        + ["Light_IC 434_10.0s_LP_20260227-211517_thn.jpg", "IC 434_sub"]
     )
     frames = [frame for frame in map(parse_raw_name, names) if frame is not None]
+    assert len(frames) == 33 + 69 + 56
+    # A name past the block's end whose frame still belongs to it: the rule is really exercised.
+    assert names[33 + 68] == "Light_IC 434_10.0s_LP_20260227-214501.fit"
     now = datetime(2026, 2, 28, 6, 0, tzinfo=UTC)
     return plan_blocks(frames, now=now, device_tz=VIENNA)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -33,19 +33,13 @@ from strategies import ALLOWED_BLOCK_MINUTES, aware_datetimes, block_minutes, ex
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NEW_YORK = ZoneInfo("America/New_York")
-# The name is stamped when the frame is saved, about 14 s after the exposure starts (DATE-OBS).
-SAVE_LAG = timedelta(seconds=14)
+TEXAS = timezone(timedelta(hours=-5))  # the S50 of the field notes, on daylight time
 
 
 def frame_at(local_time: datetime, target: str = "IC 434") -> RawFrame:
     frame = parse_raw_name(raw_name(target, 10.0, "LP", local_time))
     assert frame is not None
     return frame
-
-
-def observed(frame: RawFrame, offset: timedelta) -> RawFrame:
-    """The frame with the DATE-OBS a device running ``offset`` ahead of UTC writes."""
-    return attrs.evolve(frame, date_obs=(frame.local_time - offset - SAVE_LAG).replace(tzinfo=UTC))
 
 
 # --- chunk keys --------------------------------------------------------------------------------
@@ -126,8 +120,11 @@ def test_spec_reference_block_in_vienna() -> None:
 
 
 def test_field_notes_frame_uses_the_telescope_zone_not_the_host() -> None:
-    """22:45 in Vienna is 21:45 UTC: slot 87. The reference tool on a New York host said .15."""
-    frame = frame_at(datetime(2026, 2, 27, 22, 45))
+    """22:45 in Vienna is 21:45 UTC: slot 87. The reference tool on a New York host said .15.
+
+    The frame's exposure started at 22:45:00; the device named it 14 s later, at save time.
+    """
+    frame = frame_at(datetime(2026, 2, 27, 22, 45, 14))
     key = chunk_key(frame_utc(frame, VIENNA))
     assert key == "20260227.87"
     assert key != "20260228.15"
@@ -181,7 +178,14 @@ def test_header_offset_of_a_real_s50_frame() -> None:
     aware = date_obs.replace(tzinfo=UTC).astimezone(VIENNA)
     assert header_offset(frame.local_time, aware) == timedelta(hours=-5)
     observed_frame = attrs.evolve(frame, date_obs=date_obs.replace(tzinfo=UTC))
-    assert frame_utc(observed_frame, UTC) == datetime(2025, 9, 29, 6, 1, 16, tzinfo=UTC)
+    # Read, DATE-OBS is the frame's time, whatever zone the names are read in.
+    for zone in (UTC, VIENNA, TEXAS):
+        assert frame_utc(observed_frame, zone) == date_obs.replace(tzinfo=UTC)
+    # Unread, the estimate from the name in the right zone (less 10 s and the 4 s save delay)
+    # lands within a second of it: the save delay is the one this real frame shows.
+    estimate = frame_utc(frame, TEXAS)
+    assert estimate == datetime(2025, 9, 29, 6, 1, 2, tzinfo=UTC)
+    assert abs(estimate - date_obs.replace(tzinfo=UTC)) < timedelta(seconds=1)
 
 
 @given(
@@ -224,8 +228,12 @@ def test_a_ten_minute_frame_keeps_the_device_offset() -> None:
     """A 600 s sub in Vienna (UTC+1) started 21:00:00 UTC and was saved at 22:10:04 local."""
     frame = parse_raw_name("Light_M 42_600.0s_LP_20260227-221004.fit")
     assert frame is not None
-    frame = attrs.evolve(frame, date_obs=datetime(2026, 2, 27, 21, 0, 0, tzinfo=UTC))
-    assert frame_utc(frame, VIENNA) == datetime(2026, 2, 27, 21, 10, 4, tzinfo=UTC)
+    started = datetime(2026, 2, 27, 21, 0, 0, tzinfo=UTC)
+    # Unread, the name less 600 s and the save delay gives the start; read, DATE-OBS does.
+    assert frame_utc(frame, VIENNA) == started
+    frame = attrs.evolve(frame, date_obs=started)
+    assert frame_utc(frame, VIENNA) == started
+    assert chunk_key(frame_utc(frame, VIENNA)) == "20260227.84"
     samples = [frame]
     decision = decide_zone([frame], samples=samples, device_zone=VIENNA)
     assert decision.source == "device"
