@@ -254,14 +254,27 @@ def test_a_wrong_device_zone_is_overruled_by_the_headers(
     assert [b["chunk_key"] for b in blocks] == ["20260227.81", "20260227.82", "20260227.83"]
 
 
-def test_explicit_tz_override_wins(
+def test_a_tz_override_that_the_headers_contradict_gives_way_with_a_warning(
     device: FakeSeestar, clock: FakeClock, add_run: AddRun, progress: CollectingProgress
 ) -> None:
     spec_night(add_run)
     app = Crowdsky(device, clock, progress, tz=ZoneInfo("UTC"))
+    with pytest.warns(DeviceTimeWarning, match="contradict the override time zone"):
+        keys = [b["chunk_key"] for b in app.find_unstacked_blocks("IC 434")]
+    # DATE-OBS is UTC whatever the override says: the frames keep their true blocks.
+    assert keys == ["20260227.81", "20260227.82", "20260227.83"]
+
+
+def test_a_tz_override_is_used_without_reading_the_night_samples(
+    clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    device = CountingReads(clock=clock, zone="Europe/Vienna")
+    spec_night(lambda *a, **k: add_run(*a, on=device, **k))  # type: ignore[arg-type]
+    app = Crowdsky(device, clock, progress, tz=ZoneInfo("Europe/Vienna"))
     keys = [b["chunk_key"] for b in app.find_unstacked_blocks("IC 434")]
-    # Read as UTC, the Vienna names are an hour later: the override is taken at its word.
-    assert keys == ["20260227.85", "20260227.86", "20260227.87"]
+    assert keys == ["20260227.81", "20260227.82", "20260227.83"]
+    boundary_reads = len(device.reads)
+    assert boundary_reads < 20  # only frames within 20 s of a boundary, no night samples
 
 
 def test_dst_fall_back_night_groups_by_true_utc(

@@ -23,6 +23,7 @@ from crowdsky.domain import (
     decide_zone,
     near_boundary,
     night_samples,
+    offset_surprises,
     parse_crowdsky_name,
     parse_raw_name,
     parse_stacked_name,
@@ -200,6 +201,15 @@ def load_target(
 
     unsure = near_boundary(frames, decision.tz, block_minutes, settled=stacked_already)
     frames = _with_date_obs(seestar, frames, (f.name for f in unsure), folder_of)
+    surprised = offset_surprises(frames, decision.tz)
+    if surprised and decision.source in ("override", "device"):
+        warnings.warn(
+            f"{target}: sub-frame headers contradict the {decision.source} time zone "
+            f"{decision.tz}; those nights are placed by each frame's DATE-OBS instead.",
+            DeviceTimeWarning,
+            stacklevel=2,
+        )
+    frames = _with_date_obs(seestar, frames, (f.name for f in surprised), folder_of)
     return TargetInventory(
         target,
         folders,

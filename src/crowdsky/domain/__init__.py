@@ -46,6 +46,7 @@ from crowdsky.domain.timekeys import (
     needs_date_obs,
     night_of,
     night_samples,
+    offset_surprises,
 )
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "needs_date_obs",
     "night_of",
     "night_samples",
+    "offset_surprises",
     "parse_crowdsky_name",
     "parse_exposure",
     "parse_raw_name",

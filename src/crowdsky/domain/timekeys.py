@@ -16,8 +16,9 @@ needs the device's UTC offset, which comes, in order of preference, from
 
 A frame whose own ``DATE-OBS`` is known needs no offset, which settles the repeated hour of a
 fall-back night and the skipped hour of a spring-forward night. :func:`decide_zone` returns the
-zone together with the frames whose header must be read for that, and :func:`near_boundary`
-the few frames too close to a block boundary for the estimate to place them.
+zone together with the frames whose header must be read for that, :func:`near_boundary` the
+few frames too close to a block boundary for the estimate to place them, and
+:func:`offset_surprises` the nights where one of those headers contradicts the zone.
 
 Blocks are aligned on UTC boundaries (shared README, decision 3). For 15-minute blocks the chunk
 key is ``YYYYMMDD.CC`` with ``CC`` = 00–95. Other lengths get ``YYYYMMDD.<index>m<minutes>``
@@ -53,6 +54,7 @@ __all__ = [
     "needs_date_obs",
     "night_of",
     "night_samples",
+    "offset_surprises",
 ]
 
 MINUTES_PER_DAY = 1440
@@ -336,13 +338,30 @@ class ZoneDecision:
     warning: str | None = None
 
 
+def _contradicts(frame: RawFrame, tz: tzinfo) -> bool:
+    """True when a frame's own ``DATE-OBS`` shows an offset ``tz`` never gives its wall time."""
+    folds = {frame.local_time.replace(tzinfo=tz, fold=k).utcoffset() for k in (0, 1)}
+    return _frame_offset(frame) not in folds
+
+
 def _agrees(tz: tzinfo, samples: Sequence[RawFrame]) -> bool:
-    for frame in samples:
-        measured = _frame_offset(frame)
-        folds = {frame.local_time.replace(tzinfo=tz, fold=k).utcoffset() for k in (0, 1)}
-        if measured not in folds:
-            return False
-    return True
+    return not any(_contradicts(frame, tz) for frame in samples)
+
+
+def offset_surprises(frames: Sequence[RawFrame], tz: tzinfo) -> tuple[RawFrame, ...]:
+    """Frames to read because a ``DATE-OBS`` read since contradicts ``tz`` on their night.
+
+    The zone is decided from a night's first and last frame; a header read later (a frame near
+    a block boundary, say) with an offset ``tz`` never gives its wall time reveals a clock
+    change those samples missed, such as a session that starts inside the repeated hour of a
+    fall-back night. Every frame of such a night still without ``DATE-OBS`` is listed.
+    """
+    nights = {
+        night_of(f.local_time)
+        for f in frames
+        if _frame_offset(f) is not None and _contradicts(f, tz)
+    }
+    return tuple(f for f in frames if f.date_obs is None and night_of(f.local_time) in nights)
 
 
 def decide_zone(
