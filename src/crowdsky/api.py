@@ -16,7 +16,7 @@ from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.console import PrintProgress
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
-from crowdsky.domain import SkyTiling
+from crowdsky.domain import DEFAULT_TILING, SkyTiling
 from crowdsky.errors import PlanError
 from crowdsky.session import current_seestar
 
@@ -58,9 +58,7 @@ def service(
     block_timeout : float, optional
         Seconds one block may stack before it is stopped (default 120 s + 10 s per frame).
     """
-    options = StackOptions(block_timeout=block_timeout)
-    if tiling is not None:
-        options = StackOptions(tiling=tiling, block_timeout=block_timeout)
+    options = StackOptions(tiling=tiling or DEFAULT_TILING, block_timeout=block_timeout)
     return Crowdsky(
         current_seestar(),
         SystemClock(),

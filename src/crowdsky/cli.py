@@ -95,8 +95,9 @@ def _cmd_time(args: argparse.Namespace) -> int:
     _choose_seestar(args)
     report = crowdsky.service().clock_report()
     device = report["device_time"]
-    print(f"Seestar:  {device:%Y-%m-%d %H:%M:%S} {report['device_zone'] or '(no zone reported)'}"
-          if device else "Seestar:  (no time reported)")
+    zone = report["device_zone"] or "(no zone reported)"
+    shown = f"{device:%Y-%m-%d %H:%M:%S} {zone}" if device else "(no time reported)"
+    print(f"Seestar:  {shown}")
     print(f"Computer: {report['host_time']:%Y-%m-%d %H:%M:%S} {report['host_zone']}")
     if report["drift_s"] is not None:
         print(f"Device clock minus computer clock: {report['drift_s']:+.0f} s")

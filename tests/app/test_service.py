@@ -169,6 +169,7 @@ def test_list_targets_counts_raw_and_stacked(
     app.stack_blocks("IC 434")
     targets = {t["target"]: t for t in app.list_targets()}
     assert targets["IC 434"]["raw_files"] == 158
+    assert targets["IC 434"]["raw_exposure_s"] == 1580.0
     assert targets["IC 434"]["stacked_files"] == 3
     assert targets["M 42"]["raw_files"] == 40
     assert targets["M 42"]["stacked_files"] == 0

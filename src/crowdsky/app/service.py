@@ -25,6 +25,7 @@ from crowdsky.domain import (
     check_min_exptime,
     companion_names,
     parse_crowdsky_name,
+    parse_raw_name,
     partition_by_exptime,
     plan_blocks,
 )
@@ -68,24 +69,27 @@ class Crowdsky:
         Returns
         -------
         list of dict
-            ``target``, ``raw_files`` (raw sub-frame ``.fit`` files), ``stacked_files``
-            (stacked ``.fit`` files in the target folder), ``crowdsky_files`` and ``folders``.
+            ``target``, ``raw_files`` (raw sub-frame ``.fit`` files), ``raw_exposure_s`` (their
+            summed exposure), ``stacked_files`` (stacked ``.fit`` files in the target folder),
+            ``crowdsky_files`` and ``folders``.
         """
         targets = []
         for target, folders in list_target_folders(self.seestar).items():
-            raw = sum(
-                1
+            raw_names = [
+                entry.name
                 for folder in folders
                 for entry in self.seestar.list_files(folder)
                 if entry.name.lower().endswith((".fit", ".fits"))
-            )
+            ]
+            frames = [f for f in map(parse_raw_name, raw_names) if f is not None]
             names = [e.name for e in self.seestar.list_files(target)]
             crowd = sum(1 for name in names if parse_crowdsky_name(name))
             stacked = sum(1 for name in names if name.lower().endswith((".fit", ".fits")))
             targets.append(
                 {
                     "target": target,
-                    "raw_files": raw,
+                    "raw_files": len(raw_names),
+                    "raw_exposure_s": sum(f.exposure_s for f in frames),
                     "stacked_files": stacked,
                     "crowdsky_files": crowd,
                     "folders": list(folders),
