@@ -113,7 +113,10 @@ def test_block_still_being_observed_is_left_alone(
     spec_night(add_run)
     clock.set(datetime(2026, 2, 27, 20, 58, tzinfo=UTC))  # the 20:45 UTC block ends at 21:00
     assert len(app.find_unstacked_blocks("IC 434")) == 2
-    clock.set(datetime(2026, 2, 27, 21, 0, tzinfo=UTC))
+    # A 10 s exposure started at 20:59:59 is only saved at about 21:00:13: wait for it.
+    clock.set(datetime(2026, 2, 27, 21, 0, 20, tzinfo=UTC))
+    assert len(app.find_unstacked_blocks("IC 434")) == 2
+    clock.set(datetime(2026, 2, 27, 21, 0, 34, tzinfo=UTC))
     assert len(app.find_unstacked_blocks("IC 434")) == 3
 
 

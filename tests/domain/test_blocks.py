@@ -25,6 +25,7 @@ from crowdsky.domain import (
     parse_crowdsky_name,
     partition_by_exptime,
     plan_blocks,
+    settle_time,
 )
 from crowdsky.errors import PlanError
 from strategies import (
@@ -131,18 +132,24 @@ def test_blocks_still_being_observed_are_left_out(
     frames: list[RawFrame], minutes: int, tz: tzinfo, data: st.DataObject
 ) -> None:
     everything = all_blocks(frames, minutes, tz)
-    candidates = [b.end for b in everything] + [b.end - timedelta(seconds=1) for b in everything]
+    complete_at = [b.end + settle_time(b.exposure_s) for b in everything]
+    candidates = complete_at + [t - timedelta(seconds=1) for t in complete_at]
     now = data.draw(st.sampled_from(candidates) if candidates else st.just(FAR_FUTURE))
     done = plan_blocks(frames, block_minutes=minutes, now=now, device_tz=tz)
-    assert done == tuple(b for b in everything if b.end <= now)
+    assert done == tuple(b for b in everything if b.end + settle_time(b.exposure_s) <= now)
+    assert all(b.end <= now for b in done)  # never a block still being observed
 
 
-def test_block_ending_exactly_now_is_complete() -> None:
+def test_block_is_complete_once_its_last_frame_can_have_been_saved() -> None:
     frames = [frame_at(datetime(2026, 2, 27, 21, 20))]
     end = datetime(2026, 2, 27, 20, 30, tzinfo=UTC)
-    assert plan_blocks(frames, now=end, device_tz=VIENNA)
-    assert plan_blocks(frames, now=end - timedelta(microseconds=1), device_tz=VIENNA) == ()
-    assert plan_blocks(frames, now=end.astimezone(VIENNA), device_tz=VIENNA)
+    # A 10 s exposure started just before the end is saved ~14 s later; 20 s margin on top.
+    settled = end + timedelta(seconds=10 + 4 + 20)
+    assert settle_time(10.0) == settled - end
+    assert plan_blocks(frames, now=end, device_tz=VIENNA) == ()
+    assert plan_blocks(frames, now=settled, device_tz=VIENNA)
+    assert plan_blocks(frames, now=settled - timedelta(microseconds=1), device_tz=VIENNA) == ()
+    assert plan_blocks(frames, now=settled.astimezone(VIENNA), device_tz=VIENNA)
 
 
 @given(frame_lists, block_minutes(), device_zones(), st.data())

@@ -13,6 +13,7 @@ from crowdsky.domain.blocks import (
     coverage_key_of,
     partition_by_exptime,
     plan_blocks,
+    settle_time,
 )
 from crowdsky.domain.names import (
     COMPANION_SUFFIXES,
@@ -89,4 +90,5 @@ __all__ = [
     "parse_stacked_name",
     "partition_by_exptime",
     "plan_blocks",
+    "settle_time",
 ]

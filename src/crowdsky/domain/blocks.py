@@ -15,6 +15,8 @@ import attrs
 
 from crowdsky.domain.names import CrowdskyName, RawFrame, format_exposure
 from crowdsky.domain.timekeys import (
+    BOUNDARY_MARGIN_S,
+    SAVE_DELAY_S,
     as_utc,
     block_bounds,
     check_block_minutes,
@@ -31,6 +33,7 @@ __all__ = [
     "coverage_key_of",
     "partition_by_exptime",
     "plan_blocks",
+    "settle_time",
 ]
 
 
@@ -124,6 +127,15 @@ def coverage_key_of(name: CrowdskyName, device_tz: tzinfo) -> CoverageKey:
     return CoverageKey(name.target, name.exposure, name.filter, key)
 
 
+def settle_time(exposure_s: float) -> timedelta:
+    """How long after a block ends its last frame may still be written to the device.
+
+    The exposure, the save delay and the margin within which a frame's block is read from its
+    header (:data:`~crowdsky.domain.timekeys.BOUNDARY_MARGIN_S`).
+    """
+    return timedelta(seconds=exposure_s + SAVE_DELAY_S + BOUNDARY_MARGIN_S)
+
+
 def plan_blocks(
     frames: Iterable[RawFrame],
     *,
@@ -141,7 +153,9 @@ def plan_blocks(
     block_minutes : int
         Block length in minutes; must divide 1 440.
     now : datetime
-        Aware current time; a block that ends after it is still being observed and is left out.
+        Aware current time. A block is complete only once its last exposure can have been saved:
+        :func:`settle_time` after its end. Until then it is left out, so a frame whose exposure
+        started just before the end but whose file appears just after is never missed.
     device_tz : tzinfo
         The device's zone, used to read the frames' local name times.
     covered : iterable of CoverageKey
@@ -170,7 +184,7 @@ def plan_blocks(
     blocks = (
         Block(target, exp, filt, start, start + length, block_minutes, _in_order(members))
         for (target, exp, filt, start), members in groups.items()
-        if start + length <= cutoff
+        if start + length + settle_time(exp) <= cutoff
     )
     wanted = (b for b in blocks if b.coverage_key not in done)
     return tuple(sorted(wanted, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
