@@ -26,7 +26,6 @@ from crowdsky.domain import (
     offset_surprises,
     parse_crowdsky_name,
     parse_raw_name,
-    parse_stacked_name,
 )
 from crowdsky.domain.folders import parse_date_obs, target_of_sub_folder
 from crowdsky.errors import DeviceTimeWarning, StorageError, UnknownTargetError
@@ -56,8 +55,6 @@ class TargetInventory:
         How local name times become UTC.
     covered : frozenset of CoverageKey
         Blocks that already have a CrowdSky stack.
-    stacked_files : int
-        Stacked ``.fit`` files of any kind in the target folder.
     frame_folders : dict of str to str
         The sub folder each frame (by name) was listed in.
     """
@@ -67,7 +64,6 @@ class TargetInventory:
     frames: tuple[RawFrame, ...]
     zone: ZoneDecision
     covered: frozenset[CoverageKey]
-    stacked_files: int
     frame_folders: dict[str, str] = attrs.field(factory=dict, eq=False, repr=False)
 
     def path_of(self, frame: RawFrame) -> str:
@@ -137,18 +133,9 @@ def _read_date_obs(
     return parse_date_obs(header.get("DATE-OBS"))
 
 
-def _coverage(
-    seestar: Seestar, target: str, tz: tzinfo
-) -> tuple[frozenset[CoverageKey], int]:
-    keys, stacked = set(), 0
-    for entry in seestar.list_files(target):
-        crowd = parse_crowdsky_name(entry.name)
-        if crowd is not None:
-            keys.add(coverage_key_of(crowd, tz))
-        is_live_stack = entry.name.startswith("Stacked_") and entry.name.endswith(".fit")
-        if crowd or parse_stacked_name(entry.name) or is_live_stack:
-            stacked += 1
-    return frozenset(keys), stacked
+def _coverage(seestar: Seestar, target: str, tz: tzinfo) -> frozenset[CoverageKey]:
+    names = (parse_crowdsky_name(entry.name) for entry in seestar.list_files(target))
+    return frozenset(coverage_key_of(crowd, tz) for crowd in names if crowd is not None)
 
 
 def load_target(
@@ -193,7 +180,7 @@ def load_target(
     if decision.warning:
         warnings.warn(f"{target}: {decision.warning}", DeviceTimeWarning, stacklevel=3)
     frames = _with_date_obs(seestar, frames, decision.read_headers, folder_of)
-    covered, stacked = _coverage(seestar, target, decision.tz)
+    covered = _coverage(seestar, target, decision.tz)
 
     def stacked_already(frame: RawFrame, block_start: datetime) -> bool:
         key = chunk_key(block_start, block_minutes)
@@ -216,7 +203,6 @@ def load_target(
         frames,
         decision,
         covered,
-        stacked,
         folder_of,
     )
 
