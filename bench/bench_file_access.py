@@ -19,8 +19,8 @@ sys.path.insert(0, str(HERE.parent / "tests" / "adapters"))
 from samba import SambaServer  # noqa: E402
 from test_http_files import CountingTransport, FileServer, s50_sub  # noqa: E402
 
-from crowdsky.adapters.file_ops import SmbFileOps  # noqa: E402
-from crowdsky.adapters.http_files import HttpFiles  # noqa: E402
+from crowdsky.adapters.seestar.file_ops import SmbFileOps  # noqa: E402
+from crowdsky.adapters.seestar.http_files import HttpFiles  # noqa: E402
 
 RENAMES = 100
 

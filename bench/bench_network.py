@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from crowdsky.adapters.clock import SystemClock
-from crowdsky.adapters.device_storage import DirectoryStorage
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.jsonrpc import generate_test_keypair
-from crowdsky.adapters.network import NetworkSeestar
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.storage import DirectoryStorage
+from crowdsky.adapters.device_model.sub_frames import add_sub
+from crowdsky.adapters.seestar.network import NetworkSeestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
-from crowdsky.adapters.sub_frames import add_sub
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 
 FILES = 3000
 FRAMES = 33

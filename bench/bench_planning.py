@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.console import QuietProgress
-from crowdsky.adapters.night import demo_seestar
+from crowdsky.adapters.device_model.night import demo_seestar
 from crowdsky.app.service import Crowdsky
 from crowdsky.domain import parse_raw_name, plan_blocks
 

@@ -22,8 +22,8 @@ from astropy.io import fits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from crowdsky.adapters.crowdsky_http import HttpCollabServer  # noqa: E402
-from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer  # noqa: E402
+from crowdsky.adapters.collab.http_client import HttpCollabServer  # noqa: E402
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer  # noqa: E402
 from server.helpers import IC434_KEY, IC434_NAME, write_big_stack  # noqa: E402
 
 SIZE = 12 * 1024 * 1024  # an S50 stacked FITS is about 12 MB

@@ -33,5 +33,3 @@ def test_public_functions_and_classes_are_exported() -> None:
 
 def test_spec_functions_are_at_the_top_level() -> None:
     assert set(crowdsky.__all__) >= SPEC_FUNCTIONS
-
-

@@ -85,8 +85,7 @@ def test_stacking_all_targets(capsys: pytest.CaptureFixture[str]) -> None:
     last = capsys.readouterr().out.strip().splitlines()[-1]
     planned = sum(r["blocks_planned"] for r in preview["results"].values())
     assert last == (
-        f"Stacked: {planned} Failed: 0 Skipped: {preview['total_blocks_skipped']} "
-        "across 3 targets"
+        f"Stacked: {planned} Failed: 0 Skipped: {preview['total_blocks_skipped']} across 3 targets"
     )
 
 

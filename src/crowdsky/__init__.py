@@ -104,15 +104,15 @@ def use_simulator(**options: Any) -> Any:
     Parameters
     ----------
     **options
-        Passed to :func:`crowdsky.adapters.night.demo_seestar` (for example a fault-injecting
-        configuration).
+        Passed to :func:`crowdsky.adapters.device_model.night.demo_seestar` (for example a
+        fault-injecting configuration).
 
     Returns
     -------
     FakeSeestar
         The simulated telescope, now the one the module-level functions act on.
     """
-    from crowdsky.adapters.night import demo_seestar
+    from crowdsky.adapters.device_model.night import demo_seestar
 
     seestar = demo_seestar(**options)
     use(seestar)
@@ -139,14 +139,14 @@ def connect(
         Directory where the operating system mounted the Seestar's ``EMMC Images`` share; used
         for renames and deletes instead of SMB on port 445.
     **options
-        Passed to :func:`crowdsky.adapters.network.connect_seestar` (ports, timeouts).
+        Passed to :func:`crowdsky.adapters.seestar.network.connect_seestar` (ports, timeouts).
 
     Returns
     -------
     NetworkSeestar
         The connected telescope.
     """
-    from crowdsky.adapters.network import connect_seestar
+    from crowdsky.adapters.seestar.network import connect_seestar
 
     seestar = connect_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
     disconnect()

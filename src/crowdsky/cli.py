@@ -235,7 +235,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from crowdsky.adapters.loopback_server import serve_forever
+    from crowdsky.adapters.collab.loopback.server import serve_forever
 
     users = [tuple(u.split(":", 1)) for u in args.user] or [("username", "password")]
     if any(len(u) != 2 for u in users):

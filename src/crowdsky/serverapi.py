@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from crowdsky.adapters.crowdsky_http import HttpCollabServer
+from crowdsky.adapters.collab.http_client import HttpCollabServer
 from crowdsky.app import upload as _upload
 from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.session import current_seestar

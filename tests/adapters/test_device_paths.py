@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crowdsky.adapters.device_paths import (
+from crowdsky.domain.device_paths import (
     check_folder,
     check_mutable_path,
     check_new_name,

@@ -11,15 +11,15 @@ import pytest
 from astropy.io import fits
 
 from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.device_storage import (
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER, S50_SHAPE, FitsImage
+from crowdsky.adapters.device_model.night import add_sub, demo_seestar
+from crowdsky.adapters.device_model.storage import (
     DeviceStorage,
     DirectoryStorage,
     MemoryStorage,
     split_path,
 )
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.fits_files import JPEG_PLACEHOLDER, S50_SHAPE, FitsImage
-from crowdsky.adapters.night import add_sub, demo_seestar
 from crowdsky.app.ports import FileEntry
 from crowdsky.errors import StorageError
 

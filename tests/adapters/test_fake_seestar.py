@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.fake import COMPANION_FILES, FIT_FILES, FakeSeestar, Faults
-from crowdsky.adapters.night import add_sub
+from crowdsky.adapters.device_model.fake import COMPANION_FILES, FIT_FILES, FakeSeestar, Faults
+from crowdsky.adapters.device_model.night import add_sub
 from crowdsky.app.ports import BatchStackStatus, DeviceTime, FileEntry, FolderEntry, Seestar
 from crowdsky.domain import parse_stacked_name
 from crowdsky.errors import PlanError, SeestarRpcError, StorageError

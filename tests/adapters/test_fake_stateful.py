@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.night import add_sub
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.night import add_sub
 from crowdsky.errors import SeestarRpcError
 
 SETUP, PER_FRAME = 1.0, 2.0

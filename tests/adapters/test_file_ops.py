@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crowdsky.adapters.file_ops import FileOps, MountedShareFileOps, SmbFileOps
+from crowdsky.adapters.seestar.file_ops import FileOps, MountedShareFileOps, SmbFileOps
 from crowdsky.app.ports import FileEntry
 from crowdsky.errors import SeestarConnectionError, StorageError
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from crowdsky.adapters.http_files import BLOCK, HttpFiles
+from crowdsky.adapters.seestar.http_files import BLOCK, HttpFiles
 from crowdsky.errors import SeestarConnectionError, StorageError
 
 SUB = "MyWorks/NGC 281_sub/Light_NGC 281_10.0s_LP_20250929-010116.fit"

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crowdsky.adapters.file_ops import MountedShareFileOps
-from crowdsky.adapters.jsonrpc import JsonRpcConnection, Request, generate_test_keypair
-from crowdsky.adapters.network import NetworkSeestar, connect_seestar
-from crowdsky.adapters.seestar_replies import (
+from crowdsky.adapters.jsonrpc import JsonRpcConnection, Request
+from crowdsky.adapters.seestar.file_ops import MountedShareFileOps
+from crowdsky.adapters.seestar.network import NetworkSeestar, connect_seestar
+from crowdsky.adapters.seestar.replies import (
     parse_albums,
     parse_app_state,
     parse_batch_stack,
@@ -28,6 +28,7 @@ from crowdsky.adapters.seestar_replies import (
     parse_page,
     parse_page_count,
 )
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.app.ports import BatchStackEvents, DeviceTime, FileEntry, FolderEntry, Seestar
 from crowdsky.errors import (
     SeestarAuthError,

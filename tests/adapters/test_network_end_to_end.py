@@ -17,12 +17,12 @@ import pytest
 
 from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.console import CollectingProgress
-from crowdsky.adapters.device_storage import DirectoryStorage
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.jsonrpc import generate_test_keypair
-from crowdsky.adapters.network import NetworkSeestar, connect_seestar
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.storage import DirectoryStorage
+from crowdsky.adapters.device_model.sub_frames import add_sub
+from crowdsky.adapters.seestar.network import NetworkSeestar, connect_seestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
-from crowdsky.adapters.sub_frames import add_sub
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
 from crowdsky.errors import SeestarAuthError

@@ -12,8 +12,8 @@ import pytest
 
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.console import CollectingProgress
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.night import (
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.night import (
     DEMO_TARGETS,
     Site,
     Target,

@@ -21,13 +21,10 @@ import attrs
 import pytest
 
 from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.device_storage import DirectoryStorage
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.fits_files import JPEG_PLACEHOLDER
-from crowdsky.adapters.jsonrpc import generate_test_keypair
-from crowdsky.adapters.network import NetworkSeestar
-from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
-from crowdsky.adapters.sub_frames import (
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER
+from crowdsky.adapters.device_model.storage import DirectoryStorage
+from crowdsky.adapters.device_model.sub_frames import (
     SAVE_DELAY_S,
     VIENNA,
     Target,
@@ -35,6 +32,9 @@ from crowdsky.adapters.sub_frames import (
     sub_image,
     sub_name,
 )
+from crowdsky.adapters.seestar.network import NetworkSeestar
+from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.app.ports import BatchStackEvents, BatchStackStatus, DeviceTime, Seestar
 from crowdsky.errors import SeestarRpcError, StorageError
 

@@ -7,8 +7,8 @@ import pytest
 
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.console import CollectingProgress
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.sub_frames import add_sub
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.app.service import Crowdsky
 
 # The spec's example night: IC 434 from Vienna (UTC+1 in February), blocks 21:15-22:00 local.

@@ -8,7 +8,7 @@ import pytest
 
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.console import CollectingProgress
-from crowdsky.adapters.fake import FakeSeestar
+from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.app.ports import BatchStackStatus, Seestar
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions

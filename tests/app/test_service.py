@@ -7,8 +7,8 @@ import pytest
 
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.console import CollectingProgress
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.sub_frames import add_sub
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.app.service import Crowdsky
 from crowdsky.domain import parse_crowdsky_name, parse_raw_name
 from crowdsky.errors import DeviceTimeWarning, PlanError, UnknownTargetError

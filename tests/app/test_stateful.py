@@ -16,8 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.console import QuietProgress
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.sub_frames import add_sub
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.app.service import Crowdsky
 from crowdsky.domain import coverage_key_of, parse_crowdsky_name
 from crowdsky.domain.folders import target_of_sub_folder
@@ -143,8 +143,5 @@ class SeestarNights(RuleBasedStateMachine):
         assert all(n == 1 for n in keys.values()), keys
 
 
-SeestarNights.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None
-)
+SeestarNights.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
 TestSeestarNights = SeestarNights.TestCase
-

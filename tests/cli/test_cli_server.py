@@ -9,7 +9,7 @@ import pytest
 
 import crowdsky
 from crowdsky import serverapi
-from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.cli import main
 
 SECRET = "s3cret-Pa55"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from crowdsky import serverapi
-from crowdsky.adapters.crowdsky_http import HttpCollabServer
-from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer
+from crowdsky.adapters.collab.http_client import HttpCollabServer
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 
 from .helpers import PASSWORD
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from crowdsky.adapters.crowdsky_http import HttpCollabServer
+from crowdsky.adapters.collab.http_client import HttpCollabServer
 from crowdsky.errors import (
     CrowdskyError,
     ServerAuthError,

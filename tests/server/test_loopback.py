@@ -10,8 +10,8 @@ import httpx
 import pytest
 from astropy.io import fits
 
-from crowdsky.adapters.crowdsky_http import HttpCollabServer
-from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer
+from crowdsky.adapters.collab.http_client import HttpCollabServer
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.errors import (
     ServerAuthError,
     ServerError,

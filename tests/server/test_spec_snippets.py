@@ -11,7 +11,7 @@ import pytest
 
 import crowdsky.serverapi as crowdsky
 from crowdsky import session
-from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.errors import CrowdskyError, PlanError, ServerAuthError
 
 from .helpers import IC434_KEY, IC434_NAME, TinySeestar, no_password_in, write_stack

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crowdsky.adapters.crowdsky_http import HttpCollabServer
-from crowdsky.adapters.loopback_server import LoopbackCrowdskyServer
+from crowdsky.adapters.collab.http_client import HttpCollabServer
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.app.upload import JOURNAL_NAME, upload_all_stacks
 from crowdsky.errors import ServerAuthError, UnknownTargetError

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crowdsky.adapters.crowdsky_http import HttpCollabServer
-from crowdsky.adapters.crowdsky_wire import (
+from crowdsky.adapters.collab import (
     Credentials,
     check_url,
     resolve_url,
     safe_filename,
     stack_meta,
 )
-from crowdsky.adapters.multipart import FilePart, MultipartBody
+from crowdsky.adapters.collab.http_client import HttpCollabServer
+from crowdsky.adapters.collab.multipart import FilePart, MultipartBody
 from crowdsky.errors import PlanError
 
 from .helpers import IC434_KEY, IC434_NAME, PASSWORD, write_stack
@@ -153,9 +153,9 @@ def test_multipart_body_length_is_exact_and_parses_back(
 @pytest.mark.parametrize(
     "module",
     [
-        "crowdsky.adapters.crowdsky_wire",
-        "crowdsky.adapters.multipart",
-        "crowdsky.adapters.loopback_server",
+        "crowdsky.adapters.collab.answers",
+        "crowdsky.adapters.collab.multipart",
+        "crowdsky.adapters.collab.loopback.server",
     ],
 )
 def test_doctests(module: str) -> None:

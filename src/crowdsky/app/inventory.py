@@ -123,9 +123,7 @@ def _with_date_obs(
     return tuple(out)
 
 
-def _read_date_obs(
-    seestar: Seestar, folder_of: dict[str, str], frame: RawFrame
-) -> datetime | None:
+def _read_date_obs(seestar: Seestar, folder_of: dict[str, str], frame: RawFrame) -> datetime | None:
     try:
         header = seestar.read_header(f"MyWorks/{folder_of[frame.name]}/{frame.name}")
     except StorageError:
@@ -205,4 +203,3 @@ def load_target(
         covered,
         folder_of,
     )
-

@@ -1,7 +1,8 @@
 """Ports: what the application needs from the outside world, as ``typing.Protocol`` classes.
 
 Adapters satisfy these structurally (no inheritance): the in-memory
-:class:`~crowdsky.adapters.fake.FakeSeestar`, the network Seestar, the CrowdSky HTTP client.
+:class:`~crowdsky.adapters.device_model.fake.FakeSeestar`, the network Seestar, the CrowdSky HTTP
+client.
 The contract tests in ``tests/adapters`` check the behaviour each docstring promises.
 
 Paths on the Seestar are strings relative to the storage root, always starting with

@@ -1,6 +1,6 @@
 """The CrowdSky collaboration server as the application sees it: a port and its value types.
 
-The HTTP adapter (:class:`crowdsky.adapters.crowdsky_http.HttpCollabServer`) satisfies
+The HTTP adapter (:class:`crowdsky.adapters.collab.http_client.HttpCollabServer`) satisfies
 :class:`CollabServer` structurally; tests may pass any object with the same methods.
 """
 

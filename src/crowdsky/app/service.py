@@ -308,4 +308,3 @@ def _summary(
         "files": [o.file for o in ordered if o.status == "stacked"],
         "blocks": [o.as_dict(tz) for o in ordered],
     }
-

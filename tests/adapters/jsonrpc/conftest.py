@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from crowdsky.adapters.jsonrpc import JsonRpcConnection, generate_test_keypair
+from crowdsky.adapters.jsonrpc import JsonRpcConnection
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 
 try:  # tests/ laid out as packages
     from .scripted_server import ScriptedServer

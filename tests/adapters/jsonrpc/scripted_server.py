@@ -21,8 +21,8 @@ from crowdsky.adapters.jsonrpc import (
     encode_error,
     encode_event,
     encode_reply,
-    verify_signature,
 )
+from crowdsky.adapters.simulator.auth import verify_signature
 
 AUTH_METHODS = frozenset({"get_verify_str", "verify_client", "pi_is_verified"})
 _POLL = 0.02

@@ -16,8 +16,8 @@ from crowdsky.adapters.jsonrpc import (
     find_key_path,
     load_private_key,
     sign_challenge,
-    verify_signature,
 )
+from crowdsky.adapters.simulator.auth import verify_signature
 from crowdsky.errors import SeestarAuthError, SeestarConnectionError
 
 

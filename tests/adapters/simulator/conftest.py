@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.device_storage import DirectoryStorage
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.jsonrpc import Decoder, Event, Problem, Reply, generate_test_keypair
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.storage import DirectoryStorage
+from crowdsky.adapters.device_model.sub_frames import DEMO_TARGETS, add_sub
+from crowdsky.adapters.jsonrpc import Decoder, Event, Problem, Reply
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
-from crowdsky.adapters.sub_frames import DEMO_TARGETS, add_sub
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 
 #: Generous safety net for reads; tests never assert on time.
 READ_TIMEOUT = 10.0

@@ -12,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from crowdsky.adapters.jsonrpc import generate_test_keypair, sign_challenge
+from crowdsky.adapters.jsonrpc import sign_challenge
 from crowdsky.adapters.simulator import SimulatorServer
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 
 from .conftest import RawClient
 

@@ -15,10 +15,8 @@ from crowdsky.adapters.jsonrpc.auth import (
     RsaAuthenticator,
     default_key_path,
     find_key_path,
-    generate_test_keypair,
     load_private_key,
     sign_challenge,
-    verify_signature,
 )
 from crowdsky.adapters.jsonrpc.codec import (
     ABSENT,
@@ -66,9 +64,7 @@ __all__ = [
     "encode_reply",
     "find_key_path",
     "format_timestamp",
-    "generate_test_keypair",
     "load_private_key",
     "parse_device_frame",
     "sign_challenge",
-    "verify_signature",
 ]

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TextIO
 
 from crowdsky.adapters.clock import SystemClock
-from crowdsky.adapters.device_storage import DirectoryStorage
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.jsonrpc import generate_test_keypair
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.storage import DirectoryStorage
+from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.adapters.simulator.options import SimulatorOptions
 from crowdsky.adapters.simulator.server import (
     SimulatorServer,
@@ -161,7 +161,7 @@ def run_simulator(
 def _banner(sim: SimulatorServer, root: Path, key: Path | None) -> str:
     # The storage directory stands in for the mounted "EMMC Images" share (renames, deletes).
     point = (
-        f'crowdsky stack --host {sim.host} --port {sim.rpc_port} --http-port {sim.http_port} '
+        f"crowdsky stack --host {sim.host} --port {sim.rpc_port} --http-port {sim.http_port} "
         f'--share "{root}"'
     )
     if key is not None:

@@ -17,8 +17,9 @@ from typing import Any
 
 import attrs
 
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.jsonrpc import Request, verify_signature
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.jsonrpc import Request
+from crowdsky.adapters.simulator.auth import verify_signature
 from crowdsky.adapters.simulator.options import SimulatorOptions
 from crowdsky.app.ports import FileEntry
 from crowdsky.errors import CrowdskyError, SeestarRpcError

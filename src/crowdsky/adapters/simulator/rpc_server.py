@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from crowdsky.adapters.fake import FakeSeestar
+from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.jsonrpc import (
     Problem,
     Request,

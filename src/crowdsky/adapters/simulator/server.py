@@ -6,9 +6,9 @@ from pathlib import Path
 from types import TracebackType
 
 from crowdsky.adapters.clock import SystemClock
-from crowdsky.adapters.device_storage import DirectoryStorage
-from crowdsky.adapters.fake import FakeSeestar, Faults
-from crowdsky.adapters.night import demo_seestar
+from crowdsky.adapters.device_model.fake import FakeSeestar, Faults
+from crowdsky.adapters.device_model.night import demo_seestar
+from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.simulator.http_server import FileServer
 from crowdsky.adapters.simulator.options import SimulatorOptions, firmware_version
 from crowdsky.adapters.simulator.rpc_server import RpcServer
@@ -55,7 +55,7 @@ def demo_simulator_device(
     seconds_per_frame, setup_seconds : float
         Batch-stack timing.
     zone, report_zone, faults, seed
-        Passed to :func:`~crowdsky.adapters.night.demo_seestar`.
+        Passed to :func:`~crowdsky.adapters.device_model.night.demo_seestar`.
 
     Returns
     -------

@@ -1,13 +1,15 @@
 """Where the device model keeps its files: in memory, or in a real ``MyWorks/`` tree on disk.
 
-Both stores hold the same things: FITS images (:class:`~crowdsky.adapters.fits_files.FitsImage`)
-and JPEG companions, addressed by ``MyWorks/<folder>/<file>`` paths as on the Seestar's eMMC
-(protocol reference §3.1). :class:`MemoryStorage` keeps header cards only and reports the size of
-the full S50 file it would write; :class:`DirectoryStorage` writes real files (small frames by
-default) that an HTTP or SMB server can share as they are.
+Both stores hold the same things: FITS images
+(:class:`~crowdsky.adapters.device_model.fits_files.FitsImage`) and JPEG companions, addressed
+by ``MyWorks/<folder>/<file>`` paths as on the Seestar's eMMC (protocol reference §3.1).
+:class:`MemoryStorage` keeps header cards only and reports the size of the full S50 file it
+would write; :class:`DirectoryStorage` writes real files (small frames by default) that an HTTP
+or SMB server can share as they are.
 
 The stores do not protect raw sub-frames: that rule belongs to the device model
-(:class:`~crowdsky.adapters.fake.FakeSeestar`), which the laying-down of a night bypasses.
+(:class:`~crowdsky.adapters.device_model.fake.FakeSeestar`), which the laying-down of a night
+bypasses.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from crowdsky.adapters.fits_files import (
+from crowdsky.adapters.device_model.fits_files import (
     S50_SHAPE,
     SMALL_SHAPE,
     FitsImage,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from crowdsky.adapters.loopback_store import (
+from crowdsky.adapters.collab.loopback.store import (
     LoopbackFaults,
     LoopbackStore,
     Refusal,

@@ -24,20 +24,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from crowdsky.adapters.crowdsky_wire import (
+from crowdsky.adapters.collab.answers import error_for, json_answer, safe_filename, save_fits
+from crowdsky.adapters.collab.multipart import FilePart, MultipartBody
+from crowdsky.adapters.collab.stack_meta import companion_thumbnail, image_type, stack_meta
+from crowdsky.adapters.collab.urls import (
     Credentials,
     check_url,
-    companion_thumbnail,
-    error_for,
-    image_type,
-    json_answer,
     missing_credentials,
     resolve_url,
-    safe_filename,
-    save_fits,
-    stack_meta,
 )
-from crowdsky.adapters.multipart import FilePart, MultipartBody
 from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.errors import (
     ServerError,
@@ -278,7 +273,7 @@ class HttpCollabServer:
         """Upload one stacked FITS file (``POST /api/upload_stack.php``), streamed from disk.
 
         Metadata not given is read from the file (see
-        :func:`~crowdsky.adapters.crowdsky_wire.stack_meta`); the ``_thn.jpg`` (else ``.jpg``)
+        :func:`~crowdsky.adapters.collab.stack_meta.stack_meta`); the ``_thn.jpg`` (else ``.jpg``)
         beside the file goes as the thumbnail.
 
         Returns

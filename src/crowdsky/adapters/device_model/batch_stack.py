@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from crowdsky.adapters.fits_files import FitsImage
+from crowdsky.adapters.device_model.fits_files import FitsImage
 from crowdsky.app.ports import BatchStackState, BatchStackStatus
 from crowdsky.domain import format_exposure, parse_raw_name
 from crowdsky.domain.folders import target_of_sub_folder

@@ -25,8 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from crowdsky.adapters.clock import SystemClock
-from crowdsky.adapters.device_storage import DeviceStorage, MemoryStorage, split_path
-from crowdsky.adapters.fake_stack import (
+from crowdsky.adapters.device_model.batch_stack import (
     NO_IMAGE,
     StackRun,
     output_name,
@@ -34,8 +33,9 @@ from crowdsky.adapters.fake_stack import (
     stack_target,
     wire_entry,
 )
-from crowdsky.adapters.faults import COMPANION_FILES, FIT_FILES, Faults
-from crowdsky.adapters.fits_files import JPEG_PLACEHOLDER
+from crowdsky.adapters.device_model.faults import COMPANION_FILES, FIT_FILES, Faults
+from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER
+from crowdsky.adapters.device_model.storage import DeviceStorage, MemoryStorage, split_path
 from crowdsky.app.ports import (
     BatchStackState,
     BatchStackStatus,

@@ -23,7 +23,7 @@ import httpx
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from crowdsky.adapters.device_paths import check_path
+from crowdsky.domain.device_paths import check_path
 from crowdsky.errors import SeestarConnectionError, StorageError
 
 __all__ = ["BLOCK", "HttpFiles"]

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from crowdsky.adapters.fake import FakeSeestar
-from crowdsky.adapters.fits_files import JPEG_PLACEHOLDER, FitsImage
+from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER, FitsImage
 from crowdsky.domain import format_exposure
 from crowdsky.errors import PlanError
 

@@ -1,9 +1,9 @@
 """The state of the loopback CrowdSky server: users' stacks, raw sessions, faults, request bodies.
 
-Everything here is plain Python over a storage folder; :mod:`crowdsky.adapters.loopback_server`
-puts HTTP in front of it. Bodies are spooled to disk and parsed through ``mmap``, so a large
-upload costs the server no memory either (the client's streaming test measures the whole
-process).
+Everything here is plain Python over a storage folder;
+:mod:`crowdsky.adapters.collab.loopback.server` puts HTTP in front of it. Bodies are spooled to
+disk and parsed through ``mmap``, so a large upload costs the server no memory either (the
+client's streaming test measures the whole process).
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.device_storage import DeviceStorage, MemoryStorage
-from crowdsky.adapters.fake import FakeSeestar, Faults
-from crowdsky.adapters.fake_stack import output_name, stack_image
-from crowdsky.adapters.fits_files import JPEG_PLACEHOLDER, FitsImage
-from crowdsky.adapters.sub_frames import (
+from crowdsky.adapters.device_model.batch_stack import output_name, stack_image
+from crowdsky.adapters.device_model.fake import FakeSeestar, Faults
+from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER, FitsImage
+from crowdsky.adapters.device_model.storage import DeviceStorage, MemoryStorage
+from crowdsky.adapters.device_model.sub_frames import (
     DEMO_TARGETS,
     SAVE_DELAY_S,
     VIENNA,
@@ -283,9 +283,9 @@ def demo_seestar(
     now : datetime, optional
         Aware start of the default fake clock; by default three hours after the last sub.
     zone, report_zone, storage, seconds_per_frame, setup_seconds, firmware
-        Passed to :class:`~crowdsky.adapters.fake.FakeSeestar`.
+        Passed to :class:`~crowdsky.adapters.device_model.fake.FakeSeestar`.
     start_blank_polls, faults
-        Passed to :class:`~crowdsky.adapters.fake.FakeSeestar`.
+        Passed to :class:`~crowdsky.adapters.device_model.fake.FakeSeestar`.
     seed : int
         Seed of the random sub-second times and sensor temperatures.
 

@@ -7,14 +7,15 @@ job (protocol reference §3-§5, shared README decisions 4-6):
 * **JSON-RPC** (:class:`~crowdsky.adapters.jsonrpc.JsonRpcConnection`, authenticated with
   :class:`~crowdsky.adapters.jsonrpc.RsaAuthenticator` on firmware 7.18+): albums, paged
   listings, the device clock and the batch stacker;
-* **HTTP** (:class:`~crowdsky.adapters.http_files.HttpFiles`): FITS headers and downloads;
-* **SMB** (:class:`~crowdsky.adapters.file_ops.SmbFileOps`), or a share the operating system has
-  mounted (:class:`~crowdsky.adapters.file_ops.MountedShareFileOps`): renames and deletes. The
+* **HTTP** (:class:`~crowdsky.adapters.seestar.http_files.HttpFiles`): FITS headers and downloads;
+* **SMB** (:class:`~crowdsky.adapters.seestar.file_ops.SmbFileOps`), or a share the operating
+  system has mounted (:class:`~crowdsky.adapters.seestar.file_ops.MountedShareFileOps`): renames
+  and deletes. The
   JSON-RPC ``delete_image`` is never sent: its semantics are unpublished and ``{"name": ""}``
   may wipe the whole storage.
 
 Every error leaving this module is a :class:`~crowdsky.errors.CrowdskyError`; replies of an
-unexpected shape are read as far as they make sense (:mod:`~crowdsky.adapters.seestar_replies`).
+unexpected shape are read as far as they make sense (:mod:`~crowdsky.adapters.seestar.replies`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-from crowdsky.adapters.file_ops import FileOps, MountedShareFileOps, SmbFileOps
-from crowdsky.adapters.http_files import HttpFiles
 from crowdsky.adapters.jsonrpc import ABSENT, Event, JsonRpcConnection, RsaAuthenticator
-from crowdsky.adapters.seestar_replies import (
+from crowdsky.adapters.seestar.file_ops import FileOps, MountedShareFileOps, SmbFileOps
+from crowdsky.adapters.seestar.http_files import HttpFiles
+from crowdsky.adapters.seestar.replies import (
     PAGE_SIZE,
     parse_albums,
     parse_app_state,

@@ -3,7 +3,7 @@
 Renames and deletes go over SMB (share ``EMMC Images``, anonymous, direct TCP 445), the proven
 path (shared README, decision 5; protocol reference §5.2). Where the operating system already has
 the share mounted, :class:`MountedShareFileOps` does the same through the file system. Both check
-every path with :mod:`crowdsky.adapters.device_paths` before touching anything, so neither can
+every path with :mod:`crowdsky.domain.device_paths` before touching anything, so neither can
 rename or delete in a raw sub-frame folder, outside ``MyWorks/``, or by wildcard.
 """
 
@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from crowdsky.adapters.device_paths import (
+from crowdsky.app.ports import FileEntry
+from crowdsky.domain.device_paths import (
     check_folder,
     check_mutable_path,
     check_new_name,
     check_path,
 )
-from crowdsky.app.ports import FileEntry
 from crowdsky.errors import SeestarConnectionError, StorageError
 
 __all__ = ["SHARE", "FileOps", "MountedShareFileOps", "SmbFileOps"]

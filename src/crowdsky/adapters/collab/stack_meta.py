@@ -1,0 +1,105 @@
+"""What is sent with a stack upload besides the file: metadata read from the FITS and its name.
+
+The server keys a stack by the UTC block of its ``DATE-OBS`` and its HEALPix pixel; the name's
+chunk key is used where it has one, else the key is computed from the header as the server does.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+from astropy.io import fits
+
+from crowdsky.domain import block_bounds, chunk_key, healpix_pixel, parse_crowdsky_name
+from crowdsky.domain.folders import header_pointing, parse_date_obs
+from crowdsky.errors import PlanError, ServerError
+
+__all__ = ["StackMeta", "companion_thumbnail", "image_type", "stack_meta"]
+
+
+@attrs.frozen
+class StackMeta:
+    """The optional form fields of a stack upload, read from the file and its name."""
+
+    n_frames_input: int | None = None
+    n_frames_aligned: int | None = None
+    date_obs_start: str | None = None
+    date_obs_end: str | None = None
+    server_key: str | None = None
+    object_name: str | None = None
+
+
+def _int_card(header: Any, key: str) -> int | None:
+    try:
+        return int(header[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _block_of_key(key: str) -> tuple[datetime, datetime] | None:
+    match = re.fullmatch(r"(\d{8})\.(\d+)(?:m(\d+))?", key)
+    if match is None:
+        return None
+    minutes = int(match.group(3) or 15)
+    try:
+        day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    start = day + timedelta(minutes=minutes * int(match.group(2)))
+    return start, start + timedelta(minutes=minutes)
+
+
+def stack_meta(path: Path) -> StackMeta:
+    """Frame counts, the observation span, the chunk key and the object of a stacked FITS.
+
+    Frames: ``n_frames_aligned`` is ``STACKCNT`` (what the stacker kept), ``n_frames_input`` the
+    count in the CrowdSky name; each stands in for the other when missing. Span: the start is
+    ``DATE-OBS``; the end is the end of the UTC block the name's chunk key (else ``DATE-OBS``)
+    falls in. Every frame of a block stack lies inside its block, whereas ``DATE-OBS + TOTALEXP``
+    would end too early whenever the frames have gaps between them.
+    """
+    try:
+        header = fits.getheader(path, 0)
+    except (OSError, ValueError) as exc:
+        raise ServerError(f"{path.name} is not a readable FITS file: {exc}") from exc
+    name = parse_crowdsky_name(path.name)
+    stackcnt = _int_card(header, "STACKCNT")
+    named = name.frames if name is not None else None
+    date_obs = parse_date_obs(header.get("DATE-OBS"))
+    server_key = name.server_key if name is not None else None
+    block = _block_of_key(name.chunk_key) if name is not None and name.chunk_key else None
+    if server_key is None and date_obs is not None:
+        ra, dec = header_pointing(header)
+        try:
+            server_key = f"{chunk_key(date_obs)}_HP{healpix_pixel(ra, dec):06d}"
+        except PlanError:
+            server_key = None
+    if block is None and date_obs is not None:
+        block = block_bounds(date_obs)
+    obj = name.target if name is not None else header.get("OBJECT")
+    return StackMeta(
+        n_frames_input=named if named is not None else stackcnt,
+        n_frames_aligned=stackcnt if stackcnt is not None else named,
+        date_obs_start=date_obs.isoformat() if date_obs is not None else None,
+        date_obs_end=block[1].isoformat() if block is not None else None,
+        server_key=server_key,
+        object_name=str(obj).strip() if obj else None,
+    )
+
+
+def companion_thumbnail(path: Path) -> Path | None:
+    """The ``_thn.jpg`` beside a stack, else its ``.jpg``, else ``None``."""
+    stem = path.with_suffix("")
+    for candidate in (Path(f"{stem}_thn.jpg"), Path(f"{stem}.jpg")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def image_type(path: Path) -> str:
+    """The MIME type of a thumbnail."""
+    return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
