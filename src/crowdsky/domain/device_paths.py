@@ -23,6 +23,8 @@ __all__ = [
     "check_mutable_path",
     "check_new_name",
     "check_path",
+    "device_path",
+    "folder_path",
     "is_protected_folder",
 ]
 
@@ -32,6 +34,28 @@ ROOT_FOLDER = "MyWorks"
 # Characters that SMB treats as wildcards or that no Seestar name contains; refusing them in
 # names that are renamed or deleted keeps a pattern-taking delete from matching many files.
 _UNSAFE_IN_NAMES = frozenset('*?<>|"\\:\x00')
+
+
+def folder_path(folder: str) -> str:
+    """The storage path of a folder directly under ``MyWorks``.
+
+    Examples
+    --------
+    >>> folder_path("IC 434_sub")
+    'MyWorks/IC 434_sub'
+    """
+    return f"{ROOT_FOLDER}/{folder}"
+
+
+def device_path(folder: str, name: str) -> str:
+    """The storage path of file ``name`` in ``folder`` (``MyWorks/<folder>/<name>``).
+
+    Examples
+    --------
+    >>> device_path("M 42", "CrowdSky_3_M 42_10.0s_LP_20260227.81_HP107383.fit")
+    'MyWorks/M 42/CrowdSky_3_M 42_10.0s_LP_20260227.81_HP107383.fit'
+    """
+    return f"{folder_path(folder)}/{name}"
 
 
 def check_path(path: str) -> tuple[str, ...]:
