@@ -67,7 +67,42 @@ def test_app_imports_no_adapter(path: Path) -> None:
     assert _hits(path, ("crowdsky.adapters", "crowdsky.bootstrap", "crowdsky.cli", "httpx")) == []
 
 
+def _runtime_imports(path: Path) -> list[str]:
+    """Imports outside ``if TYPE_CHECKING:`` blocks (those cost nothing and build nothing)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+    return found
+
+
+def _outside_the_composition_root() -> list[Path]:
+    adapters = PACKAGE / "adapters"
+    return [
+        path
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if adapters not in path.parents and path.name != "bootstrap.py"
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", _outside_the_composition_root(), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_only_the_composition_root_reaches_adapters(path: Path) -> None:
+    # A module that cannot import an adapter cannot construct one.
+    assert [m for m in _runtime_imports(path) if m.startswith("crowdsky.adapters")] == []
+
+
 def test_the_checks_see_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("import os.path\nfrom crowdsky.adapters.clock import SystemClock\n")
     assert _hits(module, DOMAIN_FORBIDDEN) == ["os.path", "crowdsky.adapters.clock"]
+    assert _runtime_imports(module) == ["os.path", "crowdsky.adapters.clock"]
+    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import os\n")
+    assert _runtime_imports(module) == ["typing"]

@@ -14,15 +14,21 @@ Choose a telescope first; nothing connects at import time::
 
 from __future__ import annotations
 
-from typing import Any
-
 from crowdsky.api import (
+    configure_server,
+    connect,
+    download_stack,
     find_unstacked_blocks,
+    list_stacks,
     list_targets,
     purge_crowdsky_stacks,
     service,
+    set_credentials,
     stack_all,
     stack_blocks,
+    upload_all_stacks,
+    upload_stack,
+    use_simulator,
 )
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
@@ -32,6 +38,7 @@ from crowdsky.errors import (
     CrowdskyError,
     CrowdskyWarning,
     DeviceTimeWarning,
+    NoSeestarError,
     PlanError,
     SeestarAuthError,
     SeestarConnectionError,
@@ -45,15 +52,7 @@ from crowdsky.errors import (
     StorageError,
     UnknownTargetError,
 )
-from crowdsky.serverapi import (
-    configure_server,
-    download_stack,
-    list_stacks,
-    set_credentials,
-    upload_all_stacks,
-    upload_stack,
-)
-from crowdsky.session import NoSeestarError, current_seestar, disconnect, use
+from crowdsky.session import current_seestar, disconnect, use
 
 __all__ = [
     "BatchStackError",
@@ -96,59 +95,3 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
-
-
-def use_simulator(**options: Any) -> Any:
-    """Use the built-in in-memory Seestar, loaded with a demo night, and return it.
-
-    Parameters
-    ----------
-    **options
-        Passed to :func:`crowdsky.adapters.device_model.night.demo_seestar` (for example a
-        fault-injecting configuration).
-
-    Returns
-    -------
-    FakeSeestar
-        The simulated telescope, now the one the module-level functions act on.
-    """
-    from crowdsky.adapters.device_model.night import demo_seestar
-
-    seestar = demo_seestar(**options)
-    use(seestar)
-    return seestar
-
-
-def connect(
-    host: str,
-    *,
-    key_path: str | None = None,
-    mounted_share: str | None = None,
-    **options: Any,
-) -> Any:
-    """Connect to a real Seestar and make it the one the module-level functions act on.
-
-    Parameters
-    ----------
-    host : str
-        The telescope's address (``"192.168.1.83"``, ``"seestar.local"``).
-    key_path : str, optional
-        PEM private key for firmware 7.18+ authentication; by default ``$SEESTAR_KEY_PATH`` or
-        ``~/.config/crowdsky/seestar_key.pem``. Firmware without authentication needs none.
-    mounted_share : str, optional
-        Directory where the operating system mounted the Seestar's ``EMMC Images`` share; used
-        for renames and deletes instead of SMB on port 445.
-    **options
-        Passed to :func:`crowdsky.adapters.seestar.network.connect_seestar` (ports, timeouts).
-
-    Returns
-    -------
-    NetworkSeestar
-        The connected telescope.
-    """
-    from crowdsky.adapters.seestar.network import connect_seestar
-
-    seestar = connect_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
-    disconnect()
-    use(seestar)
-    return seestar

@@ -1,44 +1,113 @@
-"""The specification's module-level functions: ``crowdsky.list_targets()``, ``stack_blocks()``, ...
+"""The specification's module-level functions, for the Seestar and for the CrowdSky server.
 
-Each call builds a :class:`~crowdsky.app.service.Crowdsky` around the Seestar chosen with
-:func:`crowdsky.connect`, :func:`use_simulator` or :func:`crowdsky.session.use`, the system clock,
-and progress printed to standard output. For anything more (your own clock, quiet progress,
-several telescopes) build a :class:`~crowdsky.app.service.Crowdsky` yourself.
+Telescope functions (``crowdsky.list_targets()``, ``stack_blocks()``, ...) act on the Seestar
+chosen with :func:`connect`, :func:`use_simulator` or :func:`crowdsky.session.use`, with the
+system clock and progress printed to standard output. Server functions (``set_credentials``,
+``upload_stack``, ...) use the settings kept in :mod:`crowdsky.session`, never loose module
+globals, and open a connection per call::
+
+    import crowdsky
+    crowdsky.set_credentials("username", "password")
+    crowdsky.upload_stack("CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit")
+    crowdsky.download_stack(["20260227.81_HP102265"], dest="./downloads")
+
+Everything concrete is built by :mod:`crowdsky.bootstrap`. For more control (your own clock,
+quiet progress, several telescopes) build a :class:`~crowdsky.app.service.Crowdsky` with
+:func:`crowdsky.bootstrap.crowdsky_service` or by hand.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Sequence
+from datetime import tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from crowdsky.adapters.clock import SystemClock
-from crowdsky.adapters.console import PrintProgress
+from crowdsky import bootstrap
+from crowdsky.app import upload as _upload
+from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.app.service import Crowdsky
-from crowdsky.app.stacking import StackOptions
-from crowdsky.domain import DEFAULT_TILING, SkyTiling
-from crowdsky.errors import PlanError
-from crowdsky.session import current_seestar
+from crowdsky.domain import SkyTiling
+from crowdsky.session import current_seestar, disconnect, server_settings, use
+
+if TYPE_CHECKING:
+    import httpx
+
+    from crowdsky.adapters.collab import HttpCollabServer
+    from crowdsky.adapters.device_model import FakeSeestar
+    from crowdsky.adapters.seestar import NetworkSeestar
 
 __all__ = [
+    "configure_server",
+    "connect",
+    "download_stack",
     "find_unstacked_blocks",
+    "list_stacks",
     "list_targets",
     "purge_crowdsky_stacks",
     "service",
+    "set_credentials",
     "stack_all",
     "stack_blocks",
+    "upload_all_stacks",
+    "upload_stack",
+    "use_simulator",
 ]
 
 
-def _zone(tz: tzinfo | str | None) -> tzinfo | None:
-    if tz is None or isinstance(tz, tzinfo):
-        return tz
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PlanError(
-            f"Unknown time zone {tz!r}; use an IANA name such as 'Europe/Vienna'."
-        ) from None
+def use_simulator(**options: Any) -> FakeSeestar:
+    """Use the built-in in-memory Seestar, loaded with a demo night, and return it.
+
+    Parameters
+    ----------
+    **options
+        Passed to :func:`crowdsky.adapters.device_model.night.demo_seestar` (for example a
+        fault-injecting configuration).
+
+    Returns
+    -------
+    FakeSeestar
+        The simulated telescope, now the one the module-level functions act on.
+    """
+    seestar = bootstrap.simulator_seestar(**options)
+    disconnect()
+    use(seestar)
+    return seestar
+
+
+def connect(
+    host: str,
+    *,
+    key_path: str | Path | None = None,
+    mounted_share: str | Path | None = None,
+    **options: Any,
+) -> NetworkSeestar:
+    """Connect to a real Seestar and make it the one the module-level functions act on.
+
+    Parameters
+    ----------
+    host : str
+        The telescope's address (``"192.168.1.83"``, ``"seestar.local"``).
+    key_path : str or Path, optional
+        PEM private key for firmware 7.18+ authentication; by default ``$SEESTAR_KEY_PATH`` or
+        ``~/.config/crowdsky/seestar_key.pem``. Firmware without authentication needs none.
+    mounted_share : str or Path, optional
+        Directory where the operating system mounted the Seestar's ``EMMC Images`` share; used
+        for renames and deletes instead of SMB on port 445.
+    **options
+        Passed to :func:`crowdsky.adapters.seestar.connect_seestar` (ports, timeouts).
+
+    Returns
+    -------
+    NetworkSeestar
+        The connected telescope.
+    """
+    seestar = bootstrap.network_seestar(
+        host, key_path=key_path, mounted_share=mounted_share, **options
+    )
+    disconnect()
+    use(seestar)
+    return seestar
 
 
 def service(
@@ -58,14 +127,8 @@ def service(
     block_timeout : float, optional
         Seconds one block may stack before it is stopped (default 120 s + 10 s per frame).
     """
-    options = StackOptions(tiling=tiling or DEFAULT_TILING, block_timeout=block_timeout)
-    return Crowdsky(
-        current_seestar(),
-        SystemClock(),
-        PrintProgress(),
-        tz=_zone(tz),
-        host_zone=datetime.now().astimezone().tzinfo,
-        options=options,
+    return bootstrap.crowdsky_service(
+        current_seestar(), tz=tz, tiling=tiling, block_timeout=block_timeout
     )
 
 
@@ -191,3 +254,78 @@ def purge_crowdsky_stacks(target: str | None = None, *, dry_run: bool = False) -
         ``files_deleted``, ``files_failed``, ``dry_run``.
     """
     return service().purge_crowdsky_stacks(target, dry_run=dry_run)
+
+
+def set_credentials(username: str, password: str, *, url: str | None = None) -> None:
+    """Set the CrowdSky web-account credentials (and optionally the server URL).
+
+    Without this call, ``CROWDSKY_USERNAME``/``CROWDSKY_PASSWORD`` are used.
+    """
+    server_settings().set_credentials(username, password, url)
+
+
+def configure_server(
+    url: str | None = None, *, client: httpx.Client | None = None, allow_insecure_http: bool = False
+) -> None:
+    """Choose the server the module-level functions talk to.
+
+    Parameters
+    ----------
+    url : str, optional
+        Server root; else ``CROWDSKY_URL``; else ``https://crowdsky.univie.ac.at``.
+    client : httpx.Client, optional
+        A client to send with (its transport, proxies, certificates); not closed here.
+    allow_insecure_http : bool
+        Allow the password over plain ``http://`` to a host that is not loopback.
+    """
+    server_settings().configure(url, client, allow_insecure_http)
+
+
+def _server() -> HttpCollabServer:
+    choice = server_settings().current()
+    return bootstrap.collab_server(
+        choice.url,
+        username=choice.username,
+        password=choice.password,
+        client=choice.client,
+        allow_insecure_http=choice.allow_insecure_http,
+    )
+
+
+def list_stacks(object_name: str | None = None) -> list[StackRecord]:
+    """Your stacks on the server, optionally only those of one object."""
+    with _server() as server:
+        return server.list_stacks(object_name)
+
+
+def upload_stack(path: str | Path, **meta: Any) -> UploadReceipt:
+    """Upload one stacked FITS file; ``meta`` as for :meth:`HttpCollabServer.upload_stack`."""
+    with _server() as server:
+        return server.upload_stack(Path(path), **meta)
+
+
+def download_stack(chunk_keys: str | Sequence[str], dest: str | Path = ".") -> list[Path]:
+    """Download stacks by chunk key (one key or a list) into ``dest``; return their paths."""
+    keys = [chunk_keys] if isinstance(chunk_keys, str) else list(chunk_keys)
+    with _server() as server:
+        return [server.download_stack(key, Path(dest)) for key in keys]
+
+
+def upload_all_stacks(
+    target: str | Sequence[str] | None = None,
+    dest: str | Path = ".",
+    local_dir: str | Path | None = None,
+    dry_run: bool = False,
+    skip_existing: bool = True,
+) -> dict[str, Any]:
+    """Upload every CrowdSky stack not on the server yet (see :mod:`crowdsky.app.upload`).
+
+    From the current Seestar (downloading to ``dest/<target>/`` first), or from ``local_dir``
+    without any Seestar.
+    """
+    seestar = current_seestar() if local_dir is None else None
+    with _server() as server:
+        return _upload.upload_all_stacks(
+            server, seestar=seestar, target=target, dest=dest, local_dir=local_dir,
+            dry_run=dry_run, skip_existing=skip_existing,
+        )  # fmt: skip

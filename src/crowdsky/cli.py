@@ -1,7 +1,9 @@
 """The ``crowdsky`` command line: argument parsing and rendering only.
 
-Every subcommand picks a Seestar (``--simulator`` for the built-in one, ``--host`` for a real
-telescope), calls one application function, and prints its result. A
+Every subcommand builds what it needs through :mod:`crowdsky.bootstrap` (a Seestar: ``--simulator``
+for the built-in one, ``--host`` for a real telescope; a server client), calls one application
+function, prints its result and closes what it opened. It never touches the module-level session
+that ``import crowdsky`` users work with. A
 :class:`~crowdsky.errors.CrowdskyError` becomes a one-line message and exit status 1; Ctrl-C exits
 with 130 after the device was left clean.
 """
@@ -9,14 +11,20 @@ with 130 after the device was left clean.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crowdsky.errors import CrowdskyError, CrowdskyWarning
+
+if TYPE_CHECKING:
+    from crowdsky.adapters.collab import HttpCollabServer
+    from crowdsky.app.ports import Seestar
+    from crowdsky.app.service import Crowdsky
 
 __all__ = ["main"]
 
@@ -59,41 +67,52 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _choose_seestar(args: argparse.Namespace) -> None:
-    import crowdsky
+@contextlib.contextmanager
+def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
+    """The telescope the options name, closed (batch stack left clean) when done."""
+    from crowdsky import bootstrap
 
     if args.simulator:
-        crowdsky.use_simulator()
-        return
-    if not args.host:
+        seestar: Seestar = bootstrap.simulator_seestar()
+    elif not args.host:
         raise CrowdskyError(
             "No telescope chosen: pass --host <address> (or set SEESTAR_HOST), or --simulator "
             "to try crowdsky on the built-in simulator."
         )
-    crowdsky.connect(
-        args.host,
-        key_path=args.key_path,
-        mounted_share=args.mounted_share,
-        port=args.port,
-        http_port=args.http_port,
-        smb_port=args.smb_port,
-    )
+    else:
+        seestar = bootstrap.network_seestar(
+            args.host,
+            key_path=args.key_path,
+            mounted_share=args.mounted_share,
+            port=args.port,
+            http_port=args.http_port,
+            smb_port=args.smb_port,
+        )
+    try:
+        yield seestar
+    finally:
+        close = getattr(seestar, "close", None)
+        if callable(close):
+            close()
+
+
+def _service(args: argparse.Namespace, seestar: Seestar) -> Crowdsky:
+    from crowdsky import bootstrap
+
+    return bootstrap.crowdsky_service(seestar, tz=getattr(args, "tz", None))
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:
-    import crowdsky
-
-    _choose_seestar(args)
-    for t in crowdsky.list_targets():
+    with _seestar(args) as seestar:
+        targets = _service(args, seestar).list_targets()
+    for t in targets:
         print(f"{t['target']:25s} raw={t['raw_files']:>5d} stacked={t['stacked_files']:>3d}")
     return 0
 
 
 def _cmd_time(args: argparse.Namespace) -> int:
-    import crowdsky
-
-    _choose_seestar(args)
-    report = crowdsky.service().clock_report()
+    with _seestar(args) as seestar:
+        report = _service(args, seestar).clock_report()
     device = report["device_time"]
     zone = report["device_zone"] or "(no zone reported)"
     shown = f"{device:%Y-%m-%d %H:%M:%S} {zone}" if device else "(no time reported)"
@@ -105,12 +124,10 @@ def _cmd_time(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    import crowdsky
-
-    _choose_seestar(args)
-    blocks = crowdsky.find_unstacked_blocks(
-        args.target, block_minutes=args.block_minutes, min_exptime=args.min_exptime, tz=args.tz
-    )
+    with _seestar(args) as seestar:
+        blocks = _service(args, seestar).find_unstacked_blocks(
+            args.target, block_minutes=args.block_minutes, min_exptime=args.min_exptime
+        )
     for b in blocks:
         print(
             f"  {b['block_start']:%Y-%m-%d %H:%M}-{b['block_end']:%H:%M}  {b['chunk_key']:>15s}  "
@@ -121,23 +138,23 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_stack(args: argparse.Namespace) -> int:
-    import crowdsky
-
-    _choose_seestar(args)
     options: dict[str, Any] = {
         "block_minutes": args.block_minutes,
         "min_exptime": args.min_exptime,
         "dry_run": args.dry_run,
-        "tz": args.tz,
     }
+    with _seestar(args) as seestar:
+        service = _service(args, seestar)
+        if args.target:
+            result = service.stack_blocks(args.target, **options)
+        else:
+            result = service.stack_all(**options)
     if args.target:
-        result = crowdsky.stack_blocks(args.target, **options)
         print(
             f"Stacked: {result['blocks_stacked']} Failed: {result['blocks_failed']} "
             f"Skipped: {result['blocks_skipped']}"
         )
         return 1 if result["blocks_failed"] else 0
-    result = crowdsky.stack_all(**options)
     print(
         f"Stacked: {result['total_blocks_stacked']} Failed: {result['total_blocks_failed']} "
         f"Skipped: {result['total_blocks_skipped']} across {result['targets_processed']} targets"
@@ -146,24 +163,22 @@ def _cmd_stack(args: argparse.Namespace) -> int:
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
-    import crowdsky
-
-    _choose_seestar(args)
     if not (args.yes or args.dry_run):
         raise CrowdskyError(
             "purge deletes CrowdSky_* stacks from the Seestar; add --yes to confirm, or "
             "--dry-run to see what would go."
         )
-    result = crowdsky.purge_crowdsky_stacks(args.target, dry_run=args.dry_run)
+    with _seestar(args) as seestar:
+        result = _service(args, seestar).purge_crowdsky_stacks(args.target, dry_run=args.dry_run)
     verb = "Would delete" if args.dry_run else "Deleted"
     print(f"{verb} {len(result['files_deleted'])} file(s); {len(result['files_failed'])} failed")
     return 1 if result["files_failed"] else 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from crowdsky.adapters.simulator.main import run_simulator
+    from crowdsky import bootstrap
 
-    run_simulator(
+    bootstrap.run_simulator(
         root=args.root,
         host=args.bind,
         rpc_port=args.port,
@@ -186,27 +201,29 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _configure_server(args: argparse.Namespace) -> None:
+def _server(args: argparse.Namespace) -> HttpCollabServer:
     # Credentials come from $CROWDSKY_USERNAME / $CROWDSKY_PASSWORD: never from argv, where
     # other users of the machine could read them.
-    import crowdsky
+    from crowdsky import bootstrap
 
-    crowdsky.configure_server(args.url, allow_insecure_http=args.insecure_http)
+    return bootstrap.collab_server(args.url, allow_insecure_http=args.insecure_http)
 
 
 def _cmd_upload(args: argparse.Namespace) -> int:
-    import crowdsky
+    from crowdsky.app.upload import upload_all_stacks
 
-    _configure_server(args)
-    if args.local_dir is None:
-        _choose_seestar(args)
-    result = crowdsky.upload_all_stacks(
-        args.target or None,
-        dest=args.dest,
-        local_dir=args.local_dir,
-        dry_run=args.dry_run,
-        skip_existing=not args.force,
-    )
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(_server(args))
+        seestar = stack.enter_context(_seestar(args)) if args.local_dir is None else None
+        result = upload_all_stacks(
+            server,
+            seestar=seestar,
+            target=args.target or None,
+            dest=args.dest,
+            local_dir=args.local_dir,
+            dry_run=args.dry_run,
+            skip_existing=not args.force,
+        )
     for failure in result["failed"]:
         print(f"  failed: {failure}", file=sys.stderr)
     print(
@@ -217,30 +234,27 @@ def _cmd_upload(args: argparse.Namespace) -> int:
 
 
 def _cmd_stacks(args: argparse.Namespace) -> int:
-    import crowdsky
-
-    _configure_server(args)
-    for record in crowdsky.list_stacks(args.object):
+    with _server(args) as server:
+        records = server.list_stacks(args.object)
+    for record in records:
         print(f"{record.chunk_key}  {record.object_name or ''}")
     return 0
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    import crowdsky
-
-    _configure_server(args)
-    for path in crowdsky.download_stack(args.keys, dest=args.dest):
-        print(path)
+    with _server(args) as server:
+        for key in args.keys:
+            print(server.download_stack(key, args.dest))
     return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from crowdsky.adapters.collab.loopback.server import serve_forever
+    from crowdsky import bootstrap
 
     users = [tuple(u.split(":", 1)) for u in args.user] or [("username", "password")]
     if any(len(u) != 2 for u in users):
         raise CrowdskyError("--user takes NAME:PASSWORD")
-    serve_forever(args.bind, args.port, args.storage, [(u[0], u[1]) for u in users])
+    bootstrap.serve_loopback(args.bind, args.port, args.storage, [(u[0], u[1]) for u in users])
     return 0
 
 
@@ -357,13 +371,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         warnings.showwarning = previous
-        _disconnect()
-
-
-def _disconnect() -> None:
-    from crowdsky.session import disconnect
-
-    disconnect()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ edge into one of these, with the original kept as ``__cause__``.
     CrowdskyError
     ├── PlanError (also ValueError)        bad arguments: block_minutes, min_exptime, names
     ├── UnknownTargetError (also LookupError)
+    ├── NoSeestarError                     a module-level function before a Seestar was chosen
     ├── SeestarError                       the telescope misbehaved or is unreachable
     │   ├── SeestarConnectionError         cannot connect, link dropped, no reply in time
     │   ├── SeestarAuthError               key missing or signature rejected
@@ -33,6 +34,7 @@ __all__ = [
     "CrowdskyError",
     "CrowdskyWarning",
     "DeviceTimeWarning",
+    "NoSeestarError",
     "PlanError",
     "SeestarAuthError",
     "SeestarConnectionError",
@@ -75,6 +77,13 @@ class UnknownTargetError(CrowdskyError, LookupError):
             f"No raw sub-frames for target {target!r} on the Seestar.{hint} "
             "Call list_targets() to see the exact names (spaces and case matter)."
         )
+
+
+class NoSeestarError(CrowdskyError):
+    """A module-level function was called before a Seestar was chosen.
+
+    Choose one with :func:`crowdsky.connect` or :func:`crowdsky.use_simulator`.
+    """
 
 
 class SeestarError(CrowdskyError):

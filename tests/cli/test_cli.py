@@ -79,3 +79,9 @@ def test_time_shows_device_and_host_clocks(capsys: pytest.CaptureFixture[str]) -
     assert out[0].startswith("Seestar:  ")
     assert out[0].endswith(" Europe/Vienna")
     assert out[1].startswith("Computer: ")
+
+
+def test_the_command_line_leaves_the_library_session_alone() -> None:
+    assert main(["targets", "--simulator"]) == 0
+    with pytest.raises(crowdsky.NoSeestarError):
+        crowdsky.current_seestar()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import crowdsky
-from crowdsky import serverapi
+from crowdsky import session
 from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.cli import main
 
@@ -20,10 +20,10 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loopback
     monkeypatch.setenv("CROWDSKY_USERNAME", "ada")
     monkeypatch.setenv("CROWDSKY_PASSWORD", SECRET)
     monkeypatch.delenv("CROWDSKY_URL", raising=False)
-    serverapi.server_settings().reset()
+    session.server_settings().reset()
     with LoopbackCrowdskyServer(tmp_path / "server", users={"ada": SECRET}) as running:
         yield running
-    serverapi.server_settings().reset()
+    session.server_settings().reset()
     crowdsky.disconnect()
 
 
@@ -55,6 +55,6 @@ def test_missing_credentials_say_how_to_set_them(
 ) -> None:
     for name in ("CROWDSKY_USERNAME", "CROWDSKY_PASSWORD", "CROWDSKY_URL"):
         monkeypatch.delenv(name, raising=False)
-    serverapi.server_settings().reset()
+    session.server_settings().reset()
     assert main(["stacks", "--url", "http://127.0.0.1:9"]) == 1
     assert "CROWDSKY_USERNAME" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from crowdsky import serverapi
+from crowdsky import session
 from crowdsky.adapters.collab.http_client import HttpCollabServer
 from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 
@@ -16,9 +16,9 @@ from .helpers import PASSWORD
 def _hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("CROWDSKY_URL", "CROWDSKY_USERNAME", "CROWDSKY_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
-    serverapi.server_settings().reset()
+    session.server_settings().reset()
     yield
-    serverapi.server_settings().reset()
+    session.server_settings().reset()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import crowdsky.serverapi as crowdsky
+import crowdsky.api as crowdsky
 from crowdsky import session
 from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.errors import CrowdskyError, PlanError, ServerAuthError
@@ -106,7 +106,7 @@ def test_settings_never_show_the_password(
     caplog.set_level(logging.DEBUG)
     secret = "correct horse battery staple"
     crowdsky.set_credentials("username", secret)
-    assert secret not in repr(crowdsky.server_settings())
+    assert secret not in repr(session.server_settings())
     server.faults.fail_next = 1
     with pytest.raises(CrowdskyError) as info:
         crowdsky.upload_stack(write_stack(tmp_path))
@@ -126,7 +126,7 @@ def test_settings_are_safe_to_change_from_threads(server: LoopbackCrowdskyServer
     def churn(n: int) -> None:
         for _ in range(50):
             crowdsky.set_credentials("username", "password", url=server.url)
-            assert repr(crowdsky.server_settings())
+            assert repr(session.server_settings())
 
     threads = [threading.Thread(target=churn, args=(n,)) for n in range(4)]
     for thread in threads:

@@ -1,0 +1,189 @@
+"""The composition root: the one place that builds concrete adapters.
+
+The library's module-level functions (:mod:`crowdsky.api`) and the command line
+(:mod:`crowdsky.cli`) get every telescope, server client, clock and progress printer from here;
+nothing else outside :mod:`crowdsky.adapters` constructs an adapter. Tests and scripts that want
+other parts (a fake clock, quiet progress, an ``httpx.MockTransport``) pass them in.
+
+Adapter modules are imported inside the functions, so ``import crowdsky`` stays light and loads
+neither the network stack nor the simulator until one is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crowdsky.app.ports import Clock, Progress, Seestar
+from crowdsky.app.service import Crowdsky
+from crowdsky.app.stacking import StackOptions
+from crowdsky.domain import DEFAULT_TILING, SkyTiling
+from crowdsky.errors import PlanError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from crowdsky.adapters.collab import HttpCollabServer
+    from crowdsky.adapters.device_model import FakeSeestar
+    from crowdsky.adapters.seestar import NetworkSeestar
+
+__all__ = [
+    "collab_server",
+    "crowdsky_service",
+    "network_seestar",
+    "print_progress",
+    "resolve_zone",
+    "run_simulator",
+    "serve_loopback",
+    "simulator_seestar",
+    "system_clock",
+]
+
+
+def resolve_zone(tz: tzinfo | str | None) -> tzinfo | None:
+    """A time zone from an IANA name (or a ``tzinfo`` as it is, or ``None``).
+
+    Raises
+    ------
+    PlanError
+        For a name the zone database does not know.
+    """
+    if tz is None or isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PlanError(
+            f"Unknown time zone {tz!r}; use an IANA name such as 'Europe/Vienna'."
+        ) from None
+
+
+def simulator_seestar(**options: Any) -> FakeSeestar:
+    """The built-in in-memory Seestar loaded with the demo night.
+
+    Parameters
+    ----------
+    **options
+        Passed to :func:`crowdsky.adapters.device_model.night.demo_seestar` (for example
+        ``faults=``, ``zone=``).
+    """
+    from crowdsky.adapters.device_model import demo_seestar
+
+    return demo_seestar(**options)
+
+
+def network_seestar(
+    host: str,
+    *,
+    key_path: str | Path | None = None,
+    mounted_share: str | Path | None = None,
+    **options: Any,
+) -> NetworkSeestar:
+    """A real Seestar on the network, connected and authenticated.
+
+    Parameters
+    ----------
+    host : str
+        The telescope's address.
+    key_path : str or Path, optional
+        PEM private key for firmware 7.18+ authentication.
+    mounted_share : str or Path, optional
+        Where the operating system mounted the ``EMMC Images`` share (instead of SMB).
+    **options
+        Passed to :func:`crowdsky.adapters.seestar.connect_seestar` (``port``, ``http_port``,
+        ``smb_port``, ``timeout``).
+    """
+    from crowdsky.adapters.seestar import connect_seestar
+
+    return connect_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
+
+
+def collab_server(
+    url: str | None = None,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    client: httpx.Client | None = None,
+    allow_insecure_http: bool = False,
+) -> HttpCollabServer:
+    """A client for the CrowdSky server; unset credentials come from the environment."""
+    from crowdsky.adapters.collab import HttpCollabServer
+
+    return HttpCollabServer(
+        url,
+        username=username,
+        password=password,
+        client=client,
+        allow_insecure_http=allow_insecure_http,
+    )
+
+
+def system_clock() -> Clock:
+    """The computer's clock."""
+    from crowdsky.adapters.clock import SystemClock
+
+    return SystemClock()
+
+
+def print_progress() -> Progress:
+    """Progress printed to standard output."""
+    from crowdsky.adapters.console import PrintProgress
+
+    return PrintProgress()
+
+
+def crowdsky_service(
+    seestar: Seestar,
+    *,
+    tz: tzinfo | str | None = None,
+    tiling: SkyTiling | None = None,
+    block_timeout: float | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> Crowdsky:
+    """The CrowdSky workflow on ``seestar``, with the system clock and printed progress.
+
+    Parameters
+    ----------
+    seestar : Seestar
+        The telescope.
+    tz : tzinfo or str, optional
+        Override of the telescope's time zone.
+    tiling : SkyTiling, optional
+        HEALPix tiling for file names (RING / NSIDE 128 by default).
+    block_timeout : float, optional
+        Seconds one block may stack before it is stopped.
+    clock, progress : optional
+        Replacements for the system clock and printed progress.
+    """
+    options = StackOptions(tiling=tiling or DEFAULT_TILING, block_timeout=block_timeout)
+    return Crowdsky(
+        seestar,
+        clock if clock is not None else system_clock(),
+        progress if progress is not None else print_progress(),
+        tz=resolve_zone(tz),
+        host_zone=datetime.now().astimezone().tzinfo,
+        options=options,
+    )
+
+
+def run_simulator(**options: Any) -> None:
+    """``crowdsky simulate``: see :func:`crowdsky.adapters.simulator.run_simulator`."""
+    from crowdsky.adapters.simulator import run_simulator as serve
+
+    serve(**options)
+
+
+def serve_loopback(
+    host: str,
+    port: int,
+    storage_dir: str | Path,
+    users: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> None:
+    """``crowdsky serve``: see :func:`crowdsky.adapters.collab.loopback.serve_forever`."""
+    from crowdsky.adapters.collab.loopback import serve_forever
+
+    serve_forever(host, port, storage_dir, users)
