@@ -34,8 +34,13 @@ DOMAIN_FORBIDDEN = (
 )
 
 
-def _imports(path: Path) -> list[str]:
+def _imports(path: Path, *, runtime_only: bool = False) -> list[str]:
+    """Absolute imports; with ``runtime_only``, those outside ``if TYPE_CHECKING:`` blocks."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    if runtime_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                node.body = []
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -67,21 +72,6 @@ def test_app_imports_no_adapter(path: Path) -> None:
     assert _hits(path, ("crowdsky.adapters", "crowdsky.bootstrap", "crowdsky.cli", "httpx")) == []
 
 
-def _runtime_imports(path: Path) -> list[str]:
-    """Imports outside ``if TYPE_CHECKING:`` blocks (those cost nothing and build nothing)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            node.body = []
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
-    return found
-
-
 def _outside_the_composition_root() -> list[Path]:
     adapters = PACKAGE / "adapters"
     return [
@@ -96,13 +86,13 @@ def _outside_the_composition_root() -> list[Path]:
 )
 def test_only_the_composition_root_reaches_adapters(path: Path) -> None:
     # A module that cannot import an adapter cannot construct one.
-    assert [m for m in _runtime_imports(path) if m.startswith("crowdsky.adapters")] == []
+    assert [m for m in _imports(path, runtime_only=True) if m.startswith("crowdsky.adapters")] == []
 
 
 def test_the_checks_see_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("import os.path\nfrom crowdsky.adapters.clock import SystemClock\n")
     assert _hits(module, DOMAIN_FORBIDDEN) == ["os.path", "crowdsky.adapters.clock"]
-    assert _runtime_imports(module) == ["os.path", "crowdsky.adapters.clock"]
+    assert _imports(module, runtime_only=True) == ["os.path", "crowdsky.adapters.clock"]
     module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import os\n")
-    assert _runtime_imports(module) == ["typing"]
+    assert _imports(module, runtime_only=True) == ["typing"]

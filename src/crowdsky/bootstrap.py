@@ -84,17 +84,9 @@ def network_seestar(
 ) -> NetworkSeestar:
     """A real Seestar on the network, connected and authenticated.
 
-    Parameters
-    ----------
-    host : str
-        The telescope's address.
-    key_path : str or Path, optional
-        PEM private key for firmware 7.18+ authentication.
-    mounted_share : str or Path, optional
-        Where the operating system mounted the ``EMMC Images`` share (instead of SMB).
-    **options
-        Passed to :func:`crowdsky.adapters.seestar.connect_seestar` (``port``, ``http_port``,
-        ``smb_port``, ``timeout``).
+    The arguments are those of :func:`crowdsky.connect`; ``options`` go to
+    :func:`crowdsky.adapters.seestar.connect_seestar` (``port``, ``http_port``, ``smb_port``,
+    ``timeout``).
     """
     from crowdsky.adapters.seestar import connect_seestar
 
