@@ -16,6 +16,7 @@ edge into one of these, with the original kept as ``__cause__``.
     │   ├── SeestarAuthError               key missing or signature rejected
     │   ├── SeestarRpcError                a JSON-RPC reply with a non-zero code
     │   ├── StorageError                   rename, delete or download of a file failed
+    │   ├── ListingIncompleteError         a folder listing kept coming back short
     │   └── BatchStackError                start refused, stack failed, timed out
     └── ServerError                        the CrowdSky collaboration server
         ├── ServerUnavailable              cannot connect, timeout, 5xx after retries
@@ -34,6 +35,7 @@ __all__ = [
     "CrowdskyError",
     "CrowdskyWarning",
     "DeviceTimeWarning",
+    "ListingIncompleteError",
     "NoSeestarError",
     "PlanError",
     "SeestarAuthError",
@@ -120,6 +122,34 @@ class SeestarRpcError(SeestarError):
 
 class StorageError(SeestarError):
     """A file on the Seestar could not be renamed, deleted, read or downloaded."""
+
+
+class ListingIncompleteError(SeestarError):
+    """A folder listing came back short on every attempt, so none is returned.
+
+    The device promised more entries than it sent (an empty or short page before the last), or
+    the link was replaced while the folder was being paged (the device keeps the folder being
+    paged per connection). Planning from part of a folder would stack blocks with part of their
+    frames and count them as covered for good.
+
+    Parameters
+    ----------
+    folder : str
+        The folder, as sent to the device (``MyWorks/<folder>``).
+    attempts : int
+        How many times the whole listing was tried.
+    reason : str
+        What was wrong with the last attempt.
+    """
+
+    def __init__(self, folder: str, attempts: int, reason: str) -> None:
+        self.folder = folder
+        self.attempts = attempts
+        self.reason = reason
+        super().__init__(
+            f"The listing of {folder!r} came back short {attempts} times ({reason}); "
+            "nothing was planned from it. Check the Wi-Fi signal and try again."
+        )
 
 
 class BatchStackError(SeestarError):

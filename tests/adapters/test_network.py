@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from crowdsky.adapters.jsonrpc import JsonRpcConnection, Request
 from crowdsky.adapters.seestar.file_ops import MountedShareFileOps
-from crowdsky.adapters.seestar.network import NetworkSeestar, connect_seestar
+from crowdsky.adapters.seestar.network import LISTING_ATTEMPTS, NetworkSeestar, connect_seestar
 from crowdsky.adapters.seestar.replies import (
+    page_length,
     parse_albums,
     parse_app_state,
     parse_batch_stack,
@@ -31,6 +32,7 @@ from crowdsky.adapters.seestar.replies import (
 from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.app.ports import BatchStackEvents, DeviceTime, FileEntry, FolderEntry, Seestar
 from crowdsky.errors import (
+    ListingIncompleteError,
     SeestarAuthError,
     SeestarConnectionError,
     SeestarRpcError,
@@ -62,6 +64,11 @@ class Device:
         self.answers: dict[str, Any] = {}
         self.errors: dict[str, tuple[int, str]] = {}
         self.events: dict[str, list[dict[str, Any]]] = {}
+        #: Pages answered with ``blank_page`` once each (a device losing its place).
+        self.blank_once: set[int] = set()
+        self.blank_page: Any = []
+        #: Called with the page number before each page is answered (the folder changing).
+        self.before_page: Callable[[int], None] = lambda page: None
 
     def __call__(self, conn: ServerConn, request: Request) -> None:
         method = request.method
@@ -81,6 +88,11 @@ class Device:
             conn.reply(request, pages if self.page_count is None else self.page_count)
         elif method == "get_img_file_page_name":
             page = request.params["page"]
+            self.before_page(page)
+            if page in self.blank_once:
+                self.blank_once.discard(page)
+                conn.reply(request, self.blank_page)
+                return
             conn.reply(request, self.current[page * 20 : page * 20 + 20])
         else:
             conn.reply(request, 0)
@@ -167,6 +179,56 @@ def test_a_missing_folder_lists_empty(seestar: NetworkSeestar, device: Device) -
     assert seestar.list_files("No Such_sub") == []
     device.listing["MyWorks/Empty"] = []
     assert seestar.list_files("Empty") == []
+
+
+def test_one_empty_page_is_an_empty_folder(seestar: NetworkSeestar, device: Device) -> None:
+    device.listing["MyWorks/Empty"] = []
+    device.page_count = 1
+    assert seestar.list_files("Empty") == []
+
+
+@pytest.mark.parametrize("blank", [[], files_of(7), "busy", None])
+def test_a_page_short_of_the_count_restarts_the_listing(
+    seestar: NetworkSeestar, server: ScriptedServer, device: Device, blank: Any
+) -> None:
+    device.listing["MyWorks/M 81_sub"] = files_of(45)
+    device.blank_once, device.blank_page = {1}, blank
+    assert len(seestar.list_files("M 81_sub")) == 45
+    assert len(sent(server, "get_img_file_page_number")) == 2
+
+
+@pytest.mark.parametrize(("files", "pages"), [(45, 5), (40, 3), (45, 4)])
+def test_fewer_entries_than_the_page_count_promises_is_an_error(
+    seestar: NetworkSeestar, server: ScriptedServer, device: Device, files: int, pages: int
+) -> None:
+    # 45 files in "5 pages": page 3 holds 5; 40 files in "3 pages": the last page is empty.
+    device.listing["MyWorks/M 81_sub"] = files_of(files)
+    device.page_count = pages
+    with pytest.raises(ListingIncompleteError, match="M 81_sub") as short:
+        seestar.list_files("M 81_sub")
+    assert short.value.attempts == LISTING_ATTEMPTS
+    assert len(sent(server, "get_img_file_page_number")) == LISTING_ATTEMPTS
+
+
+def test_a_folder_growing_while_paged_lists_every_file_it_had(
+    seestar: NetworkSeestar, server: ScriptedServer, device: Device
+) -> None:
+    # A device paging the live folder: three subs saved after page 1 sort first and push every
+    # later entry three places on; entries repeat across pages, none is lost.
+    folder = files_of(45)
+    device.listing["MyWorks/M 81_sub"] = list(folder)
+
+    def save_three(page: int) -> None:
+        if page == 1:
+            device.current[:0] = [
+                {"name": f"Light_M 81_10.0s_LP_20260227-2059{i:02d}.fit", "size_k": 1}
+                for i in range(3)
+            ]
+
+    device.before_page = save_three
+    listed = {entry.name for entry in seestar.list_files("M 81_sub")}
+    assert listed >= {entry["name"] for entry in folder}
+    assert len(sent(server, "get_img_file_page_number")) == 1
 
 
 # --- device time ---------------------------------------------------------------------------------
@@ -360,6 +422,7 @@ json_values = st.recursive(
 @given(json_values)
 def test_parsers_accept_any_json(value: Any) -> None:
     parse_albums(value)
+    page_length(value)
     parse_page(value)
     parse_page_count(value)
     parse_device_time(value)

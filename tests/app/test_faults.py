@@ -12,7 +12,7 @@ from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.app.ports import BatchStackStatus, Seestar
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
-from crowdsky.errors import SeestarConnectionError
+from crowdsky.errors import ListingIncompleteError, SeestarConnectionError
 
 from .conftest import AddRun, spec_night
 from .test_service import crowdsky_files
@@ -164,6 +164,38 @@ def test_stack_all_goes_on_past_a_target_that_fails(
     assert "IC 434" in result["targets_failed"]
     assert result["total_blocks_stacked"] == 1
     assert result["targets_processed"] == 1
+
+
+def test_a_target_whose_listing_comes_back_short_fails_and_no_block_of_it_is_stacked(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    add_run(datetime(2026, 2, 27, 22, 0, 5, tzinfo=UTC), 40, target="M 42", radec=(83.82, -5.39))
+    device.faults.listing_fails = {"IC 434_sub"}
+    with pytest.raises(ListingIncompleteError):
+        app.find_unstacked_blocks("IC 434")  # nothing is planned from a short listing
+    result = app.stack_all()
+    assert "came back short" in result["targets_failed"]["IC 434"]
+    assert any(line.startswith("IC 434: The listing of") for line in progress.lines)
+    assert list(result["results"]) == ["M 42"]
+    assert result["total_blocks_stacked"] == 1
+    device.faults.listing_fails = ()
+    assert device.list_files("IC 434") == []  # not a stack, not a rename, nothing
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 3  # once listed in full
+
+
+def test_a_short_listing_of_the_stacks_never_reads_as_uncovered(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar
+) -> None:
+    # The target folder tells which blocks are covered: unread, they would all be stacked again.
+    spec_night(add_run)
+    assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
+    stacked = crowdsky_files(device)
+    device.faults.listing_fails = {"IC 434"}
+    with pytest.raises(ListingIncompleteError):
+        app.stack_blocks("IC 434")
+    device.faults.listing_fails = ()
+    assert crowdsky_files(device) == stacked
 
 
 class PushingSeestar(FakeSeestar):

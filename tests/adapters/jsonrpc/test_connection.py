@@ -102,11 +102,15 @@ def test_silent_socket_after_timeout_is_replaced(
 
     server = make_server(handler)
     conn = make_conn(server)
+    assert conn.generation == 0
     assert conn.call("ping") == 1
+    assert conn.generation == 1
     with pytest.raises(SeestarConnectionError, match="did not answer"):
         conn.call("blackhole", timeout=0.2)
+    assert conn.generation == 1  # retired, not replaced yet
     assert conn.call("ping") == 2  # a half-open socket is not reused
     assert conn.reconnects == 1
+    assert conn.generation == 2
 
 
 def test_drop_during_call_reconnects_reauthenticates_and_retries_once(
@@ -128,6 +132,7 @@ def test_drop_during_call_reconnects_reauthenticates_and_retries_once(
     assert server.verified == 2  # authentication is per socket
     assert server.count("get_x") == 2
     assert conn.reconnects == 1
+    assert conn.generation == 2  # per-socket device state is gone
     assert conn.verified
 
 

@@ -91,3 +91,19 @@ def test_half_open_connections_stop_answering_but_stream_events(
     assert all(reply.id != unanswered for reply in client.replies)
     # A new connection is answered again.
     assert connect(sim).call("test_connection").ok
+
+
+def test_a_chosen_page_request_drops_the_link_and_the_next_socket_has_no_context(
+    make_sim: Sim, connect: Connect
+) -> None:
+    # The small device holds 45 files: three pages. The second page request is never answered.
+    sim = make_sim(drop_page_requests={2})
+    client = connect(sim)
+    assert client.call("get_img_file_page_number", {"dir": "MyWorks/IC 434_sub"}).result == 3
+    assert len(client.call("get_img_file_page_name", {"page": 0}).result) == 20
+    with pytest.raises(ConnectionError):
+        client.call("get_img_file_page_name", {"page": 1})
+    fresh = connect(sim)
+    assert fresh.call("get_img_file_page_name", {"page": 1}).result == []  # context was per link
+    assert fresh.call("get_img_file_page_number", {"dir": "MyWorks/IC 434_sub"}).result == 3
+    assert len(fresh.call("get_img_file_page_name", {"page": 1}).result) == 20

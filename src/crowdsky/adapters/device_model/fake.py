@@ -45,7 +45,7 @@ from crowdsky.app.ports import (
     FolderEntry,
 )
 from crowdsky.domain.folders import is_sub_folder
-from crowdsky.errors import PlanError, SeestarRpcError, StorageError
+from crowdsky.errors import ListingIncompleteError, PlanError, SeestarRpcError, StorageError
 
 __all__ = ["COMPANION_FILES", "FIT_FILES", "FakeSeestar", "Faults"]
 
@@ -183,6 +183,8 @@ class FakeSeestar:
 
     def list_files(self, folder: str) -> list[FileEntry]:
         """Files of ``MyWorks/<folder>``; empty for a folder that does not exist."""
+        if folder in self.faults.listing_fails:
+            raise ListingIncompleteError(f"MyWorks/{folder}", 1, "injected fault")
         return self.storage.files(folder)
 
     def read_header(self, path: str) -> dict[str, Any]:

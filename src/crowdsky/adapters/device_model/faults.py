@@ -42,6 +42,10 @@ class Faults:
         Stack outputs are written without their ``.jpg`` / ``_thn.jpg`` companions.
     missing_radec : bool
         Stack headers are written without ``RA`` / ``DEC``.
+    listing_fails : collection of str
+        Folders (bare names, ``"IC 434_sub"``) whose listing raises
+        :class:`~crowdsky.errors.ListingIncompleteError`, as the network adapter does when
+        every attempt came back short.
     """
 
     refuse_start: int | None = None
@@ -51,6 +55,7 @@ class Faults:
     rename_fails: Callable[[str], bool] | Collection[str] | None = None
     drop_companions: bool = False
     missing_radec: bool = False
+    listing_fails: Collection[str] = frozenset()
 
     def rename_refused(self, path: str) -> bool:
         """True if the rename of ``path`` must fail."""

@@ -17,6 +17,9 @@ Theory of operation
   merely times out is not repeated (the device may have acted on it); if not a single frame
   arrived while waiting, the socket is taken for half-open (Wi-Fi dropouts give no FIN) and the
   next call opens a new one.
+* Every new socket bumps :attr:`JsonRpcConnection.generation`. State the device keeps per
+  connection (the folder being paged, §3.3) is gone when it changes; callers that rely on such
+  state compare it before and after their calls.
 * The firmware drops a control connection after ~16 s without client traffic (§1.8). A
   heartbeat thread sends ``test_connection`` after ``heartbeat_interval`` seconds without any
   request, without waiting for the answer.
@@ -131,6 +134,7 @@ class JsonRpcConnection:
         self._link: Link | None = None
         self._heartbeat: threading.Thread | None = None
         self._retired = {"late_replies": 0, "events": 0, "problems": 0}
+        self._generation = 0
         self.reconnects = 0
 
     def __repr__(self) -> str:
@@ -147,6 +151,16 @@ class JsonRpcConnection:
         """True while a socket is open and alive."""
         link = self._link
         return link is not None and link.alive
+
+    @property
+    def generation(self) -> int:
+        """How many sockets have been opened: 0 before the first, +1 on every reconnect.
+
+        The device keeps some state per connection (the folder being paged, §3.3). Read this
+        after a call that sets such state, and again after each call that relies on it: a
+        different number means the call went out on a new socket that knows nothing of it.
+        """
+        return self._generation
 
     @property
     def verified(self) -> bool:
@@ -234,6 +248,7 @@ class JsonRpcConnection:
                 self.reconnects += 1
                 log.info("reconnecting to the Seestar at %s", self.address)
             self._link = self._open_link()
+            self._generation += 1
             self._start_heartbeat()
             return self._link
 

@@ -16,6 +16,33 @@ job (protocol reference §3-§5, shared README decisions 4-6):
 
 Every error leaving this module is a :class:`~crowdsky.errors.CrowdskyError`; replies of an
 unexpected shape are read as far as they make sense (:mod:`~crowdsky.adapters.seestar.replies`).
+
+A folder listing is complete or fails
+-------------------------------------
+``get_img_file_page_number`` sets the folder being paged on the device, for that connection
+only (§3.3): pages asked for on a new socket come back empty. A listing is therefore accepted
+only when
+
+* every page came back on the connection that set the folder
+  (:attr:`~crowdsky.adapters.jsonrpc.JsonRpcConnection.generation` unchanged), and
+* it holds what the page count promised: every page before the last is full and the last one
+  is not empty, so ``n`` pages hold more than ``(n - 1) x 20`` entries and, with the documented
+  page size, at most ``n x 20`` (a longer page is accepted, should a firmware page more). A
+  count of one page that comes back empty is an empty folder.
+
+Otherwise the whole listing is tried again from a new page count, three attempts in all, and
+then :class:`~crowdsky.errors.ListingIncompleteError` is raised: a short listing would stack
+blocks with part of their frames and count them as covered for good. Without a usable page
+count nothing can be checked but the connection; a short page then ends the listing.
+
+A folder that grows while it is paged (the device saving subs) is not an error. If the device
+pages a snapshot taken by the page count, nothing changes; if it pages the live folder, a new
+file shifts the entries after it one place later, so an entry may come twice (kept once) but
+none that existed when the listing began is skipped, and every page before the last stays full.
+The new files themselves may or may not be listed; the next run sees them. A folder that
+*shrinks* while it is paged (a file deleted by another client) can shift an entry past a page
+boundary unseen; crowdsky itself never deletes or renames a raw sub-frame, and such a listing
+is caught only when the last page comes back empty.
 """
 
 from __future__ import annotations
@@ -23,7 +50,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -33,6 +60,7 @@ from crowdsky.adapters.seestar.file_ops import FileOps, MountedShareFileOps, Smb
 from crowdsky.adapters.seestar.http_files import HttpFiles
 from crowdsky.adapters.seestar.replies import (
     PAGE_SIZE,
+    page_length,
     parse_albums,
     parse_app_state,
     parse_device_time,
@@ -47,7 +75,13 @@ from crowdsky.app.ports import (
     FolderEntry,
     Header,
 )
-from crowdsky.errors import CrowdskyError, SeestarError, SeestarRpcError, StorageError
+from crowdsky.errors import (
+    CrowdskyError,
+    ListingIncompleteError,
+    SeestarError,
+    SeestarRpcError,
+    StorageError,
+)
 
 __all__ = ["NetworkSeestar", "connect_seestar"]
 
@@ -59,6 +93,8 @@ _T = TypeVar("_T")
 _NO_SUCH_METHOD: Final = 103
 #: Pages read when the device gives no usable page count: stop at a short page, or here.
 _MAX_PAGES_UNKNOWN: Final = 5000
+#: Whole listings tried, each with a new page count, before a short one is reported.
+LISTING_ATTEMPTS: Final = 3
 _ROOT: Final = "MyWorks"
 
 PathArg = str | os.PathLike[str]
@@ -78,6 +114,22 @@ def _folder_dir(folder: str) -> str:
 
 def _is_batch_stack(event: Event) -> bool:
     return event.name == "BatchStack"
+
+
+class _ShortListing(Exception):
+    """One attempt at a listing came back short; the message says how."""
+
+
+def _check_page(index: int, count: int | None, length: int | None) -> None:
+    """Raise :class:`_ShortListing` unless page ``index`` holds what ``count`` promises."""
+    where = f"page {index + 1} of {count if count is not None else 'an unknown number'}"
+    if length is None:
+        raise _ShortListing(f"{where} was unreadable")
+    if count is None:
+        return  # no promise to check: a short page ends the listing
+    last = index == count - 1
+    if (not last and length < PAGE_SIZE) or (last and length == 0 and count > 1):
+        raise _ShortListing(f"{where} held {length} entries")
 
 
 class NetworkSeestar:
@@ -208,33 +260,56 @@ class NetworkSeestar:
         """Files of ``MyWorks/<folder>``, sorted by name; empty for a folder that does not exist.
 
         Pages of 20 through ``get_img_file_page_number`` and ``get_img_file_page_name`` (§3.3);
-        ``.avi`` videos are skipped and sizes converted from KiB to bytes.
-        """
-        with self._listing:
-            try:
-                count = parse_page_count(
-                    self._rpc.call(
-                        "get_img_file_page_number",
-                        {"dir": _folder_dir(folder), "skip_avi": True},
-                    )
-                )
-            except SeestarRpcError as exc:
-                # The reply for a missing folder is unpublished; an error can only mean "none".
-                log.debug("no listing for %s: %s", folder, exc)
-                return []
-            entries: dict[str, FileEntry] = {}
-            for page in self._pages(count):
-                for entry in page:
-                    entries.setdefault(entry.name, entry)  # a folder changing under us
-        return sorted(entries.values(), key=lambda entry: entry.name)
+        ``.avi`` videos are skipped and sizes converted from KiB to bytes. The listing is
+        complete or fails: a dropped link, or fewer entries than the page count promises,
+        starts it again (see the module notes), up to :data:`LISTING_ATTEMPTS` times.
 
-    def _pages(self, count: int | None) -> Iterator[list[FileEntry]]:
-        known = count is not None
+        Raises
+        ------
+        ListingIncompleteError
+            When every attempt came back short.
+        SeestarConnectionError
+            When the Seestar cannot be reached or stops answering.
+        """
+        directory = _folder_dir(folder)
+        reason = ""
+        with self._listing:
+            for attempt in range(1, LISTING_ATTEMPTS + 1):
+                try:
+                    entries = self._list_once(directory)
+                except _ShortListing as short:
+                    reason = str(short)
+                    log.info(
+                        "listing of %s came back short (%s); attempt %d of %d",
+                        directory, reason, attempt, LISTING_ATTEMPTS,
+                    )  # fmt: skip
+                    continue
+                return sorted(entries.values(), key=lambda entry: entry.name)
+        raise ListingIncompleteError(directory, LISTING_ATTEMPTS, reason)
+
+    def _list_once(self, directory: str) -> dict[str, FileEntry]:
+        """One whole listing of ``directory``, by name; :class:`_ShortListing` when short."""
+        try:
+            count = parse_page_count(
+                self._rpc.call("get_img_file_page_number", {"dir": directory, "skip_avi": True})
+            )
+        except SeestarRpcError as exc:
+            # The reply for a missing folder is unpublished; an error can only mean "none".
+            log.debug("no listing for %s: %s", directory, exc)
+            return {}
+        generation = self._rpc.generation  # the connection that now holds the folder
+        entries: dict[str, FileEntry] = {}
         for index in range(count if count is not None else _MAX_PAGES_UNKNOWN):
-            page = parse_page(self._rpc.call("get_img_file_page_name", {"page": index}))
-            yield page
-            if not known and len(page) < PAGE_SIZE:
-                return  # no usable page count: a short page is the last one
+            result = self._rpc.call("get_img_file_page_name", {"page": index})
+            if self._rpc.generation != generation:
+                raise _ShortListing(f"the link was replaced before page {index + 1} came back")
+            length = page_length(result)
+            _check_page(index, count, length)
+            for entry in parse_page(result):
+                entries.setdefault(entry.name, entry)  # twice when the folder grew under us
+            if count is None and (length or 0) < PAGE_SIZE:
+                break  # no usable page count: a short page is the last one
+        return entries
 
     def read_header(self, path: str) -> Header:
         """The primary FITS header of ``path``, read over HTTP (a few KB, not the whole file)."""

@@ -18,6 +18,7 @@ from crowdsky.app.ports import BatchStackStatus, DeviceTime, FileEntry, FolderEn
 
 __all__ = [
     "PAGE_SIZE",
+    "page_length",
     "parse_albums",
     "parse_app_state",
     "parse_batch_stack",
@@ -119,6 +120,29 @@ def parse_page_count(result: Any) -> int | None:
     return None if count is None else max(0, count)
 
 
+def _page_items(result: Any) -> list[Any] | None:
+    if isinstance(result, Mapping):
+        result = result.get("list", result.get("files"))
+    return result if isinstance(result, list) else None
+
+
+def page_length(result: Any) -> int | None:
+    """How many entries a ``get_img_file_page_name`` page holds; ``None`` when it holds no list.
+
+    Every entry counts, folders and unreadable ones included: each takes a place on the page,
+    and the count is what tells a full page from a short one.
+
+    Examples
+    --------
+    >>> [page_length(v) for v in ([{"name": "a.fit"}, {"is_dir": True}, 7], [], {"list": [1]})]
+    [3, 0, 1]
+    >>> page_length("busy") is None
+    True
+    """
+    items = _page_items(result)
+    return None if items is None else len(items)
+
+
 def parse_page(result: Any) -> list[FileEntry]:
     """Files from one ``get_img_file_page_name`` page (folders skipped, ``size_k`` to bytes).
 
@@ -128,12 +152,9 @@ def parse_page(result: Any) -> list[FileEntry]:
     ...             {"name": "sub", "is_dir": True}, {"size_k": 1}])
     [FileEntry(name='a.fit', size=4147200)]
     """
-    if isinstance(result, Mapping):
-        result = result.get("list", result.get("files"))
-    if not isinstance(result, list):
-        return []
+    items = _page_items(result)
     entries = []
-    for item in result:
+    for item in items if items is not None else ():
         if not isinstance(item, Mapping) or item.get("is_dir") is True:
             continue
         name = _name(item.get("name"))

@@ -102,6 +102,10 @@ class SimulatorOptions:
     half_open_after : int or None
         After this many requests a connection goes half-open: it stays up, keeps its events
         flowing, but never answers again (a Wi-Fi dropout seen from the client, §1.8).
+    drop_page_requests : frozenset of int
+        Close the connection instead of answering these ``get_img_file_page_name`` requests,
+        numbered from 1 across all connections: a link lost while a folder is being paged. The
+        client's new connection has no listing context (§3.3).
     """
 
     auth_public_key: bytes | None = None
@@ -122,6 +126,7 @@ class SimulatorOptions:
     batch_poll_interval: float = 0.2
     silent_methods: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     half_open_after: int | None = None
+    drop_page_requests: frozenset[int] = attrs.field(default=frozenset(), converter=frozenset)
 
     @property
     def version(self) -> tuple[int, int]:

@@ -127,6 +127,8 @@ class _Connection:
             return True
         if options.drop_probability and self._rng.random() < options.drop_probability:
             return False
+        if request.method == "get_img_file_page_name" and self._server.drop_page_request():
+            return False
         low, high = options.latency
         if high > 0 and self._closed.wait(self._rng.uniform(low, high)):
             return False
@@ -218,6 +220,7 @@ class RpcServer:
         self._lock = threading.Lock()
         self._connections: list[_Connection] = []
         self._numbers = itertools.count(1)
+        self._page_requests = itertools.count(1)
         self._stop = threading.Event()
         self._held = threading.local()
         self._threads = [threading.Thread(target=self._accept_loop, daemon=True, name="sim-accept")]
@@ -267,6 +270,12 @@ class RpcServer:
         with self._lock:
             if connection in self._connections:
                 self._connections.remove(connection)
+
+    def drop_page_request(self) -> bool:
+        """Count a ``get_img_file_page_name`` request; True if its connection must be dropped."""
+        with self._lock:
+            number = next(self._page_requests)
+        return number in self.options.drop_page_requests
 
     def broadcast(self, frame: bytes) -> None:
         """Queue ``frame`` on every open connection."""
