@@ -47,6 +47,7 @@ from crowdsky.app.ports import (
     FolderEntry,
     Header,
 )
+from crowdsky.domain.device_paths import as_folder_path
 from crowdsky.errors import CrowdskyError, SeestarError, SeestarRpcError, StorageError
 
 __all__ = ["NetworkSeestar", "connect_seestar"]
@@ -59,7 +60,6 @@ _T = TypeVar("_T")
 _NO_SUCH_METHOD: Final = 103
 #: Pages read when the device gives no usable page count: stop at a short page, or here.
 _MAX_PAGES_UNKNOWN: Final = 5000
-_ROOT: Final = "MyWorks"
 
 PathArg = str | os.PathLike[str]
 
@@ -68,12 +68,6 @@ def _base_url(host: str, port: int) -> str:
     # A bare IPv6 address needs brackets in a URL.
     name = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{name}" if port == 80 else f"http://{name}:{port}"
-
-
-def _folder_dir(folder: str) -> str:
-    """``MyWorks/<folder>`` for a bare folder name or an already full one."""
-    folder = folder.strip("/")
-    return folder if folder == _ROOT or folder.startswith(_ROOT + "/") else f"{_ROOT}/{folder}"
 
 
 def _is_batch_stack(event: Event) -> bool:
@@ -215,7 +209,7 @@ class NetworkSeestar:
                 count = parse_page_count(
                     self._rpc.call(
                         "get_img_file_page_number",
-                        {"dir": _folder_dir(folder), "skip_avi": True},
+                        {"dir": as_folder_path(folder), "skip_avi": True},
                     )
                 )
             except SeestarRpcError as exc:
@@ -286,7 +280,7 @@ class NetworkSeestar:
         A bare file name is completed with ``folder``: with bare names firmware 7.75 stores no
         file and the stack fails with 267 "no image".
         """
-        base = _folder_dir(folder)
+        base = as_folder_path(folder)
         files = [{"name": path if "/" in path else f"{base}/{path}"} for path in paths]
         self._rpc.call("set_batch_stack_setting", {"path": base, "files": files})
 
