@@ -11,7 +11,9 @@ from crowdsky.domain.device_paths import (
     check_mutable_path,
     check_new_name,
     check_path,
-    is_protected_folder,
+    is_sub_folder,
+    listed_folder,
+    split_device_path,
 )
 from crowdsky.errors import StorageError
 
@@ -19,7 +21,7 @@ from crowdsky.errors import StorageError
 names = st.text(
     st.characters(categories=["L", "N"], include_characters=" ._-+()"), min_size=1, max_size=40
 ).filter(lambda n: n.strip() and n not in (".", ".."))
-folders = names.filter(lambda f: not is_protected_folder(f))
+folders = names.filter(lambda f: not is_sub_folder(f))
 suffixes = st.sampled_from(["_sub", "-sub", "_mosaic_sub", "_SUB", "-Sub", "_sub.", "_sub "])
 
 
@@ -63,3 +65,27 @@ def test_wildcards_and_separators_are_not_names(name: str) -> None:
 def test_listing_takes_one_folder_name(folder: str) -> None:
     with pytest.raises(StorageError):
         check_folder(folder)
+
+
+@given(folders, names)
+def test_a_built_path_splits_back(folder: str, name: str) -> None:
+    assert split_device_path(f"MyWorks/{folder}/{name}") == (folder, name)
+    assert listed_folder(f"MyWorks/{folder}") == folder
+
+
+@pytest.mark.parametrize(
+    "path", ["IC 434_sub/a.fit", "MyWorks/a.fit", "MyWorks/../a/b", "MyWorks/a/b/c", "MyWorks//a"]
+)
+def test_a_device_path_is_one_file_in_one_folder(path: str) -> None:
+    with pytest.raises(StorageError):
+        split_device_path(path)
+    with pytest.raises(StorageError):
+        check_mutable_path(path)
+
+
+@pytest.mark.parametrize(
+    "directory", ["", "M 81", "Other/M 81", "MyWorks/M 81/inner", "MyWorks/.."]
+)
+def test_a_listing_names_myworks_or_one_folder_in_it(directory: str) -> None:
+    with pytest.raises(StorageError):
+        listed_folder(directory)

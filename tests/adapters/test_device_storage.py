@@ -14,12 +14,7 @@ from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER, S50_SHAPE, FitsImage
 from crowdsky.adapters.device_model.night import add_sub, demo_seestar
-from crowdsky.adapters.device_model.storage import (
-    DeviceStorage,
-    DirectoryStorage,
-    MemoryStorage,
-    split_path,
-)
+from crowdsky.adapters.device_model.storage import DeviceStorage, DirectoryStorage, MemoryStorage
 from crowdsky.app.ports import FileEntry
 from crowdsky.errors import StorageError
 
@@ -131,9 +126,12 @@ def test_failed_download_keeps_the_old_file(storage: DeviceStorage, tmp_path: Pa
 @pytest.mark.parametrize(
     "path", ["IC 434_sub/a.fit", "MyWorks/a.fit", "MyWorks/../a/b", "MyWorks/a/b/c", "MyWorks//a"]
 )
-def test_paths_outside_myworks_are_refused(path: str) -> None:
+def test_paths_outside_myworks_are_refused(storage: DeviceStorage, path: str) -> None:
     with pytest.raises(StorageError):
-        split_path(path)
+        storage.put(path, JPEG_PLACEHOLDER)
+    with pytest.raises(StorageError):
+        storage.exists(path)
+    assert storage.folders() == []
 
 
 def test_memory_sizes_are_those_of_full_s50_files() -> None:

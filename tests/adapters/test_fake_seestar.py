@@ -191,7 +191,23 @@ def test_rename_refuses_missing_file_and_existing_target(
         device.rename(fit, "../escape.fit")
 
 
-@pytest.mark.parametrize("folder", ["IC 434_sub", "Algol-sub", "M 31_mosaic_sub"])
+@pytest.mark.parametrize("name", ["a*b.jpg", "b?.jpg", "a:b.jpg", "a|b.jpg", "   "])
+def test_names_the_real_adapters_refuse_are_refused(device: FakeSeestar, name: str) -> None:
+    """A wildcard is a pattern to SMB: the model must not take a name the Seestar refuses."""
+    path = "MyWorks/IC 434/DSO_Stacked_3_IC 434_10.0s_20260227_212500_thn.jpg"
+    device.storage.put(path, b"jpeg")
+    with pytest.raises(StorageError, match="Refusing"):
+        device.rename(path, name)
+    assert [f.name for f in device.list_files("IC 434")] == [path.rsplit("/", 1)[1]]
+    device.storage.put(f"MyWorks/IC 434/{name}", b"jpeg")
+    with pytest.raises(StorageError, match="Refusing"):
+        device.delete(f"MyWorks/IC 434/{name}")
+    assert len(device.list_files("IC 434")) == 2
+
+
+@pytest.mark.parametrize(
+    "folder", ["IC 434_sub", "Algol-sub", "M 31_mosaic_sub", "IC 434_SUB", "M 31_Mosaic_Sub."]
+)
 def test_raw_sub_frames_are_never_renamed_or_deleted(device: FakeSeestar, folder: str) -> None:
     path = f"MyWorks/{folder}/Light_x_10.0s_LP_20260227-212254.fit"
     device.storage.put(path, b"raw")

@@ -25,7 +25,7 @@ from crowdsky.adapters.device_model.night import (
 from crowdsky.app.ports import DeviceTime
 from crowdsky.app.service import Crowdsky
 from crowdsky.domain import RawFrame, chunk_key, frame_utc, header_offset, parse_raw_name
-from crowdsky.domain.folders import parse_date_obs
+from crowdsky.domain.headers import parse_date_obs
 from crowdsky.errors import PlanError
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from crowdsky.adapters.seestar.network import NetworkSeestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.app.ports import BatchStackEvents, BatchStackStatus, DeviceTime, Seestar
+from crowdsky.domain.device_paths import check_mutable_path, check_new_name
 from crowdsky.errors import SeestarRpcError, StorageError
 
 try:  # tests/ laid out as packages
@@ -352,6 +353,113 @@ def test_raw_sub_frames_are_never_renamed_or_deleted(files_rig: Rig) -> None:
     with pytest.raises(StorageError):
         files_rig.seestar.delete(path)
     assert files_rig.local(path).read_bytes() == before
+
+
+# --- what may be renamed or deleted, and to what -------------------------------------------------
+
+STACK_JPG = "MyWorks/IC 434/DSO_Stacked_3_IC 434_10.0s_20260227_212500_thn.jpg"
+BAD_NAMES = [
+    "",
+    "   ",
+    ".",
+    "..",
+    "a/b.jpg",
+    "../b.jpg",
+    "a\\b.jpg",
+    "a*b.jpg",
+    "*",
+    "b?.jpg",
+    "a:b.jpg",
+    "<b>.jpg",
+    'a"b.jpg',
+    "a|b.jpg",
+    "a\x00b.jpg",
+]
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (the device's storage and anything beside it) with its bytes."""
+    files = (p for p in sorted(root.rglob("*")) if p.is_file())
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
+
+
+def refusal(check: Callable[[str], object], argument: str) -> str:
+    """The message of the domain rule's refusal of ``argument``."""
+    with pytest.raises(StorageError) as refused:
+        check(argument)
+    return str(refused.value)
+
+
+def test_bad_new_names_are_refused_alike_by_every_seestar(files_rig: Rig) -> None:
+    files_rig.device.storage.put(STACK_JPG, JPEG_PLACEHOLDER)
+    before = snapshot(files_rig.root)
+    for name in BAD_NAMES:
+        with pytest.raises(StorageError) as renamed:
+            files_rig.seestar.rename(STACK_JPG, name)
+        assert str(renamed.value) == refusal(check_new_name, name), repr(name)
+        path = f"MyWorks/IC 434/{name}"
+        with pytest.raises(StorageError) as deleted:
+            files_rig.seestar.delete(path)
+        assert str(deleted.value) == refusal(check_mutable_path, path), repr(name)
+    assert snapshot(files_rig.root) == before
+
+
+def test_paths_that_leave_myworks_are_refused(files_rig: Rig, tmp_path: Path) -> None:
+    (sub,) = files_rig.lay(1)
+    files_rig.device.storage.put(STACK_JPG, JPEG_PLACEHOLDER)
+    (files_rig.root / "secret.jpg").write_bytes(JPEG_PLACEHOLDER)
+    (files_rig.root / "Other" / "IC 434").mkdir(parents=True)
+    (files_rig.root / "Other" / "IC 434" / "a.jpg").write_bytes(JPEG_PLACEHOLDER)
+    jpg = STACK_JPG.rsplit("/", 1)[1]
+    escapes = [
+        "",
+        "MyWorks",
+        "MyWorks/secret.jpg",
+        "MyWorks/../secret.jpg",
+        "MyWorks/./IC 434/" + jpg,
+        "MyWorks//IC 434/" + jpg,
+        "/" + STACK_JPG,
+        "../" + STACK_JPG,
+        STACK_JPG.replace("/", "\\"),
+        "Other/IC 434/a.jpg",
+        "MyWorks/IC 434/../" + sub.removeprefix("MyWorks/"),
+        "MyWorks/IC 434/inner/" + jpg,
+    ]
+    before = snapshot(files_rig.root)
+    for path in escapes:
+        with pytest.raises(StorageError) as renamed:
+            files_rig.seestar.rename(path, "CrowdSky_b.jpg")
+        assert str(renamed.value) == refusal(check_mutable_path, path), repr(path)
+        with pytest.raises(StorageError) as deleted:
+            files_rig.seestar.delete(path)
+        assert str(deleted.value) == str(renamed.value), repr(path)
+        with pytest.raises(StorageError):
+            files_rig.seestar.download(path, tmp_path / "copy.jpg")
+    assert snapshot(files_rig.root) == before
+    assert not (tmp_path / "copy.jpg").exists()
+
+
+@pytest.mark.parametrize(
+    "suffix", ["_sub", "-sub", "_mosaic_sub", "_SUB", "-Sub", "_Mosaic_SUB", "_sub."]
+)
+def test_no_raw_sub_folder_form_lets_a_sub_change(files_rig: Rig, suffix: str) -> None:
+    name = "Light_IC 434_10.0s_LP_20260227-212253.fit"
+    path = f"MyWorks/IC 434{suffix}/{name}"
+    header = Target("IC 434", 85.25, -2.46)
+    files_rig.device.storage.put(
+        path, sub_image(files_rig.device, header, 10.0, "LP", START, VIENNA, 24.0)
+    )
+    before = snapshot(files_rig.root)
+    spellings = {path, f"MyWorks/IC 434{suffix.upper()}/{name}", f"MyWorks/IC 434{suffix} /{name}"}
+    for spelling in sorted(spellings):
+        with pytest.raises(StorageError, match="raw sub-frames"):
+            files_rig.seestar.rename(
+                spelling, "CrowdSky_1_IC 434_10.0s_LP_20260227.81_HP102265.fit"
+            )
+        with pytest.raises(StorageError, match="raw sub-frames"):
+            files_rig.seestar.delete(spelling)
+    assert snapshot(files_rig.root) == before
+    assert files_rig.seestar.read_header(path)["OBJECT"] == "IC 434"
 
 
 def test_downloads_are_whole_and_atomic(rig: Rig, tmp_path: Path) -> None:

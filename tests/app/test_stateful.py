@@ -20,7 +20,7 @@ from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.app.service import Crowdsky
 from crowdsky.domain import coverage_key_of, parse_crowdsky_name
-from crowdsky.domain.folders import target_of_sub_folder
+from crowdsky.domain.device_paths import target_of_sub_folder
 from crowdsky.errors import CrowdskyWarning
 
 TARGETS = {"IC 434": (85.25, -2.46), "M 42": (83.82, -5.39), "Sh2_101 ε": (300.0, 35.3)}

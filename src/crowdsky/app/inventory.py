@@ -27,7 +27,8 @@ from crowdsky.domain import (
     parse_crowdsky_name,
     parse_raw_name,
 )
-from crowdsky.domain.folders import parse_date_obs, target_of_sub_folder
+from crowdsky.domain.device_paths import device_path, target_of_sub_folder
+from crowdsky.domain.headers import parse_date_obs
 from crowdsky.errors import DeviceTimeWarning, StorageError, UnknownTargetError
 
 __all__ = [
@@ -68,7 +69,7 @@ class TargetInventory:
 
     def path_of(self, frame: RawFrame) -> str:
         """The full ``MyWorks/<folder>/<name>`` path of a frame."""
-        return f"MyWorks/{self.frame_folders[frame.name]}/{frame.name}"
+        return device_path(self.frame_folders[frame.name], frame.name)
 
 
 def list_target_folders(seestar: Seestar) -> dict[str, tuple[str, ...]]:
@@ -125,7 +126,7 @@ def _with_date_obs(
 
 def _read_date_obs(seestar: Seestar, folder_of: dict[str, str], frame: RawFrame) -> datetime | None:
     try:
-        header = seestar.read_header(f"MyWorks/{folder_of[frame.name]}/{frame.name}")
+        header = seestar.read_header(device_path(folder_of[frame.name], frame.name))
     except StorageError:
         return None
     return parse_date_obs(header.get("DATE-OBS"))

@@ -30,7 +30,7 @@ from crowdsky.domain import (
     plan_blocks,
 )
 from crowdsky.domain import report as text
-from crowdsky.domain.folders import is_sub_folder
+from crowdsky.domain.device_paths import device_path, is_sub_folder
 from crowdsky.errors import CrowdskyError, StorageError
 
 __all__ = ["Crowdsky"]
@@ -287,7 +287,7 @@ def _purgeable(seestar: Seestar, folder: str) -> list[str]:
             continue
         doomed.append(name)
         doomed += [c for c in companion_names(name) if c in names]
-    return [f"MyWorks/{folder}/{name}" for name in doomed]
+    return [device_path(folder, name) for name in doomed]
 
 
 def _summary(

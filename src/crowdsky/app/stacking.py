@@ -44,7 +44,7 @@ from crowdsky.domain import (
     parse_stacked_name,
 )
 from crowdsky.domain import report as text
-from crowdsky.domain.folders import header_pointing
+from crowdsky.domain.headers import header_pointing
 from crowdsky.errors import BatchStackError, CrowdskyError, CrowdskyWarning, StorageError
 
 __all__ = ["BlockOutcome", "StackOptions", "run_block"]

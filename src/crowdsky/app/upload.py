@@ -27,7 +27,7 @@ import attrs
 from crowdsky.app.ports import Seestar
 from crowdsky.app.server_port import CollabServer, StackRecord
 from crowdsky.domain import CrowdskyName, companion_names, parse_crowdsky_name
-from crowdsky.domain.folders import is_sub_folder
+from crowdsky.domain.device_paths import device_path, is_sub_folder
 from crowdsky.errors import CrowdskyError, ServerAuthError, UnknownTargetError
 
 __all__ = ["JOURNAL_NAME", "UploadJournal", "upload_all_stacks"]
@@ -154,7 +154,7 @@ def _seestar_candidates(
             parsed = parse_crowdsky_name(entry.name)
             if parsed is not None:
                 local = dest / target / entry.name
-                remote = f"MyWorks/{target}/{entry.name}"
+                remote = device_path(target, entry.name)
                 found.append(_Candidate(entry.name, target, parsed, local, remote, entry.size))
     return found, names_by_target
 
@@ -169,7 +169,7 @@ def _fetch(seestar: Seestar, candidate: _Candidate, names: set[str]) -> None:
     if thumb in names and not (local.parent / thumb).is_file():
         # A thumbnail is a nicety: without it the stack is uploaded all the same.
         with contextlib.suppress(CrowdskyError):
-            seestar.download(f"MyWorks/{candidate.target}/{thumb}", local.parent / thumb)
+            seestar.download(device_path(candidate.target, thumb), local.parent / thumb)
 
 
 def upload_all_stacks(

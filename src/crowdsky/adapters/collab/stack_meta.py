@@ -15,7 +15,7 @@ import attrs
 from astropy.io import fits
 
 from crowdsky.domain import block_bounds, chunk_key, healpix_pixel, parse_crowdsky_name
-from crowdsky.domain.folders import header_pointing, parse_date_obs
+from crowdsky.domain.headers import header_pointing, parse_date_obs
 from crowdsky.errors import PlanError, ServerError
 
 __all__ = ["StackMeta", "companion_thumbnail", "image_type", "stack_meta"]

@@ -26,7 +26,7 @@ import attrs
 from crowdsky.adapters.device_model.fits_files import FitsImage
 from crowdsky.app.ports import BatchStackState, BatchStackStatus
 from crowdsky.domain import format_exposure, parse_raw_name
-from crowdsky.domain.folders import target_of_sub_folder
+from crowdsky.domain.device_paths import folder_name, target_of_sub_folder
 
 __all__ = [
     "NO_IMAGE",
@@ -168,7 +168,7 @@ def stack_target(folder: str, first_path: str, first_header: Mapping[str, Any]) 
     obj = first_header.get("OBJECT")
     if isinstance(obj, str) and obj.strip():
         return obj.strip()
-    name = folder.removeprefix("MyWorks/")
+    name = folder_name(folder)
     return target_of_sub_folder(name) or name
 
 

@@ -35,7 +35,7 @@ from crowdsky.adapters.device_model.batch_stack import (
 )
 from crowdsky.adapters.device_model.faults import COMPANION_FILES, FIT_FILES, Faults
 from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER
-from crowdsky.adapters.device_model.storage import DeviceStorage, MemoryStorage, split_path
+from crowdsky.adapters.device_model.storage import DeviceStorage, MemoryStorage
 from crowdsky.app.ports import (
     BatchStackState,
     BatchStackStatus,
@@ -44,7 +44,13 @@ from crowdsky.app.ports import (
     FileEntry,
     FolderEntry,
 )
-from crowdsky.domain.folders import is_sub_folder
+from crowdsky.domain.device_paths import (
+    as_folder_path,
+    check_mutable_path,
+    check_new_name,
+    device_path,
+    folder_path,
+)
 from crowdsky.errors import ListingIncompleteError, PlanError, SeestarRpcError, StorageError
 
 __all__ = ["COMPANION_FILES", "FIT_FILES", "FakeSeestar", "Faults"]
@@ -184,7 +190,7 @@ class FakeSeestar:
     def list_files(self, folder: str) -> list[FileEntry]:
         """Files of ``MyWorks/<folder>``; empty for a folder that does not exist."""
         if folder in self.faults.listing_fails:
-            raise ListingIncompleteError(f"MyWorks/{folder}", 1, "injected fault")
+            raise ListingIncompleteError(folder_path(folder), 1, "injected fault")
         return self.storage.files(folder)
 
     def read_header(self, path: str) -> dict[str, Any]:
@@ -192,28 +198,26 @@ class FakeSeestar:
         return self.storage.read_header(path)
 
     def rename(self, path: str, new_name: str) -> None:
-        """Rename in the same folder; raw sub-frame folders are refused (:class:`StorageError`)."""
-        self._refuse_in_sub_folder(path, "rename")
+        """Rename in the same folder, refusing what every Seestar adapter refuses.
+
+        Raw sub-frame folders, paths that are not a file in a ``MyWorks`` folder and names
+        with separators or wildcards are refused (:class:`StorageError`) by the rules of
+        :mod:`crowdsky.domain.device_paths`, before anything is touched.
+        """
+        check_mutable_path(path)
+        check_new_name(new_name)
         if self.faults.rename_refused(path):
             raise StorageError(f"Cannot rename {path}: the share refused (injected fault)")
         self.storage.rename(path, new_name)
 
     def delete(self, path: str) -> None:
-        """Delete a file; raw sub-frame folders are refused (:class:`StorageError`)."""
-        self._refuse_in_sub_folder(path, "delete")
+        """Delete a file, refusing what every Seestar adapter refuses (see :meth:`rename`)."""
+        check_mutable_path(path)
         self.storage.delete(path)
 
     def download(self, path: str, dest: Path) -> Path:
         """Copy the file to ``dest`` atomically (written to ``dest.part``, then replaced)."""
         return self.storage.download(path, Path(dest))
-
-    @staticmethod
-    def _refuse_in_sub_folder(path: str, verb: str) -> None:
-        folder, _ = split_path(path)
-        if is_sub_folder(folder):
-            raise StorageError(
-                f"Refusing to {verb} {path}: raw sub-frames in {folder!r} are never changed."
-            )
 
     # --- batch stacking ----------------------------------------------------------------------
 
@@ -223,7 +227,7 @@ class FakeSeestar:
         Paths that do not name an existing ``.fit`` are dropped, as the device resolves them to
         nothing; on firmware 7.75 and later so are bare file names.
         """
-        base = folder if folder.startswith("MyWorks/") else f"MyWorks/{folder}"
+        base = as_folder_path(folder)
         full_paths_only = _firmware_tuple(self.firmware) >= (7, 75)
         resolved = []
         for path in paths:
@@ -389,13 +393,13 @@ class FakeSeestar:
         image = stack_image(headers, target=target, missing_radec=run.missing_radec)
         exposure = float(image.cards.get("EXPTIME", 0.0))
         name = output_name(len(kept), target, exposure, self.local_time(at + self._skew))
-        folder = f"MyWorks/{target}"
-        self.storage.put(f"{folder}/{name}", image)
+        folder = folder_path(target)
+        self.storage.put(device_path(target, name), image)
         names = [name]
         if not run.drop_companions:
             stem = name.rsplit(".", 1)[0]
             for companion in (f"{stem}.jpg", f"{stem}_thn.jpg"):
-                self.storage.put(f"{folder}/{companion}", JPEG_PLACEHOLDER)
+                self.storage.put(device_path(target, companion), JPEG_PLACEHOLDER)
             names.append(f"{stem}_thn.jpg")
         return BatchStackStatus(
             BatchStackState.COMPLETE,

@@ -39,6 +39,7 @@ from crowdsky.domain import (
     healpix_pixel,
     local_to_utc,
 )
+from crowdsky.domain.device_paths import device_path, sub_folder_of
 
 __all__ = [
     "DEMO_NIGHT",
@@ -143,7 +144,8 @@ def _path_for(
     device: FakeSeestar, target: Target, exposure_s: float, filter: str, date_obs: datetime
 ) -> str:
     saved = date_obs + timedelta(seconds=exposure_s + SAVE_DELAY_S)
-    return f"MyWorks/{target.name}_sub/{sub_name(device, target.name, exposure_s, filter, saved)}"
+    name = sub_name(device, target.name, exposure_s, filter, saved)
+    return device_path(sub_folder_of(target.name), name)
 
 
 def lay_down_night(
@@ -347,7 +349,7 @@ def _demo_stacks(device: FakeSeestar, laid: Mapping[str, Sequence[str]]) -> None
     headers = [device.read_header(p) for p in ic]
     saved = device.local_time(_name_utc(device, ic[-1]) + timedelta(seconds=5))
     live = f"Stacked_{len(ic)}_IC 434_10.0s_LP_{saved:%Y%m%d-%H%M%S}.fit"
-    _put_stack(device, f"MyWorks/IC 434/{live}", stack_image(headers, target="IC 434"))
+    _put_stack(device, device_path("IC 434", live), stack_image(headers, target="IC 434"))
 
     # The block the first exposure starts in, the key the server derives from the stack's
     # DATE-OBS (its earliest frame's).
@@ -364,12 +366,12 @@ def _demo_stacks(device: FakeSeestar, laid: Mapping[str, Sequence[str]]) -> None
         chunk_key=chunk_key(start),
         pixel=pixel,
     )
-    _put_stack(device, f"MyWorks/M 42/{name}", image)
+    _put_stack(device, device_path("M 42", name), image)
 
     m81 = laid["M 81"][:33]
     image = stack_image([device.read_header(p) for p in m81], target="M 81")
     made = datetime(2026, 2, 27, 10, 15, 4)
-    _put_stack(device, f"MyWorks/M 81/{output_name(len(m81), 'M 81', 20.0, made)}", image)
+    _put_stack(device, device_path("M 81", output_name(len(m81), "M 81", 20.0, made)), image)
 
 
 def _exposure_start(device: FakeSeestar, path: str) -> datetime:

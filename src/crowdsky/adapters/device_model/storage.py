@@ -7,9 +7,10 @@ by ``MyWorks/<folder>/<file>`` paths as on the Seestar's eMMC (protocol referenc
 would write; :class:`DirectoryStorage` writes real files (small frames by default) that an HTTP
 or SMB server can share as they are.
 
-The stores do not protect raw sub-frames: that rule belongs to the device model
-(:class:`~crowdsky.adapters.device_model.fake.FakeSeestar`), which the laying-down of a night
-bypasses.
+Paths are split, and new names checked, by :mod:`crowdsky.domain.device_paths`, the same rules
+the real adapters apply. The stores do not protect raw sub-frames: that rule belongs to the
+device model (:class:`~crowdsky.adapters.device_model.fake.FakeSeestar`), which the laying-down
+of a night bypasses.
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ from crowdsky.adapters.device_model.fits_files import (
     write_fits,
 )
 from crowdsky.app.ports import FileEntry
+from crowdsky.domain.device_paths import (
+    ROOT_FOLDER,
+    check_folder,
+    check_new_name,
+    device_path,
+    split_device_path,
+)
 from crowdsky.errors import StorageError
 
-__all__ = ["DeviceStorage", "DirectoryStorage", "MemoryStorage", "split_path"]
-
-_ROOT = "MyWorks"
+__all__ = ["DeviceStorage", "DirectoryStorage", "MemoryStorage"]
 
 #: What a stored file is: a FITS image or the bytes of a JPEG companion.
 Content = FitsImage | bytes
@@ -76,35 +82,6 @@ class DeviceStorage(Protocol):
     def download(self, path: str, dest: Path) -> Path:
         """Write the file to ``dest`` atomically (via ``dest.part``); return ``dest``."""
         ...
-
-
-def split_path(path: str) -> tuple[str, str]:
-    """``(folder, name)`` of a ``MyWorks/<folder>/<name>`` path.
-
-    Raises
-    ------
-    StorageError
-        For any other shape (no ``MyWorks/``, nested folders, ``..``, empty parts).
-
-    Examples
-    --------
-    >>> split_path("MyWorks/IC 434_sub/Light_IC 434_10.0s_LP_20260227-211503.fit")[0]
-    'IC 434_sub'
-    """
-    parts = path.split("/")
-    if len(parts) != 3 or parts[0] != _ROOT or not all(_plain(p) for p in parts[1:]):
-        raise StorageError(f"Not a MyWorks/<folder>/<file> path: {path!r}")
-    return parts[1], parts[2]
-
-
-def _plain(part: str) -> bool:
-    return bool(part) and part not in (".", "..") and "\\" not in part and "\x00" not in part
-
-
-def _check_name(new_name: str) -> str:
-    if not _plain(new_name) or "/" in new_name:
-        raise StorageError(f"Not a plain file name: {new_name!r}")
-    return new_name
 
 
 @contextlib.contextmanager
@@ -169,7 +146,7 @@ class MemoryStorage:
         return len(content) if isinstance(content, bytes) else content.size(self.shape)
 
     def _get(self, path: str) -> Content:
-        folder, name = split_path(path)
+        folder, name = split_device_path(path)
         with self._lock:
             content = self._folders.get(folder, {}).get(name)
         if content is None:
@@ -178,7 +155,7 @@ class MemoryStorage:
 
     def exists(self, path: str) -> bool:
         """True if a file is stored at ``path``."""
-        folder, name = split_path(path)
+        folder, name = split_device_path(path)
         with self._lock:
             return name in self._folders.get(folder, {})
 
@@ -191,14 +168,14 @@ class MemoryStorage:
 
     def put(self, path: str, content: Content) -> None:
         """Store ``content`` at ``path`` (creating the folder, replacing any file)."""
-        folder, name = split_path(path)
+        folder, name = split_device_path(path)
         with self._lock:
             self._folders.setdefault(folder, {})[name] = content
 
     def rename(self, path: str, new_name: str) -> None:
         """Rename within the folder; :class:`StorageError` if missing or the target exists."""
-        folder, name = split_path(path)
-        _check_name(new_name)
+        folder, name = split_device_path(path)
+        check_new_name(new_name)
         with self._lock:
             stored = self._folders.get(folder, {})
             if name not in stored:
@@ -209,7 +186,7 @@ class MemoryStorage:
 
     def delete(self, path: str) -> None:
         """Delete the file (its folder stays, as on the device); :class:`StorageError` if gone."""
-        folder, name = split_path(path)
+        folder, name = split_device_path(path)
         with self._lock:
             if self._folders.get(folder, {}).pop(name, None) is None:
                 raise StorageError(f"No such file on the Seestar: {path}")
@@ -218,7 +195,7 @@ class MemoryStorage:
         """Every stored file as ``(path, content)``, sorted by path (to copy a tree elsewhere)."""
         with self._lock:
             return sorted(
-                (f"{_ROOT}/{folder}/{name}", content)
+                (device_path(folder, name), content)
                 for folder, stored in self._folders.items()
                 for name, content in stored.items()
             )
@@ -252,23 +229,26 @@ class DirectoryStorage:
     def __init__(self, root: Path, shape: tuple[int, int] = SMALL_SHAPE) -> None:
         self.root = Path(root)
         self.shape = shape
-        (self.root / _ROOT).mkdir(parents=True, exist_ok=True)
+        (self.root / ROOT_FOLDER).mkdir(parents=True, exist_ok=True)
 
     def _local(self, path: str) -> Path:
-        folder, name = split_path(path)
-        return self.root / _ROOT / folder / name
+        folder, name = split_device_path(path)
+        return self.root / ROOT_FOLDER / folder / name
 
     def folders(self) -> list[str]:
         """Folder names directly under ``MyWorks``, sorted."""
         try:
-            return sorted(p.name for p in (self.root / _ROOT).iterdir() if p.is_dir())
+            return sorted(p.name for p in (self.root / ROOT_FOLDER).iterdir() if p.is_dir())
         except OSError as exc:
-            raise StorageError(f"Cannot list {self.root / _ROOT}: {exc}") from exc
+            raise StorageError(f"Cannot list {self.root / ROOT_FOLDER}: {exc}") from exc
 
     def files(self, folder: str) -> list[FileEntry]:
         """Files of ``MyWorks/<folder>`` sorted by name; empty for a missing folder."""
-        directory = self.root / _ROOT / folder
-        if "/" in folder or not _plain(folder) or not directory.is_dir():
+        try:
+            directory = self.root / ROOT_FOLDER / check_folder(folder)
+        except StorageError:
+            return []  # no folder of that name can exist
+        if not directory.is_dir():
             return []
         entries = []
         for entry in os.scandir(directory):
@@ -304,7 +284,7 @@ class DirectoryStorage:
     def rename(self, path: str, new_name: str) -> None:
         """Rename within the folder; :class:`StorageError` if missing or the target exists."""
         source = self._local(path)
-        target = source.with_name(_check_name(new_name))
+        target = source.with_name(check_new_name(new_name))
         try:
             _rename_no_clobber(source, target)
         except FileNotFoundError as exc:

@@ -15,6 +15,7 @@ import attrs
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER, FitsImage
 from crowdsky.domain import format_exposure
+from crowdsky.domain.device_paths import device_path, sub_folder_of
 from crowdsky.errors import PlanError
 
 __all__ = [
@@ -158,11 +159,11 @@ def add_sub(
         raise PlanError("date_obs_utc must be time-zone aware (UTC).")
     saved = date_obs_utc + timedelta(seconds=exposure_s + save_delay_s)
     name = sub_name(device, target.name, exposure_s, filter, saved)
-    folder = f"MyWorks/{target.name}_sub"
+    folder = sub_folder_of(target.name)
     image = sub_image(device, target, exposure_s, filter, date_obs_utc, site, ccd_temp)
-    device.storage.put(f"{folder}/{name}", image)
+    device.storage.put(device_path(folder, name), image)
     if companions:
         stem = name.removesuffix(".fit")
-        device.storage.put(f"{folder}/{stem}.jpg", JPEG_PLACEHOLDER)
-        device.storage.put(f"{folder}/{stem}_thn.jpg", JPEG_PLACEHOLDER)
-    return f"{folder}/{name}"
+        device.storage.put(device_path(folder, f"{stem}.jpg"), JPEG_PLACEHOLDER)
+        device.storage.put(device_path(folder, f"{stem}_thn.jpg"), JPEG_PLACEHOLDER)
+    return device_path(folder, name)

@@ -18,10 +18,13 @@ from typing import Any, Protocol, TypeVar
 
 from crowdsky.app.ports import FileEntry
 from crowdsky.domain.device_paths import (
+    ROOT_FOLDER,
     check_folder,
     check_mutable_path,
     check_new_name,
     check_path,
+    device_path,
+    folder_path,
 )
 from crowdsky.errors import SeestarConnectionError, StorageError
 
@@ -61,8 +64,7 @@ class FileOps(Protocol):
 def _renamed(path: str, new_name: str) -> tuple[tuple[str, ...], str]:
     """Check a rename and return the source components and the target path."""
     parts = check_mutable_path(path)
-    check_new_name(new_name)
-    return parts, "/".join((*parts[:-1], new_name))
+    return parts, device_path(parts[1], check_new_name(new_name))
 
 
 class MountedShareFileOps:
@@ -112,10 +114,13 @@ class MountedShareFileOps:
 
     def list(self, folder: str) -> list[FileEntry]:
         """Files in ``MyWorks/<folder>``, sorted by name; empty if the folder does not exist."""
-        directory = self._local(("MyWorks", check_folder(folder)))
+        directory = self._local((ROOT_FOLDER, check_folder(folder)))
         if not directory.is_dir():
             return []
-        with _storage_errors(f"Cannot list MyWorks/{folder}"), os.scandir(directory) as entries:
+        with (
+            _storage_errors(f"Cannot list {folder_path(folder)}"),
+            os.scandir(directory) as entries,
+        ):
             files = [FileEntry(e.name, e.stat().st_size) for e in entries if e.is_file()]
         return sorted(files, key=lambda entry: entry.name)
 
@@ -220,7 +225,7 @@ class SmbFileOps:
 
             try:
                 found: list[Any] = conn.listPath(
-                    self.share, f"MyWorks/{folder}", timeout=self.timeout
+                    self.share, folder_path(folder), timeout=self.timeout
                 )
             except OperationFailure as exc:
                 if _not_found(exc):
@@ -230,7 +235,7 @@ class SmbFileOps:
 
         files = [
             FileEntry(e.filename, int(e.file_size))
-            for e in self._call(f"Cannot list MyWorks/{folder}", entries)
+            for e in self._call(f"Cannot list {folder_path(folder)}", entries)
             if not e.isDirectory
         ]
         return sorted(files, key=lambda entry: entry.name)

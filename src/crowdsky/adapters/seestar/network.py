@@ -75,6 +75,7 @@ from crowdsky.app.ports import (
     FolderEntry,
     Header,
 )
+from crowdsky.domain.device_paths import as_folder_path
 from crowdsky.errors import (
     CrowdskyError,
     ListingIncompleteError,
@@ -95,7 +96,6 @@ _NO_SUCH_METHOD: Final = 103
 _MAX_PAGES_UNKNOWN: Final = 5000
 #: Whole listings tried, each with a new page count, before a short one is reported.
 LISTING_ATTEMPTS: Final = 3
-_ROOT: Final = "MyWorks"
 
 PathArg = str | os.PathLike[str]
 
@@ -104,12 +104,6 @@ def _base_url(host: str, port: int) -> str:
     # A bare IPv6 address needs brackets in a URL.
     name = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{name}" if port == 80 else f"http://{name}:{port}"
-
-
-def _folder_dir(folder: str) -> str:
-    """``MyWorks/<folder>`` for a bare folder name or an already full one."""
-    folder = folder.strip("/")
-    return folder if folder == _ROOT or folder.startswith(_ROOT + "/") else f"{_ROOT}/{folder}"
 
 
 def _is_batch_stack(event: Event) -> bool:
@@ -271,7 +265,7 @@ class NetworkSeestar:
         SeestarConnectionError
             When the Seestar cannot be reached or stops answering.
         """
-        directory = _folder_dir(folder)
+        directory = as_folder_path(folder)
         reason = ""
         with self._listing:
             for attempt in range(1, LISTING_ATTEMPTS + 1):
@@ -361,7 +355,7 @@ class NetworkSeestar:
         A bare file name is completed with ``folder``: with bare names firmware 7.75 stores no
         file and the stack fails with 267 "no image".
         """
-        base = _folder_dir(folder)
+        base = as_folder_path(folder)
         files = [{"name": path if "/" in path else f"{base}/{path}"} for path in paths]
         self._rpc.call("set_batch_stack_setting", {"path": base, "files": files})
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from crowdsky.app.ports import BatchStackStatus, DeviceTime, FileEntry, FolderEntry
+from crowdsky.domain.device_paths import as_folder_path
 
 __all__ = [
     "PAGE_SIZE",
@@ -29,8 +30,6 @@ __all__ = [
 
 #: Entries per ``get_img_file_page_name`` page (reference §3.3).
 PAGE_SIZE = 20
-
-_ROOT = "MyWorks"
 
 
 def as_int(value: Any, default: int | None = None) -> int | None:
@@ -217,9 +216,7 @@ def _folder(path: Any) -> str | None:
     if not isinstance(path, str):
         return None
     path = path.strip().strip("/")
-    if not path:
-        return None
-    return path if path == _ROOT or path.startswith(_ROOT + "/") else f"{_ROOT}/{path}"
+    return as_folder_path(path) if path else None
 
 
 def _output(entry: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:

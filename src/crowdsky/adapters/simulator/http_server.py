@@ -16,6 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from crowdsky.domain.device_paths import ROOT_FOLDER, check_path
+from crowdsky.errors import StorageError
+
 __all__ = ["FileServer", "parse_range"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -53,13 +56,14 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 def _local_path(root: Path, raw_path: str) -> Path | None:
     """The file under ``root/MyWorks`` a request path names, or ``None`` if it names none."""
     path = urllib.parse.unquote(urllib.parse.urlsplit(raw_path).path)
-    parts = path.split("/")
-    if len(parts) < 3 or parts[0] != "" or parts[1] != "MyWorks":
+    if not path.startswith("/"):
         return None
-    if any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts[2:]):
+    try:
+        parts = check_path(path[1:])
+    except StorageError:
         return None
-    base = (root / "MyWorks").resolve()
-    local = base.joinpath(*parts[2:]).resolve()
+    base = (root / ROOT_FOLDER).resolve()
+    local = base.joinpath(*parts[1:]).resolve()
     if not local.is_relative_to(base) or not local.is_file():
         return None
     return local

@@ -21,6 +21,7 @@ from crowdsky.adapters.simulator.server import (
     demo_simulator_device,
     device_firmware,
 )
+from crowdsky.domain.device_paths import ROOT_FOLDER
 from crowdsky.errors import PlanError
 
 __all__ = ["run_simulator", "write_private_key"]
@@ -168,5 +169,5 @@ def _banner(sim: SimulatorServer, root: Path, key: Path | None) -> str:
         point += f' --key "{key}"'
     return (
         f"Simulated Seestar (firmware {sim.options.firmware}): JSON-RPC {sim.host}:{sim.rpc_port}, "
-        f"files {sim.http_url}/MyWorks/ from {root}. Ctrl-C stops. Try:\n  {point}"
+        f"files {sim.http_url}/{ROOT_FOLDER}/ from {root}. Ctrl-C stops. Try:\n  {point}"
     )

@@ -22,7 +22,8 @@ from crowdsky.adapters.jsonrpc import Request
 from crowdsky.adapters.simulator.auth import verify_signature
 from crowdsky.adapters.simulator.options import SimulatorOptions
 from crowdsky.app.ports import FileEntry
-from crowdsky.errors import CrowdskyError, SeestarRpcError
+from crowdsky.domain.device_paths import ROOT_FOLDER, listed_folder
+from crowdsky.errors import CrowdskyError, SeestarRpcError, StorageError
 
 __all__ = [
     "HANDSHAKE_METHODS",
@@ -143,7 +144,7 @@ def albums(device: FakeSeestar) -> dict[str, Any]:
         }
         groups["SolarSystem" if folder.name in _SOLAR else "DeepSky"].append(entry)
     return {
-        "path": "MyWorks",
+        "path": ROOT_FOLDER,
         "list": [{"group_name": g, "files": files} for g, files in groups.items() if files],
     }
 
@@ -186,22 +187,27 @@ def _folder_entries(device: FakeSeestar) -> list[dict[str, Any]]:
     ]
 
 
+def _listing(device: FakeSeestar, directory: str) -> list[dict[str, Any]] | None:
+    """The entries of ``MyWorks`` or ``MyWorks/<folder>``; ``None`` when there is no such folder."""
+    try:
+        folder = listed_folder(directory)
+    except StorageError:
+        return None
+    if folder is None:
+        return _folder_entries(device)
+    if folder not in device.storage.folders():
+        return None
+    return [_file_entry(f) for f in device.list_files(folder)]
+
+
 def get_img_file_page_number(call: Call, request: Request) -> object:
     """Page count of ``params.dir`` (``MyWorks/<folder>``); sets the connection's context."""
     params = _object_params(request)
     directory = params.get("dir")
     if not isinstance(directory, str):
         raise _fail(request.method, 109, "unexpected param")
-    directory = directory.strip("/")
-    if directory == "MyWorks":
-        entries = _folder_entries(call.device)
-    elif directory.startswith("MyWorks/") and "/" not in directory[len("MyWorks/") :]:
-        folder = directory[len("MyWorks/") :]
-        if folder not in call.device.storage.folders():
-            call.session.listing = []
-            return call.options.missing_folder_pages
-        entries = [_file_entry(f) for f in call.device.list_files(folder)]
-    else:
+    entries = _listing(call.device, directory)
+    if entries is None:
         call.session.listing = []
         return call.options.missing_folder_pages
     if params.get("skip_avi") is True:

@@ -22,7 +22,7 @@ import attrs
 from astropy.io import fits
 
 from crowdsky.domain import chunk_key, healpix_pixel, parse_crowdsky_name
-from crowdsky.domain.folders import header_pointing, parse_date_obs
+from crowdsky.domain.headers import header_pointing, parse_date_obs
 from crowdsky.errors import PlanError
 
 __all__ = [
