@@ -161,6 +161,12 @@ def load_target(
         Last-resort zone (the computer's), used with a :class:`DeviceTimeWarning`.
     zone : tzinfo, optional
         The device's reported zone, if already asked (see :func:`device_zone`).
+
+    Raises
+    ------
+    HeaderReadError
+        When a header the settler asked for could not be read, even when retried: nothing is
+        planned from a guess.
     """
     folders = find_target(seestar, target)
     listed = _raw_frames(seestar, folders)

@@ -19,6 +19,9 @@ fall-back night and the skipped hour of a spring-forward night. :func:`decide_zo
 zone together with the frames whose header must be read for that, :func:`near_boundary` the
 few frames too close to a block boundary for the estimate to place them, and
 :func:`offset_surprises` the nights where one of those headers contradicts the zone.
+:class:`~crowdsky.domain.device_time.DeviceTimeSettler` runs them in that order, asking for the
+headers each one needs. A header that could not be read is never taken for one without
+``DATE-OBS``: these functions only ever see headers that were read.
 
 Blocks are aligned on UTC boundaries (shared README, decision 3). For 15-minute blocks the chunk
 key is ``YYYYMMDD.CC`` with ``CC`` = 00–95. Other lengths get ``YYYYMMDD.<index>m<minutes>``
