@@ -16,6 +16,7 @@ edge into one of these, with the original kept as ``__cause__``.
     │   ├── SeestarAuthError               key missing or signature rejected
     │   ├── SeestarRpcError                a JSON-RPC reply with a non-zero code
     │   ├── StorageError                   rename, delete or download of a file failed
+    │   │   └── HeaderReadError            a FITS header could not be read, even when retried
     │   ├── ListingIncompleteError         a folder listing kept coming back short
     │   └── BatchStackError                start refused, stack failed, timed out
     └── ServerError                        the CrowdSky collaboration server
@@ -35,6 +36,7 @@ __all__ = [
     "CrowdskyError",
     "CrowdskyWarning",
     "DeviceTimeWarning",
+    "HeaderReadError",
     "ListingIncompleteError",
     "NoSeestarError",
     "PlanError",
@@ -122,6 +124,31 @@ class SeestarRpcError(SeestarError):
 
 class StorageError(SeestarError):
     """A file on the Seestar could not be renamed, deleted, read or downloaded."""
+
+
+class HeaderReadError(StorageError):
+    """A FITS header could not be read, even after retrying.
+
+    Not the same as a header without ``DATE-OBS`` or ``RA``/``DEC``: nothing is planned or
+    named from a header that could not be read.
+
+    Parameters
+    ----------
+    path : str
+        The ``MyWorks/...`` path of the file.
+    attempts : int
+        How many times the read was tried.
+    reason : str
+        The last failure.
+    """
+
+    def __init__(self, path: str, attempts: int, reason: str) -> None:
+        self.path = path
+        self.attempts = attempts
+        self.reason = reason
+        super().__init__(
+            f"The FITS header of {path} could not be read ({attempts} attempts; last: {reason})."
+        )
 
 
 class ListingIncompleteError(SeestarError):

@@ -12,12 +12,14 @@ import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.console import CollectingProgress
 from crowdsky.adapters.device_model.fake import FakeSeestar
+from crowdsky.adapters.device_model.faults import ReadFault
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.adapters.seestar.network import NetworkSeestar, connect_seestar
@@ -25,7 +27,7 @@ from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
-from crowdsky.errors import SeestarAuthError
+from crowdsky.errors import HeaderReadError, SeestarAuthError
 
 IC434 = (85.25, -2.46)
 M42 = (83.82, -5.39)
@@ -178,3 +180,43 @@ def test_older_firmware_needs_no_key_and_clears_its_own_way(
         seestar.clear_batch_stack()
         seestar.clear_batch_stack()
         assert seestar.batch_stack_status() is None
+
+
+@pytest.mark.parametrize("fault", list(ReadFault))
+def test_a_header_the_file_server_fails_to_send_is_no_missing_date_obs(
+    fault: ReadFault, root: Path, tmp_path: Path
+) -> None:
+    """HTTP 500 or a body cut short: the target is reported failed, not planned in the host zone.
+
+    The device reports no zone, so a header read taken for "no DATE-OBS" would leave only the
+    computer's zone (New York here) and shift every chunk key of the night.
+    """
+    device = FakeSeestar(
+        clock=SystemClock(), zone="Europe/Vienna", report_zone=False, storage=DirectoryStorage(root)
+    )
+    spec_night(device)
+    device.faults.read_fails = lambda path: path.startswith("MyWorks/IC 434_sub/")
+    device.faults.read_fault = fault
+    options = SimulatorOptions(coalesce_and_split=False, pistatus_interval=None)
+    with (
+        SimulatorServer(device, root, options=options) as sim,
+        connect_seestar(
+            sim.host, port=sim.rpc_port, http_port=sim.http_port, mounted_share=root, timeout=5.0
+        ) as seestar,
+    ):
+        app = Crowdsky(
+            seestar,
+            SystemClock(),
+            CollectingProgress(),
+            host_zone=ZoneInfo("America/New_York"),
+            options=StackOptions(poll_min=0.01, poll_max=0.05),
+        )
+        with pytest.raises(HeaderReadError, match="could not be read"):
+            app.find_unstacked_blocks("IC 434")
+        result = app.stack_all()
+        assert list(result["targets_failed"]) == ["IC 434"]
+        assert [f.split("_")[5] for f in result["results"]["M 42"]["files"]] == ["20260227.84"]
+
+        device.faults.read_fail_times = 2  # now only a passing glitch per file: retried
+        keys = [b["chunk_key"] for b in app.find_unstacked_blocks("IC 434")]
+        assert keys == ["20260227.81", "20260227.82", "20260227.83"]

@@ -1,35 +1,41 @@
 """Gathering what is on the Seestar: targets, raw frames, coverage, and the device's zone.
 
 The shell half of planning: everything here reads through the :class:`~crowdsky.app.ports.Seestar`
-port and hands plain data to the domain, which decides.
+port and hands plain data to the domain, which decides. Which headers to read is the domain's
+:class:`~crowdsky.domain.device_time.DeviceTimeSettler`'s call: :func:`load_target` only lists,
+reads what it is asked for (each read retried, see :mod:`crowdsky.app.headers`) and feeds it back.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from crowdsky.app.headers import HEADER_READ_ATTEMPTS, read_header
 from crowdsky.app.ports import Seestar
 from crowdsky.domain import (
     CoverageKey,
+    CrowdskyName,
     RawFrame,
     ZoneDecision,
-    chunk_key,
-    coverage_key_of,
-    decide_zone,
-    near_boundary,
-    night_samples,
-    offset_surprises,
     parse_crowdsky_name,
     parse_raw_name,
 )
 from crowdsky.domain.device_paths import device_path, target_of_sub_folder
+from crowdsky.domain.device_time import (
+    CannotSettle,
+    DeviceTimeSettler,
+    HeaderRead,
+    HeaderResult,
+    HeaderUnreadable,
+    NeedHeaders,
+)
 from crowdsky.domain.headers import parse_date_obs
-from crowdsky.errors import DeviceTimeWarning, StorageError, UnknownTargetError
+from crowdsky.errors import DeviceTimeWarning, HeaderReadError, UnknownTargetError
 
 __all__ = [
     "TargetInventory",
@@ -111,30 +117,22 @@ def _raw_frames(seestar: Seestar, folders: Iterable[str]) -> list[tuple[str, Raw
     return frames
 
 
-def _with_date_obs(
-    seestar: Seestar, frames: Sequence[RawFrame], wanted: Iterable[str], folder_of: dict[str, str]
-) -> tuple[RawFrame, ...]:
-    """Frames with ``date_obs`` read from the headers of the ``wanted`` names."""
-    wanted_set = set(wanted)
-    out = []
-    for frame in frames:
-        if frame.name in wanted_set and frame.date_obs is None:
-            frame = attrs.evolve(frame, date_obs=_read_date_obs(seestar, folder_of, frame))
-        out.append(frame)
-    return tuple(out)
-
-
-def _read_date_obs(seestar: Seestar, folder_of: dict[str, str], frame: RawFrame) -> datetime | None:
-    try:
-        header = seestar.read_header(device_path(folder_of[frame.name], frame.name))
-    except StorageError:
-        return None
-    return parse_date_obs(header.get("DATE-OBS"))
-
-
-def _coverage(seestar: Seestar, target: str, tz: tzinfo) -> frozenset[CoverageKey]:
+def _stacked(seestar: Seestar, target: str) -> list[CrowdskyName]:
     names = (parse_crowdsky_name(entry.name) for entry in seestar.list_files(target))
-    return frozenset(coverage_key_of(crowd, tz) for crowd in names if crowd is not None)
+    return [crowd for crowd in names if crowd is not None]
+
+
+def _read(seestar: Seestar, paths: Sequence[str], names: Sequence[str]) -> list[HeaderResult]:
+    """Results for ``names`` (at ``paths``), stopping at the first header that cannot be read."""
+    results: list[HeaderResult] = []
+    for name, path in zip(names, paths, strict=True):
+        try:
+            header = read_header(seestar, path)
+        except HeaderReadError as exc:
+            results.append(HeaderUnreadable(name=name, reason=exc.reason))
+            break
+        results.append(HeaderRead(name=name, date_obs=parse_date_obs(header.get("DATE-OBS"))))
+    return results
 
 
 def load_target(
@@ -163,44 +161,36 @@ def load_target(
         Last-resort zone (the computer's), used with a :class:`DeviceTimeWarning`.
     zone : tzinfo, optional
         The device's reported zone, if already asked (see :func:`device_zone`).
+
+    Raises
+    ------
+    HeaderReadError
+        When a header the settler asked for could not be read, even when retried: nothing is
+        planned from a guess.
     """
     folders = find_target(seestar, target)
     listed = _raw_frames(seestar, folders)
     folder_of = {frame.name: folder for folder, frame in listed}
-    frames = tuple(frame for _, frame in listed)
-    samples: tuple[RawFrame, ...] = ()
-    if tz is None:
-        picked = night_samples(frames)
-        frames = _with_date_obs(seestar, frames, (f.name for f in picked), folder_of)
-        samples = tuple(f for f in frames if f.date_obs is not None)
-    decision = decide_zone(
-        frames, samples=samples, override=tz, device_zone=zone, host_zone=host_zone
+    settler = DeviceTimeSettler(
+        [frame for _, frame in listed],
+        stacked=_stacked(seestar, target),
+        override=tz,
+        device_zone=zone,
+        host_zone=host_zone,
+        block_minutes=block_minutes,
     )
-    if decision.warning:
-        warnings.warn(f"{target}: {decision.warning}", DeviceTimeWarning, stacklevel=3)
-    frames = _with_date_obs(seestar, frames, decision.read_headers, folder_of)
-    covered = _coverage(seestar, target, decision.tz)
+    step = settler.next_step()
+    while isinstance(step, NeedHeaders):
+        paths = [device_path(folder_of[name], name) for name in step.names]
+        settler.receive_headers(_read(seestar, paths, step.names))
+        step = settler.next_step()
+    if isinstance(step, CannotSettle):
+        raise _read_error(step.unreadable[0], folder_of)
+    for text in step.warnings:
+        warnings.warn(f"{target}: {text}", DeviceTimeWarning, stacklevel=2)
+    return TargetInventory(target, folders, step.frames, step.zone, step.covered, folder_of)
 
-    def stacked_already(frame: RawFrame, block_start: datetime) -> bool:
-        key = chunk_key(block_start, block_minutes)
-        return CoverageKey(frame.target, frame.exposure, frame.filter, key) in covered
 
-    unsure = near_boundary(frames, decision.tz, block_minutes, settled=stacked_already)
-    frames = _with_date_obs(seestar, frames, (f.name for f in unsure), folder_of)
-    surprised = offset_surprises(frames, decision.tz)
-    if surprised and decision.source in ("override", "device"):
-        warnings.warn(
-            f"{target}: sub-frame headers contradict the {decision.source} time zone "
-            f"{decision.tz}; those nights are placed by each frame's DATE-OBS instead.",
-            DeviceTimeWarning,
-            stacklevel=2,
-        )
-    frames = _with_date_obs(seestar, frames, (f.name for f in surprised), folder_of)
-    return TargetInventory(
-        target,
-        folders,
-        frames,
-        decision,
-        covered,
-        folder_of,
-    )
+def _read_error(unreadable: HeaderUnreadable, folder_of: dict[str, str]) -> HeaderReadError:
+    path = device_path(folder_of[unreadable.name], unreadable.name)
+    return HeaderReadError(path, HEADER_READ_ATTEMPTS, unreadable.reason)

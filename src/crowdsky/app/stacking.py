@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from crowdsky.app.headers import read_header
 from crowdsky.app.ports import (
     BatchStackEvents,
     BatchStackState,
@@ -45,7 +46,13 @@ from crowdsky.domain import (
 )
 from crowdsky.domain import report as text
 from crowdsky.domain.headers import header_pointing
-from crowdsky.errors import BatchStackError, CrowdskyError, CrowdskyWarning, StorageError
+from crowdsky.errors import (
+    BatchStackError,
+    CrowdskyError,
+    CrowdskyWarning,
+    HeaderReadError,
+    StorageError,
+)
 
 __all__ = ["BlockOutcome", "StackOptions", "run_block"]
 
@@ -242,7 +249,14 @@ def _finish(
         return BlockOutcome(block, "failed", error=reason)
     frames = _frames_stacked(status, output)
     progress.line(text.complete_line(frames))
-    pixel = _pixel(seestar, output, paths, options.tiling)
+    try:
+        pixel = _pixel(seestar, output, paths, options.tiling)
+    except HeaderReadError as exc:
+        # Not named from a guess: the stack keeps the firmware's name, and since only a CrowdSky
+        # name counts as coverage, the next run stacks the block again.
+        reason = f"{exc} {output} keeps its name; the block is stacked again on the next run."
+        progress.line(text.failed_line(reason))
+        return BlockOutcome(block, "failed", frames_stacked=frames, error=reason)
     new = crowdsky_name(
         frames=frames,
         target=block.target,
@@ -270,12 +284,13 @@ def _frames_stacked(status: BatchStackStatus, output: str) -> int:
 
 
 def _pixel(seestar: Seestar, output: str, paths: list[str], tiling: SkyTiling) -> int:
-    """Pixel from the stack's RA/DEC, else from a sub-frame's, else the spec's ``HP000000``."""
+    """Pixel from the stack's RA/DEC, else from a sub-frame's, else the spec's ``HP000000``.
+
+    Only a header that was read and has no RA/DEC falls through to the next one; a header that
+    cannot be read raises :class:`HeaderReadError` (it might well hold the pointing).
+    """
     for path in (output, paths[0]):
-        try:
-            ra, dec = header_pointing(seestar.read_header(path))
-        except StorageError:
-            continue
+        ra, dec = header_pointing(read_header(seestar, path))
         if ra is not None:
             return healpix_pixel(ra, dec, tiling)
     warnings.warn(

@@ -19,6 +19,9 @@ fall-back night and the skipped hour of a spring-forward night. :func:`decide_zo
 zone together with the frames whose header must be read for that, :func:`near_boundary` the
 few frames too close to a block boundary for the estimate to place them, and
 :func:`offset_surprises` the nights where one of those headers contradicts the zone.
+:class:`~crowdsky.domain.device_time.DeviceTimeSettler` runs them in that order, asking for the
+headers each one needs. A header that could not be read is never taken for one without
+``DATE-OBS``: these functions only ever see headers that were read.
 
 Blocks are aligned on UTC boundaries (shared README, decision 3). For 15-minute blocks the chunk
 key is ``YYYYMMDD.CC`` with ``CC`` = 00–95. Other lengths get ``YYYYMMDD.<index>m<minutes>``
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from enum import StrEnum
 
 import attrs
 
@@ -42,6 +46,7 @@ __all__ = [
     "SAVE_DELAY_S",
     "NightlyOffsets",
     "ZoneDecision",
+    "ZoneSource",
     "as_utc",
     "block_bounds",
     "check_block_minutes",
@@ -316,6 +321,19 @@ def night_samples(frames: Iterable[RawFrame]) -> tuple[RawFrame, ...]:
     return tuple(picked.values())
 
 
+class ZoneSource(StrEnum):
+    """Where a :class:`ZoneDecision` took the device's zone from (compares equal to its text)."""
+
+    #: The user's ``tz=``.
+    OVERRIDE = "override"
+    #: The IANA zone the device reports (``pi_get_time``).
+    DEVICE = "device"
+    #: UTC offsets measured from sampled ``DATE-OBS`` headers, one per night.
+    HEADER = "header"
+    #: The computer's zone, the last resort (with a warning).
+    HOST = "host"
+
+
 @attrs.frozen
 class ZoneDecision:
     """How the device's local times are turned into UTC.
@@ -324,8 +342,8 @@ class ZoneDecision:
     ----------
     tz : tzinfo
         The zone to read name times in.
-    source : str
-        ``"override"``, ``"device"``, ``"header"`` or ``"host"``.
+    source : ZoneSource
+        Where the zone came from: ``"override"``, ``"device"``, ``"header"`` or ``"host"``.
     read_headers : tuple of str
         Names of frames whose ``DATE-OBS`` must be read before planning.
     warning : str or None
@@ -333,7 +351,7 @@ class ZoneDecision:
     """
 
     tz: tzinfo
-    source: str
+    source: ZoneSource
     read_headers: tuple[str, ...] = ()
     warning: str | None = None
 
@@ -393,23 +411,26 @@ def decide_zone(
     """
     measured = [f for f in samples if _frame_offset(f) is not None]
     if override is not None:
-        return _zone_with_reads("override", override, frames)
+        return _zone_with_reads(ZoneSource.OVERRIDE, override, frames)
     if device_zone is not None and (not measured or _agrees(device_zone, measured)):
         warning = None if measured else "The device's zone could not be checked against DATE-OBS."
-        return attrs.evolve(_zone_with_reads("device", device_zone, frames), warning=warning)
+        return attrs.evolve(
+            _zone_with_reads(ZoneSource.DEVICE, device_zone, frames), warning=warning
+        )
     if measured:
         return _zone_from_samples(frames, measured, device_zone)
     tz = host_zone or UTC
     return attrs.evolve(
-        _zone_with_reads("host", tz, frames),
+        _zone_with_reads(ZoneSource.HOST, tz, frames),
         warning=(
-            f"Could not learn the Seestar's time zone (no zone reported, no readable DATE-OBS); "
+            f"Could not learn the Seestar's time zone (no zone reported, no DATE-OBS in the "
+            f"headers read); "
             f"assuming this computer's zone {tz}. Pass tz= with the telescope's zone to be sure."
         ),
     )
 
 
-def _zone_with_reads(source: str, tz: tzinfo, frames: Sequence[RawFrame]) -> ZoneDecision:
+def _zone_with_reads(source: ZoneSource, tz: tzinfo, frames: Sequence[RawFrame]) -> ZoneDecision:
     return ZoneDecision(tz, source, tuple(f.name for f in needs_date_obs(frames, tz)))
 
 
@@ -432,4 +453,4 @@ def _zone_from_samples(
             f"The Seestar reports time zone {device_zone}, but its sub-frame headers disagree; "
             "using the offsets measured from DATE-OBS. Set the telescope's clock from the app."
         )
-    return ZoneDecision(tz, "header", reads, warning)
+    return ZoneDecision(tz, ZoneSource.HEADER, reads, warning)

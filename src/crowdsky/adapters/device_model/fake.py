@@ -33,7 +33,7 @@ from crowdsky.adapters.device_model.batch_stack import (
     stack_target,
     wire_entry,
 )
-from crowdsky.adapters.device_model.faults import COMPANION_FILES, FIT_FILES, Faults
+from crowdsky.adapters.device_model.faults import COMPANION_FILES, FIT_FILES, Faults, ReadFault
 from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER
 from crowdsky.adapters.device_model.storage import DeviceStorage, MemoryStorage
 from crowdsky.app.ports import (
@@ -194,7 +194,12 @@ class FakeSeestar:
         return self.storage.files(folder)
 
     def read_header(self, path: str) -> dict[str, Any]:
-        """The primary FITS header; :class:`StorageError` when missing or not FITS."""
+        """The primary FITS header; :class:`StorageError` when missing, not FITS or faulted."""
+        fault = self.faults.read_refused(path)
+        if fault == ReadFault.TRUNCATED:
+            raise StorageError(f"{path} is not a FITS file: no END card before end of file")
+        if fault is not None:
+            raise StorageError(f"Seestar file server answered HTTP 500 for {path} (injected fault)")
         return self.storage.read_header(path)
 
     def rename(self, path: str, new_name: str) -> None:

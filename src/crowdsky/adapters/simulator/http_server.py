@@ -3,7 +3,9 @@
 Like ``zwoair_file_server`` (protocol reference §5.1) it serves percent-encoded paths under
 ``MyWorks/`` and answers 404 for anything missing. Range support on the device is unknown, so
 it is a switch: honoured (206 + ``Content-Range``) or ignored (200 with the whole body).
-Nothing outside ``<root>/MyWorks`` is ever served.
+Nothing outside ``<root>/MyWorks`` is ever served. The device's read faults
+(:attr:`~crowdsky.adapters.device_model.faults.Faults.read_fails`) show here as an HTTP 500 or a
+body cut short after its headers promised the whole of it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from crowdsky.adapters.device_model.faults import Faults, ReadFault
 from crowdsky.domain.device_paths import ROOT_FOLDER, check_path
 from crowdsky.errors import StorageError
 
@@ -23,6 +26,8 @@ __all__ = ["FileServer", "parse_range"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
+#: Bytes of a truncated body that are sent before the server hangs up (less than one card block).
+_TRUNCATED_AT = 400
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -51,6 +56,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if start >= size or end < start:
         return None
     return start, end
+
+
+def _storage_path(raw_path: str) -> str:
+    """``MyWorks/<folder>/<file>`` as the request names it (percent-decoding undone)."""
+    return urllib.parse.unquote(urllib.parse.urlsplit(raw_path).path).removeprefix("/")
 
 
 def _local_path(root: Path, raw_path: str) -> Path | None:
@@ -93,6 +103,11 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self._empty(HTTPStatus.NOT_FOUND)
             return
+        fault = self.server.faults.read_refused(_storage_path(self.path))
+        if fault == ReadFault.ERROR:
+            stream.close()
+            self._empty(HTTPStatus.INTERNAL_SERVER_ERROR)
+            return
         with stream:
             size = local.stat().st_size
             first, last = 0, size - 1
@@ -113,7 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
             if status == HTTPStatus.PARTIAL_CONTENT:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
             self.end_headers()
-            if body:
+            if body and fault == ReadFault.TRUNCATED:
+                self._copy(stream, first, min(_TRUNCATED_AT, last - first + 1))
+                self.close_connection = True
+            elif body:
                 self._copy(stream, first, last - first + 1)
 
     def _copy(self, stream: BinaryIO, offset: int, length: int) -> None:
@@ -138,9 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], root: Path, honour_range: bool) -> None:
+    def __init__(
+        self, address: tuple[str, int], root: Path, honour_range: bool, faults: Faults
+    ) -> None:
         self.root = root
         self.honour_range = honour_range
+        self.faults = faults
         super().__init__(address, _Handler)
 
 
@@ -157,10 +178,22 @@ class FileServer:
         Port to bind.
     honour_range : bool
         Answer ``Range`` requests with 206; when False, ignore them (200, whole file).
+    faults : Faults, optional
+        The device's faults; their read faults apply to the files served (none by default).
     """
 
-    def __init__(self, root: Path, host: str, port: int, *, honour_range: bool = True) -> None:
-        self._server = _Server((host, port), Path(root), honour_range)
+    def __init__(
+        self,
+        root: Path,
+        host: str,
+        port: int,
+        *,
+        honour_range: bool = True,
+        faults: Faults | None = None,
+    ) -> None:
+        self._server = _Server(
+            (host, port), Path(root), honour_range, faults if faults is not None else Faults()
+        )
         self.host: str = self._server.server_address[0]  # type: ignore[assignment]
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(

@@ -120,7 +120,11 @@ class SimulatorServer:
         self._rpc = RpcServer(device, self.options, host, rpc_port)
         try:
             self._http = FileServer(
-                self.root, host, http_port, honour_range=self.options.honour_range
+                self.root,
+                host,
+                http_port,
+                honour_range=self.options.honour_range,
+                faults=device.faults,
             )
         except BaseException:
             self._rpc.close()
