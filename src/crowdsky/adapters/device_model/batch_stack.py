@@ -236,7 +236,7 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
     dates : str
         The ``date`` of the output files (``complete`` only).
     """
-    entry: dict[str, Any] = {"state": status.state, "lapse_ms": lapse_ms}
+    entry: dict[str, Any] = {"state": status.state.value, "lapse_ms": lapse_ms}
     if status.state in (BatchStackState.WORKING, BatchStackState.COMPLETE, BatchStackState.CANCEL):
         entry.update(
             percent=status.percent,
@@ -246,7 +246,7 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
             remaining_sec=status.remaining_sec,
             input_thn=None,
         )
-    if status.state == BatchStackState.COMPLETE and status.output_folder:
+    if status.state is BatchStackState.COMPLETE and status.output_folder:
         entry["output_file"] = {
             "path": status.output_folder,
             "files": [
@@ -254,7 +254,7 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
                 for name in status.output_files
             ],
         }
-    if status.state == BatchStackState.FAIL:
+    if status.state is BatchStackState.FAIL:
         entry.update(error=status.error, code=status.code)
     entry["route"] = []
     return entry

@@ -252,7 +252,7 @@ class FakeSeestar:
             code = self.faults.refuse_start
             if code is not None:
                 raise SeestarRpcError("start_batch_stack", code, _RPC_TEXT.get(code, "fail"))
-            if self._run is not None and self._advance() == BatchStackState.WORKING:
+            if self._run is not None and self._advance() is BatchStackState.WORKING:
                 raise SeestarRpcError("start_batch_stack", 259, _RPC_TEXT[259])
             base, paths = self._config
             self._run = StackRun(
@@ -301,7 +301,7 @@ class FakeSeestar:
         """Cancel a working stack (state ``cancel``, no output); harmless otherwise."""
         with self._lock:
             run = self._run
-            if run is not None and self._advance() == BatchStackState.WORKING:
+            if run is not None and self._advance() is BatchStackState.WORKING:
                 now = self.clock.now()
                 working = run.working((now - run.started).total_seconds())
                 run.finish(attrs.evolve(working, state=BatchStackState.CANCEL), now)
@@ -311,7 +311,7 @@ class FakeSeestar:
     def clear_batch_stack(self) -> None:
         """Forget the last terminal state; a stack still working keeps reporting itself."""
         with self._lock:
-            if self._run is not None and self._advance() != BatchStackState.WORKING:
+            if self._run is not None and self._advance() is not BatchStackState.WORKING:
                 self._run = None
                 self._last_event = None
         self._deliver()
@@ -341,7 +341,7 @@ class FakeSeestar:
         self._advance()
         if run.blank_polls > 0:
             run.blank_polls -= 1
-            return BatchStackStatus("")
+            return BatchStackStatus(BatchStackState.STARTING)
         return self._status()
 
     def _status(self) -> BatchStackStatus:
@@ -351,7 +351,7 @@ class FakeSeestar:
             return run.final
         return run.working((self.clock.now() - run.started).total_seconds())
 
-    def _advance(self) -> str:
+    def _advance(self) -> BatchStackState:
         """Reach the terminal state if its time has come; return the current state."""
         run = self._run
         assert run is not None
@@ -372,7 +372,7 @@ class FakeSeestar:
     def _failed(self, run: StackRun, failure: tuple[str, int], at_s: float) -> BatchStackStatus:
         working = run.working(at_s)
         if failure == NO_IMAGE:
-            working = BatchStackStatus("", total_img=run.total)
+            working = BatchStackStatus(BatchStackState.STARTING, total_img=run.total)
         return attrs.evolve(working, state=BatchStackState.FAIL, error=failure[0], code=failure[1])
 
     def _complete(self, run: StackRun, at: datetime) -> BatchStackStatus:
