@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.device_model.fake import COMPANION_FILES, FIT_FILES, FakeSeestar, Faults
 from crowdsky.adapters.device_model.night import add_sub
-from crowdsky.app.ports import BatchStackStatus, DeviceTime, FileEntry, FolderEntry, Seestar
+from crowdsky.app.ports import (
+    BatchStackState,
+    BatchStackStatus,
+    DeviceTime,
+    FileEntry,
+    FolderEntry,
+    Seestar,
+)
 from crowdsky.domain import parse_stacked_name
 from crowdsky.errors import PlanError, SeestarRpcError, StorageError
 
@@ -267,9 +274,9 @@ def test_lifecycle_working_then_complete(device: FakeSeestar, clock: FakeClock) 
     device.configure_batch_stack("MyWorks/IC 434_sub", paths)
     device.start_batch_stack()  # takes 1 + 5 x 2 = 11 s
     first = device.batch_stack_status()
-    assert first == BatchStackStatus("working", 0.0, 0, 5, 11.0)
+    assert first == BatchStackStatus(BatchStackState.WORKING, 0.0, 0, 5, 11.0)
     clock.advance(5.5)  # 2 frames done
-    assert device.batch_stack_status() == BatchStackStatus("working", 40.0, 2, 5, 5.5)
+    assert device.batch_stack_status() == BatchStackStatus(BatchStackState.WORKING, 40.0, 2, 5, 5.5)
     clock.advance(5.5)
     done = device.batch_stack_status()
     assert done is not None

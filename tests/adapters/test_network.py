@@ -30,7 +30,14 @@ from crowdsky.adapters.seestar.replies import (
     parse_page_count,
 )
 from crowdsky.adapters.simulator.auth import generate_test_keypair
-from crowdsky.app.ports import BatchStackEvents, DeviceTime, FileEntry, FolderEntry, Seestar
+from crowdsky.app.ports import (
+    BatchStackEvents,
+    BatchStackState,
+    DeviceTime,
+    FileEntry,
+    FolderEntry,
+    Seestar,
+)
 from crowdsky.errors import (
     ListingIncompleteError,
     SeestarAuthError,
@@ -297,6 +304,26 @@ def test_status_reads_the_batch_stack_entry(seestar: NetworkSeestar, device: Dev
     assert status.terminal
     assert (status.stacked_img, status.total_img, status.percent) == (5, 5, 100.0)
     assert status.output_fit == "MyWorks/M 81/DSO_Stacked_5_M 81_20.0s_20260311_213509.fit"
+
+
+@pytest.mark.parametrize(
+    ("sent", "state", "text"),
+    [
+        ("working", BatchStackState.WORKING, "working"),
+        ("cancel", BatchStackState.CANCEL, "cancel"),
+        ("", BatchStackState.STARTING, ""),
+        (None, BatchStackState.STARTING, ""),
+        ("paused", BatchStackState.UNKNOWN, "paused"),
+        ("start", BatchStackState.UNKNOWN, "start"),
+    ],
+)
+def test_a_state_is_named_and_an_unknown_one_keeps_its_text(
+    sent: object, state: BatchStackState, text: str
+) -> None:
+    status = parse_batch_stack({"state": sent})
+    assert status is not None
+    assert (status.state, status.state_text) == (state, text)
+    assert status.terminal is (state is BatchStackState.CANCEL)
 
 
 def test_a_second_start_is_refused_with_259(seestar: NetworkSeestar, device: Device) -> None:

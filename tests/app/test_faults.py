@@ -4,12 +4,13 @@ import os
 import signal
 from datetime import UTC, datetime
 
+import attrs
 import pytest
 
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.console import CollectingProgress
 from crowdsky.adapters.device_model.fake import FakeSeestar
-from crowdsky.app.ports import BatchStackStatus, Seestar
+from crowdsky.app.ports import BatchStackState, BatchStackStatus, Seestar
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
 from crowdsky.errors import ListingIncompleteError, SeestarConnectionError
@@ -75,7 +76,7 @@ def test_polling_is_adaptive_not_a_fixed_sleep(
     device.seconds_per_frame = 1.5
     app = Crowdsky(device, clock, progress)
     assert app.stack_blocks("IC 434")["blocks_stacked"] == 3
-    working = [s for s in progress.statuses if s.state == "working"]
+    working = [s for s in progress.statuses if s.state is BatchStackState.WORKING]
     assert working, "progress readings are reported while the device stacks"
     assert any(s.percent > 0 for s in working)
     assert len(set(clock.slept)) > 1  # the wait follows the device's remaining_sec
@@ -243,3 +244,40 @@ def test_ctrl_c_during_renames_waits_until_the_block_is_renamed(
     assert len(names) == 3  # the .fit and both companions of the first block
     assert not [e for e in device.list_files("IC 434") if e.name.startswith("DSO_Stacked")]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_summary_statuses_are_the_plain_strings_of_the_spec(
+    app: Crowdsky, add_run: AddRun, device: FakeSeestar
+) -> None:
+    spec_night(add_run)
+    add_run(datetime(2026, 2, 27, 21, 0, 5, tzinfo=UTC), 2)  # 20 s: below min_exptime
+    planned = app.stack_blocks("IC 434", dry_run=True)["blocks"]
+    assert [b["status"] for b in planned] == ["planned"] * 3 + ["skipped"]
+    device.faults.rename_fails = lambda name: name.endswith(".fit") and "_33_" in name
+    result = app.stack_blocks("IC 434")
+    statuses = [b["status"] for b in result["blocks"]]
+    assert statuses == ["rename_failed", "stacked", "stacked", "skipped"]
+    assert {type(s) for s in statuses} == {str}  # not the enum: the dicts print as before
+    assert (result["blocks_failed"], result["rename_failed"]) == (1, 1)
+
+
+class PausedSeestar(FakeSeestar):
+    """A device that reports a batch-stack state this version does not know."""
+
+    def batch_stack_status(self) -> BatchStackStatus | None:
+        status = super().batch_stack_status()
+        if status is None or status.terminal:
+            return status
+        return attrs.evolve(status, state=BatchStackState.UNKNOWN, device_state="paused")
+
+
+def test_an_unknown_device_state_is_waited_on_and_named_in_the_timeout(
+    clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    device = PausedSeestar(clock=clock, seconds_per_frame=1.0)
+    add_run(datetime(2026, 2, 27, 20, 15, 5, tzinfo=UTC), 33, cadence=27, on=device)
+    app = Crowdsky(device, clock, progress, options=StackOptions(block_timeout=20))
+    [block] = app.stack_blocks("IC 434")["blocks"]
+    assert "(last state: paused)" in block["error"]
+    assert {s.state_text for s in progress.statuses} == {"paused"}
+    assert device.batch_stack_status() is None  # stopped and cleared

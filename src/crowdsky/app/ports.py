@@ -11,6 +11,7 @@ Paths on the Seestar are strings relative to the storage root, always starting w
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -74,14 +75,40 @@ class DeviceTime:
     zone: str | None = None
 
 
-class BatchStackState:
-    """The values of ``BatchStack.state`` (protocol reference §4.2)."""
+class BatchStackState(enum.StrEnum):
+    """The values of ``BatchStack.state`` (protocol reference §4.2); the value is the wire text.
 
+    A state this version does not know is :attr:`UNKNOWN` (not terminal, so a poll keeps
+    waiting); :attr:`BatchStackStatus.device_state` keeps the device's own text.
+    """
+
+    #: ``""``: the device has not filled in the state yet, right after a start.
+    STARTING = ""
     WORKING = "working"
     COMPLETE = "complete"
     FAIL = "fail"
     CANCEL = "cancel"
-    TERMINAL = frozenset({COMPLETE, FAIL, CANCEL})
+    #: A state text the device sent that is none of the above.
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, text: str) -> BatchStackState:
+        """The member whose wire text is ``text``; :attr:`UNKNOWN` for any other text.
+
+        Examples
+        --------
+        >>> BatchStackState.parse("complete"), BatchStackState.parse("paused")
+        (<BatchStackState.COMPLETE: 'complete'>, <BatchStackState.UNKNOWN: 'unknown'>)
+        """
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def terminal(self) -> bool:
+        """True for ``complete``, ``fail`` and ``cancel``: the stack will not change any more."""
+        return self in (BatchStackState.COMPLETE, BatchStackState.FAIL, BatchStackState.CANCEL)
 
 
 @attrs.frozen
@@ -90,8 +117,9 @@ class BatchStackStatus:
 
     Parameters
     ----------
-    state : str
-        ``working``, ``complete``, ``fail``, ``cancel`` (or ``""`` while starting).
+    state : BatchStackState
+        ``working``, ``complete``, ``fail``, ``cancel``, ``""`` while starting, or
+        :attr:`~BatchStackState.UNKNOWN`.
     percent : float
         0-100.
     stacked_img, total_img : int
@@ -106,9 +134,11 @@ class BatchStackStatus:
         The device's error text (``fail``).
     code : int
         The device's error code, 0 when none.
+    device_state : str or None
+        The device's own state text when ``state`` is :attr:`~BatchStackState.UNKNOWN`.
     """
 
-    state: str
+    state: BatchStackState
     percent: float = 0.0
     stacked_img: int = 0
     total_img: int = 0
@@ -117,11 +147,19 @@ class BatchStackStatus:
     output_files: tuple[str, ...] = ()
     error: str | None = None
     code: int = 0
+    device_state: str | None = None
 
     @property
     def terminal(self) -> bool:
         """True once the stack has completed, failed or been cancelled."""
-        return self.state in BatchStackState.TERMINAL
+        return self.state.terminal
+
+    @property
+    def state_text(self) -> str:
+        """The state as the device wrote it (its own text for an unknown state)."""
+        if self.state is BatchStackState.UNKNOWN and self.device_state is not None:
+            return self.device_state
+        return self.state.value
 
     @property
     def output_fit(self) -> str | None:

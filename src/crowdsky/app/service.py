@@ -21,6 +21,7 @@ from crowdsky.app.ports import Clock, Progress, Seestar
 from crowdsky.app.stacking import BlockOutcome, StackOptions, block_dict, run_block
 from crowdsky.domain import (
     Block,
+    BlockStatus,
     check_block_minutes,
     check_min_exptime,
     companion_names,
@@ -182,11 +183,11 @@ class Crowdsky:
         """
         inventory, keep, skip = self._plan(target, block_minutes, min_exptime)
         tz = inventory.zone.tz
-        outcomes = [BlockOutcome(b, "skipped") for b in skip]
+        outcomes = [BlockOutcome(b, BlockStatus.SKIPPED) for b in skip]
         if dry_run:
             for line in text.dry_run_lines(target, keep, tz):
                 self.progress.line(line)
-            outcomes += [BlockOutcome(b, "planned") for b in keep]
+            outcomes += [BlockOutcome(b, BlockStatus.PLANNED) for b in keep]
         else:
             outcomes += [self._stack(inventory, b) for b in keep]
         return _summary(target, dry_run, outcomes, tz)
@@ -293,18 +294,18 @@ def _purgeable(seestar: Seestar, folder: str) -> list[str]:
 def _summary(
     target: str, dry_run: bool, outcomes: list[BlockOutcome], tz: tzinfo
 ) -> dict[str, Any]:
-    def count(*statuses: str) -> int:
-        return sum(1 for o in outcomes if o.status in statuses)
+    def count(status: BlockStatus) -> int:
+        return sum(1 for o in outcomes if o.status is status)
 
     ordered = sorted(outcomes, key=lambda o: (o.block.start, o.block.exposure_s, o.block.filter))
     return {
         "target": target,
         "dry_run": dry_run,
-        "blocks_planned": count("planned"),
-        "blocks_stacked": count("stacked"),
-        "blocks_failed": count("failed", "rename_failed"),
-        "blocks_skipped": count("skipped"),
-        "rename_failed": count("rename_failed"),
-        "files": [o.file for o in ordered if o.status == "stacked"],
+        "blocks_planned": count(BlockStatus.PLANNED),
+        "blocks_stacked": count(BlockStatus.STACKED),
+        "blocks_failed": sum(1 for o in outcomes if o.status.counts_as_failed),
+        "blocks_skipped": count(BlockStatus.SKIPPED),
+        "rename_failed": count(BlockStatus.RENAME_FAILED),
+        "files": [o.file for o in ordered if o.status is BlockStatus.STACKED],
         "blocks": [o.as_dict(tz) for o in ordered],
     }

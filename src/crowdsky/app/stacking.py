@@ -38,6 +38,7 @@ from crowdsky.domain import (
     DEFAULT_TILING,
     UNKNOWN_PIXEL,
     Block,
+    BlockStatus,
     SkyTiling,
     companion_names,
     crowdsky_name,
@@ -91,8 +92,8 @@ class BlockOutcome:
     ----------
     block : Block
         The block.
-    status : str
-        ``"stacked"``, ``"failed"``, ``"rename_failed"``, ``"skipped"`` or ``"planned"``.
+    status : BlockStatus
+        Stacked, failed, rename failed, skipped or planned.
     file : str or None
         The CrowdSky name (stacked) or the firmware's output name (rename failed).
     frames_stacked : int
@@ -102,7 +103,7 @@ class BlockOutcome:
     """
 
     block: Block
-    status: str
+    status: BlockStatus
     file: str | None = None
     frames_stacked: int = 0
     error: str | None = None
@@ -111,7 +112,7 @@ class BlockOutcome:
         """The outcome as a plain dict (see :func:`block_dict`)."""
         return {
             **block_dict(self.block, tz),
-            "status": self.status,
+            "status": self.status.value,
             "file": self.file,
             "frames_stacked": self.frames_stacked,
             "error": self.error,
@@ -168,7 +169,7 @@ def run_block(
     except CrowdskyError as exc:
         _clear_quietly(seestar)
         progress.line(text.failed_line(str(exc)))
-        return BlockOutcome(block, "failed", error=str(exc))
+        return BlockOutcome(block, BlockStatus.FAILED, error=str(exc))
     try:
         return _finish(seestar, progress, block, status, paths, options)
     finally:
@@ -201,7 +202,7 @@ def _wait(
     started = clock.now()
     while True:
         status = seestar.batch_stack_status()
-        if status is not None and status.state:
+        if status is not None and status.state is not BatchStackState.STARTING:
             progress.stack_progress(status)
             if status.terminal:
                 return status
@@ -209,7 +210,7 @@ def _wait(
         if elapsed >= timeout:
             raise BatchStackError(
                 f"Batch stack did not finish within {timeout:.0f} s "
-                f"(last state: {status.state if status else 'none'}); it was stopped."
+                f"(last state: {status.state_text if status else 'none'}); it was stopped."
             )
         _pause(seestar, clock, _interval(status, options, timeout - elapsed))
 
@@ -238,15 +239,15 @@ def _finish(
     paths: list[str],
     options: StackOptions,
 ) -> BlockOutcome:
-    if status.state != BatchStackState.COMPLETE:
+    if status.state is not BatchStackState.COMPLETE:
         reason = _failure_text(status)
         progress.line(text.failed_line(reason))
-        return BlockOutcome(block, "failed", error=reason)
+        return BlockOutcome(block, BlockStatus.FAILED, error=reason)
     output = status.output_fit
     if output is None:
         reason = "the device reported no stacked .fit file"
         progress.line(text.failed_line(reason))
-        return BlockOutcome(block, "failed", error=reason)
+        return BlockOutcome(block, BlockStatus.FAILED, error=reason)
     frames = _frames_stacked(status, output)
     progress.line(text.complete_line(frames))
     try:
@@ -256,7 +257,7 @@ def _finish(
         # name counts as coverage, the next run stacks the block again.
         reason = f"{exc} {output} keeps its name; the block is stacked again on the next run."
         progress.line(text.failed_line(reason))
-        return BlockOutcome(block, "failed", frames_stacked=frames, error=reason)
+        return BlockOutcome(block, BlockStatus.FAILED, frames_stacked=frames, error=reason)
     new = crowdsky_name(
         frames=frames,
         target=block.target,
@@ -270,10 +271,10 @@ def _finish(
 
 
 def _failure_text(status: BatchStackStatus) -> str:
-    if status.state == BatchStackState.CANCEL:
+    if status.state is BatchStackState.CANCEL:
         return "the batch stack was cancelled on the device"
     detail = status.error or "no error text"
-    return f"the device reported {status.state}: {detail} (code {status.code})"
+    return f"the device reported {status.state_text}: {detail} (code {status.code})"
 
 
 def _frames_stacked(status: BatchStackStatus, output: str) -> int:
@@ -309,7 +310,7 @@ def _rename(
         seestar.rename(output, new)
     except StorageError as exc:
         progress.line(text.rename_failed_line(old, new, str(exc)))
-        return BlockOutcome(block, "rename_failed", old, frames, str(exc))
+        return BlockOutcome(block, BlockStatus.RENAME_FAILED, old, frames, str(exc))
     for old_companion, new_companion in zip(
         companion_names(old), companion_names(new), strict=True
     ):
@@ -317,7 +318,7 @@ def _rename(
         with contextlib.suppress(StorageError):
             seestar.rename(f"{folder}/{old_companion}", new_companion)
     progress.line(text.renamed_line(new))
-    return BlockOutcome(block, "stacked", new, frames)
+    return BlockOutcome(block, BlockStatus.STACKED, new, frames)
 
 
 def _clear_quietly(seestar: Seestar) -> None:

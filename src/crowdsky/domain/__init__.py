@@ -28,6 +28,7 @@ from crowdsky.domain.names import (
     parse_raw_name,
     parse_stacked_name,
 )
+from crowdsky.domain.outcomes import BlockStatus
 from crowdsky.domain.sky import DEFAULT_TILING, UNKNOWN_PIXEL, SkyTiling, healpix_pixel
 from crowdsky.domain.timekeys import (
     BOUNDARY_MARGIN_S,
@@ -58,6 +59,7 @@ __all__ = [
     "SAVE_DELAY_S",
     "UNKNOWN_PIXEL",
     "Block",
+    "BlockStatus",
     "CoverageKey",
     "CrowdskyName",
     "NightlyOffsets",

@@ -1,8 +1,17 @@
-"""The on-device batch stack of the device model: timing, progress and the stacked product.
+"""The on-device batch stack of the device model: its state machine, timing and product.
 
-Theory of operation (protocol reference §4): a run starts with the frames the device resolved
-from ``set_batch_stack_setting``. It takes ``setup + per_frame × frames`` seconds of clock time;
-nothing runs in the background, the state is computed from elapsed time whenever it is read.
+Theory of operation (protocol reference §4). The stacker is in one of five states: ``IDLE`` (no
+result: the ``BatchStack`` key is absent), ``WORKING``, or the last run's terminal ``COMPLETE``,
+``FAIL`` or ``CANCEL``, which is kept (stale) until a clear. Everything that moves the stacker is
+an event in :data:`TRANSITIONS`, the one table of ``(state, event) -> next state``, applied by
+:func:`transition`; a pair that is not in the table is refused with the device's error code
+(259 "stack is already running" for a start while working, 207 "fail to operate" otherwise).
+Configure, stop and clear are accepted in every state; only some of them change it.
+
+A run starts with the frames the device resolved from ``set_batch_stack_setting``. It takes
+``setup + per_frame × frames`` seconds of clock time; nothing runs in the background: whenever
+the state is read, the model brings the run up to the clock (a progress tick, or the finish or
+failure whose time has come):
 
 * no frames resolved → ``fail`` at once, ``"no image"`` / 267 (fw 7.75 with bare names);
 * an injected failure → ``fail`` after half the frames, with the injected text and code;
@@ -10,12 +19,11 @@ nothing runs in the background, the state is computed from elapsed time whenever
 * a stuck run stays ``working`` at half way forever;
 * otherwise ``complete`` at the end, with ``N = frames - rejected`` frames stacked (the last
   frames are the rejected ones).
-
-A terminal state is kept (stale) until the model clears it.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -27,19 +35,124 @@ from crowdsky.adapters.device_model.fits_files import FitsImage
 from crowdsky.app.ports import BatchStackState, BatchStackStatus
 from crowdsky.domain import format_exposure, parse_raw_name
 from crowdsky.domain.device_paths import folder_name, target_of_sub_folder
+from crowdsky.errors import SeestarRpcError
 
 __all__ = [
     "NO_IMAGE",
     "TOO_FEW_STARS",
+    "TRANSITIONS",
+    "StackEvent",
     "StackRun",
+    "StackerState",
     "output_name",
     "stack_image",
     "stack_target",
+    "transition",
     "wire_entry",
 ]
 
 NO_IMAGE = ("no image", 267)
 TOO_FEW_STARS = ("stack error, too few stars", 263)
+
+
+class StackerState(enum.Enum):
+    """The state of the device's batch stacker (the ``BatchStack`` state, or no result)."""
+
+    IDLE = "idle"
+    WORKING = "working"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    CANCEL = "cancel"
+
+
+class StackEvent(enum.Enum):
+    """What moves the batch stacker; :attr:`method` is the command that drives it."""
+
+    CONFIGURE = "configure"
+    START = "start"
+    TICK = "tick"  # a read finds the run still working
+    FINISH = "finish"  # a read finds the run's end has come: complete
+    FAIL = "fail"  # ... or its failure has come
+    STOP = "stop"
+    CLEAR = "clear"
+
+    @property
+    def method(self) -> str:
+        """The JSON-RPC method whose call fires this event."""
+        return _METHODS[self]
+
+
+_METHODS = {
+    StackEvent.CONFIGURE: "set_batch_stack_setting",
+    StackEvent.START: "start_batch_stack",
+    StackEvent.TICK: "iscope_get_app_state",
+    StackEvent.FINISH: "iscope_get_app_state",
+    StackEvent.FAIL: "iscope_get_app_state",
+    StackEvent.STOP: "stop_batch_stack",
+    StackEvent.CLEAR: "clear_batch_stack",
+}
+
+_IDLE, _WORKING = StackerState.IDLE, StackerState.WORKING
+_COMPLETE, _FAIL, _CANCEL = StackerState.COMPLETE, StackerState.FAIL, StackerState.CANCEL
+
+#: Everything that changes the batch stacker's state: ``(state, event) -> next state``.
+TRANSITIONS: Mapping[tuple[StackerState, StackEvent], StackerState] = {
+    # Nothing has run, or the last result was cleared.
+    (_IDLE, StackEvent.CONFIGURE): _IDLE,
+    (_IDLE, StackEvent.START): _WORKING,
+    (_IDLE, StackEvent.STOP): _IDLE,
+    (_IDLE, StackEvent.CLEAR): _IDLE,
+    # A run in progress: it ends by itself, or is stopped; a clear does not touch it.
+    (_WORKING, StackEvent.CONFIGURE): _WORKING,
+    (_WORKING, StackEvent.TICK): _WORKING,
+    (_WORKING, StackEvent.FINISH): _COMPLETE,
+    (_WORKING, StackEvent.FAIL): _FAIL,
+    (_WORKING, StackEvent.STOP): _CANCEL,
+    (_WORKING, StackEvent.CLEAR): _WORKING,
+    # The last run's result, stale until cleared; a new start replaces it.
+    (_COMPLETE, StackEvent.CONFIGURE): _COMPLETE,
+    (_COMPLETE, StackEvent.START): _WORKING,
+    (_COMPLETE, StackEvent.STOP): _COMPLETE,
+    (_COMPLETE, StackEvent.CLEAR): _IDLE,
+    (_FAIL, StackEvent.CONFIGURE): _FAIL,
+    (_FAIL, StackEvent.START): _WORKING,
+    (_FAIL, StackEvent.STOP): _FAIL,
+    (_FAIL, StackEvent.CLEAR): _IDLE,
+    (_CANCEL, StackEvent.CONFIGURE): _CANCEL,
+    (_CANCEL, StackEvent.START): _WORKING,
+    (_CANCEL, StackEvent.STOP): _CANCEL,
+    (_CANCEL, StackEvent.CLEAR): _IDLE,
+}
+
+#: The device's answer to a pair that is not in :data:`TRANSITIONS` (code, text).
+_REFUSALS = {(_WORKING, StackEvent.START): (259, "stack is already running")}
+_CANNOT_OPERATE = (207, "fail to operate")
+
+
+def transition(state: StackerState, event: StackEvent) -> StackerState:
+    """The state after ``event`` in ``state``, by :data:`TRANSITIONS`.
+
+    Raises
+    ------
+    SeestarRpcError
+        When the table has no such transition: 259 for a start while working, else 207.
+
+    Examples
+    --------
+    >>> transition(StackerState.COMPLETE, StackEvent.CLEAR)
+    <StackerState.IDLE: 'idle'>
+    >>> try:
+    ...     transition(StackerState.WORKING, StackEvent.START)
+    ... except SeestarRpcError as refused:
+    ...     print(refused.code, refused.message)
+    259 stack is already running
+    """
+    try:
+        return TRANSITIONS[state, event]
+    except KeyError:
+        code, text = _REFUSALS.get((state, event), _CANNOT_OPERATE)
+        raise SeestarRpcError(event.method, code, text) from None
+
 
 #: Cards a stack takes over from its first frame (device identity, site, optics).
 _INHERITED = (
@@ -236,7 +349,7 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
     dates : str
         The ``date`` of the output files (``complete`` only).
     """
-    entry: dict[str, Any] = {"state": status.state, "lapse_ms": lapse_ms}
+    entry: dict[str, Any] = {"state": status.state.value, "lapse_ms": lapse_ms}
     if status.state in (BatchStackState.WORKING, BatchStackState.COMPLETE, BatchStackState.CANCEL):
         entry.update(
             percent=status.percent,
@@ -246,7 +359,7 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
             remaining_sec=status.remaining_sec,
             input_thn=None,
         )
-    if status.state == BatchStackState.COMPLETE and status.output_folder:
+    if status.state is BatchStackState.COMPLETE and status.output_folder:
         entry["output_file"] = {
             "path": status.output_folder,
             "files": [
@@ -254,7 +367,7 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
                 for name in status.output_files
             ],
         }
-    if status.state == BatchStackState.FAIL:
+    if status.state is BatchStackState.FAIL:
         entry.update(error=status.error, code=status.code)
     entry["route"] = []
     return entry

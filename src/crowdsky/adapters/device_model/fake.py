@@ -4,7 +4,9 @@
 where the protocol reference (§3, §4, §6, §7) says how it behaves: album counts are entries, not
 files; file names carry the device's local time while ``DATE-OBS`` is UTC; a batch stack runs on
 clock time, keeps its last terminal state until cleared, refuses a second start with 259, and on
-firmware 7.75 resolves bare file names to nothing (``fail``, ``"no image"``, 267).
+firmware 7.75 resolves bare file names to nothing (``fail``, ``"no image"``, 267). Every change of
+the stacker's state goes through the transition table of
+:mod:`~crowdsky.adapters.device_model.batch_stack`.
 
 It never starts threads or sleeps: the batch stack's state is computed from the clock whenever it
 is read, so a :class:`~crowdsky.adapters.clock.FakeClock` makes hour-long stacks instant. A lock
@@ -27,10 +29,13 @@ import attrs
 from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.device_model.batch_stack import (
     NO_IMAGE,
+    StackerState,
+    StackEvent,
     StackRun,
     output_name,
     stack_image,
     stack_target,
+    transition,
     wire_entry,
 )
 from crowdsky.adapters.device_model.faults import COMPANION_FILES, FIT_FILES, Faults, ReadFault
@@ -141,7 +146,8 @@ class FakeSeestar:
         self._skew = timedelta(0)
         self._lock = threading.RLock()
         self._config: tuple[str, tuple[str, ...]] = ("", ())
-        self._run: StackRun | None = None
+        self._state = StackerState.IDLE
+        self._run: StackRun | None = None  # None exactly while IDLE
         self._last_event: tuple[str, int] | None = None
         self._pending: list[Event] = []
         self._subscribers: list[Callable[[Event], None]] = []
@@ -243,6 +249,7 @@ class FakeSeestar:
             if path.lower().endswith((".fit", ".fits")) and self._exists(path):
                 resolved.append(path)
         with self._lock:
+            self._fire(StackEvent.CONFIGURE)
             self._config = (base, tuple(resolved))
 
     def _exists(self, path: str) -> bool:
@@ -263,8 +270,8 @@ class FakeSeestar:
             code = self.faults.refuse_start
             if code is not None:
                 raise SeestarRpcError("start_batch_stack", code, _RPC_TEXT.get(code, "fail"))
-            if self._run is not None and self._advance() == BatchStackState.WORKING:
-                raise SeestarRpcError("start_batch_stack", 259, _RPC_TEXT[259])
+            self._advance()
+            self._fire(StackEvent.START)  # refused (259) while a stack works
             base, paths = self._config
             self._run = StackRun(
                 base,
@@ -304,15 +311,17 @@ class FakeSeestar:
         Unlike a status read, this does not use up the blank reads after a start.
         """
         with self._lock:
-            if self._run is not None:
-                self._advance()
+            self._advance()
         self._deliver()
 
     def stop_batch_stack(self) -> None:
         """Cancel a working stack (state ``cancel``, no output); harmless otherwise."""
         with self._lock:
-            run = self._run
-            if run is not None and self._advance() == BatchStackState.WORKING:
+            self._advance()
+            before = self._state
+            if self._fire(StackEvent.STOP) is not before:  # working -> cancel: record it
+                run = self._run
+                assert run is not None
                 now = self.clock.now()
                 working = run.working((now - run.started).total_seconds())
                 run.finish(attrs.evolve(working, state=BatchStackState.CANCEL), now)
@@ -322,7 +331,8 @@ class FakeSeestar:
     def clear_batch_stack(self) -> None:
         """Forget the last terminal state; a stack still working keeps reporting itself."""
         with self._lock:
-            if self._run is not None and self._advance() != BatchStackState.WORKING:
+            self._advance()
+            if self._fire(StackEvent.CLEAR) is StackerState.IDLE:
                 self._run = None
                 self._last_event = None
         self._deliver()
@@ -345,6 +355,11 @@ class FakeSeestar:
 
     # --- internals (call with the lock held) -------------------------------------------------
 
+    def _fire(self, event: StackEvent) -> StackerState:
+        """Move the stacker by the transition table; a refused event raises and changes nothing."""
+        self._state = transition(self._state, event)
+        return self._state
+
     def _read(self) -> BatchStackStatus | None:
         run = self._run
         if run is None:
@@ -352,7 +367,7 @@ class FakeSeestar:
         self._advance()
         if run.blank_polls > 0:
             run.blank_polls -= 1
-            return BatchStackStatus("")
+            return BatchStackStatus(BatchStackState.STARTING)
         return self._status()
 
     def _status(self) -> BatchStackStatus:
@@ -362,28 +377,31 @@ class FakeSeestar:
             return run.final
         return run.working((self.clock.now() - run.started).total_seconds())
 
-    def _advance(self) -> str:
-        """Reach the terminal state if its time has come; return the current state."""
+    def _advance(self) -> None:
+        """Bring a working run up to the clock: a progress tick, or its finish or failure."""
         run = self._run
-        assert run is not None
-        if run.final is None:
+        if run is None:
+            return
+        if self._state is StackerState.WORKING:
             ending = run.ending()
-            if ending is not None and self.clock.now() >= run.started + timedelta(
-                seconds=ending[0]
-            ):
+            if ending is None or self.clock.now() < run.started + timedelta(seconds=ending[0]):
+                self._fire(StackEvent.TICK)
+            else:
                 at = run.started + timedelta(seconds=ending[0])
                 failure = ending[1]
                 if failure is None:
-                    run.finish(self._complete(run, at), at)
+                    final = self._complete(run, at)
                 else:
-                    run.finish(self._failed(run, failure, ending[0]), at)
+                    final = self._failed(run, failure, ending[0])
+                complete = final.state is BatchStackState.COMPLETE
+                self._fire(StackEvent.FINISH if complete else StackEvent.FAIL)
+                run.finish(final, at)
         self._note_change()
-        return self._status().state
 
     def _failed(self, run: StackRun, failure: tuple[str, int], at_s: float) -> BatchStackStatus:
         working = run.working(at_s)
         if failure == NO_IMAGE:
-            working = BatchStackStatus("", total_img=run.total)
+            working = BatchStackStatus(BatchStackState.STARTING, total_img=run.total)
         return attrs.evolve(working, state=BatchStackState.FAIL, error=failure[0], code=failure[1])
 
     def _complete(self, run: StackRun, at: datetime) -> BatchStackStatus:

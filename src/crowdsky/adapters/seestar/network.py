@@ -371,7 +371,7 @@ class NetworkSeestar:
             self._rpc.call("stop_batch_stack")
         except SeestarRpcError:
             status = self.batch_stack_status()
-            if status is not None and status.state == BatchStackState.WORKING:
+            if status is not None and status.state is BatchStackState.WORKING:
                 raise
             log.debug("stop_batch_stack refused while no stack was working")
 

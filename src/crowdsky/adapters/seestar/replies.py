@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from crowdsky.app.ports import BatchStackStatus, DeviceTime, FileEntry, FolderEntry
+from crowdsky.app.ports import BatchStackState, BatchStackStatus, DeviceTime, FileEntry, FolderEntry
 from crowdsky.domain.device_paths import as_folder_path
 
 __all__ = [
@@ -239,20 +239,25 @@ def parse_batch_stack(entry: Any) -> BatchStackStatus | None:
     --------
     >>> status = parse_batch_stack({"state": "fail", "error": "no image", "code": 267})
     >>> status.state, status.error, status.code
-    ('fail', 'no image', 267)
+    (<BatchStackState.FAIL: 'fail'>, 'no image', 267)
+    >>> odd = parse_batch_stack({"state": "paused"})
+    >>> odd.state, odd.state_text, odd.terminal
+    (<BatchStackState.UNKNOWN: 'unknown'>, 'paused', False)
     >>> parse_batch_stack(None) is None
     True
     """
     if not isinstance(entry, Mapping):
         return None
-    state = entry.get("state")
+    text = entry.get("state")
+    text = text if isinstance(text, str) else ""
+    state = BatchStackState.parse(text)
     folder, names = _output(entry)
     error = entry.get("error")
     code = as_int(entry.get("code"), 0) or 0
     if not isinstance(error, str) or not error or (code == 0 and error == "no error"):
         error = None  # events of healthy stages say "no error" with code 0
     return BatchStackStatus(
-        state=state if isinstance(state, str) else "",
+        state=state,
         percent=min(100.0, max(0.0, _as_float(entry.get("percent"), 0.0) or 0.0)),
         stacked_img=max(0, as_int(entry.get("stacked_img"), 0) or 0),
         total_img=max(0, as_int(entry.get("total_img"), 0) or 0),
@@ -261,4 +266,5 @@ def parse_batch_stack(entry: Any) -> BatchStackStatus | None:
         output_files=names,
         error=error,
         code=code,
+        device_state=text if state is BatchStackState.UNKNOWN else None,
     )
