@@ -23,7 +23,11 @@ from typing import Any
 
 import httpx
 
+from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.collab.http_client import HttpCollabServer
+from crowdsky.adapters.collab.journal import JOURNAL_NAME, JsonUploadJournal
+from crowdsky.adapters.collab.stack_meta import LocalFitsFiles
+from crowdsky.adapters.console import PrintProgress
 from crowdsky.app import upload as _upload
 from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.session import current_seestar
@@ -149,11 +153,14 @@ def upload_all_stacks(
     """Upload every CrowdSky stack not on the server yet (see :mod:`crowdsky.app.upload`).
 
     From the current Seestar (downloading to ``dest/<target>/`` first), or from ``local_dir``
-    without any Seestar.
+    without any Seestar. The upload journal is ``<local_dir or dest>/.crowdsky-uploads.json``;
+    report lines go to standard output.
     """
     seestar = current_seestar() if local_dir is None else None
+    journal = JsonUploadJournal(Path(local_dir if local_dir is not None else dest) / JOURNAL_NAME)
     with _settings.server() as server:
         return _upload.upload_all_stacks(
-            server, seestar=seestar, target=target, dest=dest, local_dir=local_dir,
-            dry_run=dry_run, skip_existing=skip_existing,
+            server, journal=journal, progress=PrintProgress(), clock=SystemClock(),
+            local_fits=LocalFitsFiles(), seestar=seestar, target=target, dest=dest,
+            local_dir=local_dir, dry_run=dry_run, skip_existing=skip_existing,
         )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,8 +22,8 @@ PASSWORD = "s3cr3t-Pa55word!"
 def stack_header(
     *,
     date_obs: str | None = "2026-02-27T20:15:03.5",
-    ra: float = 85.25,
-    dec: float = -2.46,
+    ra: float | None = 85.25,
+    dec: float | None = -2.46,
     obj: str = "IC 434",
     filt: str = "LP",
     stackcnt: int = 31,
@@ -31,7 +32,8 @@ def stack_header(
     header = fits.Header()
     if date_obs is not None:
         header["DATE-OBS"] = date_obs
-    header["RA"], header["DEC"] = ra, dec
+    if ra is not None and dec is not None:
+        header["RA"], header["DEC"] = ra, dec
     header["OBJECT"], header["FILTER"] = obj, filt
     header["STACKCNT"], header["TOTALEXP"] = stackcnt, stackcnt * 10.0
     header["TELESCOP"] = telescope
@@ -76,12 +78,19 @@ class TinySeestar:
     def __init__(self, files: dict[str, dict[str, bytes]]) -> None:
         self.files = files
         self.downloads: list[str] = []
+        self.header_reads: list[str] = []
 
     def list_folders(self) -> list[FolderEntry]:
         return [FolderEntry(name, len(files)) for name, files in self.files.items()]
 
     def list_files(self, folder: str) -> list[FileEntry]:
         return [FileEntry(n, len(b)) for n, b in sorted(self.files.get(folder, {}).items())]
+
+    def read_header(self, path: str) -> dict[str, Any]:
+        _, folder, name = path.split("/", 2)
+        self.header_reads.append(path)
+        header = fits.getheader(io.BytesIO(self.files[folder][name]), 0)
+        return dict(header)
 
     def download(self, path: str, dest: Path) -> Path:
         _, folder, name = path.split("/", 2)
