@@ -28,6 +28,7 @@ def stack_header(
     filt: str = "LP",
     stackcnt: int = 31,
     telescope: str = "S50_5eed0042",
+    exposure: float = 10.0,
 ) -> fits.Header:
     header = fits.Header()
     if date_obs is not None:
@@ -35,7 +36,7 @@ def stack_header(
     if ra is not None and dec is not None:
         header["RA"], header["DEC"] = ra, dec
     header["OBJECT"], header["FILTER"] = obj, filt
-    header["STACKCNT"], header["TOTALEXP"] = stackcnt, stackcnt * 10.0
+    header["STACKCNT"], header["TOTALEXP"] = stackcnt, stackcnt * exposure
     header["TELESCOP"] = telescope
     header["SITELONG"], header["SITELAT"] = 16.37, 48.21
     return header

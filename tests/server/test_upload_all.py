@@ -215,3 +215,112 @@ def test_the_module_function_prints_and_keeps_the_journal_beside_the_stacks(
     assert printed.rstrip().endswith("Uploaded 2, skipped 0, failed 0.")
     entries = json.loads((local / JOURNAL_NAME).read_text())["uploads"]
     assert all(datetime.fromisoformat(e["at"]).tzinfo is not None for e in entries)
+
+
+def _on_server_first(client: HttpCollabServer, tmp_path: Path) -> None:
+    """IC 434, 33 x 10 s through LP on S50_5eed0042, uploaded by another folder (no journal)."""
+    client.upload_stack(write_stack(tmp_path / "elsewhere"))
+
+
+def test_another_exposure_in_the_same_block_and_pixel_is_uploaded(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    _on_server_first(client, tmp_path)
+    local = tmp_path / "stacks"
+    write_stack(local, IC434_NAME.replace("_10.0s_", "_20.0s_"), exposure=20.0)
+    summary = upload(client, local_dir=local)
+    assert summary["files_uploaded"] == 1
+    assert sorted(s["total_exptime"] for s in loopback.stacks) == [310.0, 620.0]
+
+
+def test_another_telescope_with_another_frame_count_is_uploaded(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    _on_server_first(client, tmp_path)
+    local = tmp_path / "stacks"
+    write_stack(local, IC434_NAME.replace("_33_", "_12_"), stackcnt=12, telescope="S30_0a1b2c3d")
+    summary = upload(client, local_dir=local)
+    assert summary["files_uploaded"] == 1
+    assert [s["telescope_id"] for s in loopback.stacks] == ["S50_5eed0042", "S30_0a1b2c3d"]
+
+
+def test_the_identical_stack_on_the_server_is_skipped(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    _on_server_first(client, tmp_path)
+    out = CollectingProgress()
+    summary = upload(client, local_dir=_stacks_dir(tmp_path / "stacks"), progress=out)
+    assert summary["skipped"] == [IC434_NAME]
+    assert f"  skip   {IC434_NAME} (already on the server)" in out.lines
+    assert len(loopback.stacks) == 2  # IC 434 once, M 42
+
+
+def test_a_stack_without_ra_dec_is_found_on_the_server_by_its_header_key(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "stacks"
+    write_stack(local, ra=None, dec=None)
+    client.upload_stack(write_stack(tmp_path / "elsewhere", ra=None, dec=None))
+    summary = upload(client, local_dir=local)
+    assert summary["skipped"] == [IC434_NAME]
+    assert [s["chunk_key"] for s in loopback.stacks] == ["20260227.81_HP000000"]
+
+
+def test_an_unconfirmed_upload_fails_and_the_next_run_finds_it(
+    loopback: LoopbackCrowdskyServer, client: HttpCollabServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "stacks"
+    write_stack(local, ra=None, dec=None)
+    loopback.faults.fail_after_upload = 1
+    once = HttpCollabServer(loopback.url, username="username", password=PASSWORD, retries=0)
+    out = CollectingProgress()
+    with once:
+        first = upload(once, local_dir=local, progress=out)
+    assert (first["files_uploaded"], first["files_failed"]) == (0, 1)
+    assert "may be on the server" in first["failed"][0]["error"]
+    assert "next run" in first["failed"][0]["error"]
+    assert out.lines[-1] == "Uploaded 0, skipped 0, failed 1."
+    again = upload(client, local_dir=local)
+    assert again["skipped"] == [IC434_NAME]
+    assert len(loopback.stacks) == 1
+
+
+def test_a_lost_answer_during_a_run_is_confirmed_not_duplicated(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "stacks"
+    write_stack(local, IC434_NAME.replace("20260227.81", "20260227.121m10"),
+                date_obs="2026-02-27T20:10:04")  # fmt: skip
+    loopback.faults.fail_after_upload = 1
+    summary = upload(client, local_dir=local)
+    assert (summary["files_uploaded"], summary["files_failed"]) == (1, 0)
+    assert len(loopback.stacks) == 1
+
+
+def test_an_unreadable_stack_on_the_seestar_does_not_stop_the_others(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    seestar = _seestar(tmp_path)
+    broken = "CrowdSky_3_IC 434_10.0s_LP_20260227.82_HP102265.fit"
+    seestar.files["IC 434"][broken] = b"not FITS at all"
+    summary = upload(client, seestar=seestar, dest=tmp_path / "downloads")
+    assert sorted(summary["uploaded"]) == sorted([IC434_NAME, M42_NAME])
+    assert [f["name"] for f in summary["failed"]] == [broken]
+    assert len(loopback.stacks) == 2
+
+
+def test_a_file_on_the_seestar_already_in_the_journal_is_checked_by_content(
+    client: HttpCollabServer, tmp_path: Path
+) -> None:
+    seestar = _seestar(tmp_path)
+    dest = tmp_path / "downloads"
+    server = Forgetful(client)
+    upload(server, seestar=seestar, target="IC 434", dest=dest)
+    (dest / "IC 434" / IC434_NAME).unlink()
+    assert upload(server, seestar=seestar, target="IC 434", dest=dest, dry_run=True)[
+        "skipped"
+    ] == [IC434_NAME]
+    second = upload(server, seestar=seestar, target="IC 434", dest=dest)
+    assert second["skipped"] == [IC434_NAME]
+    assert server.uploads == [IC434_NAME]
+    assert seestar.downloads.count(f"MyWorks/IC 434/{IC434_NAME}") == 2
