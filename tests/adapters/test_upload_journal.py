@@ -15,8 +15,15 @@ from crowdsky.domain.uploads import JournalEntry
 from crowdsky.errors import CrowdskyError
 
 AT = datetime(2026, 2, 28, 7, 0, 5, tzinfo=UTC)
-ENTRY = JournalEntry("CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit", 40320, "ab" * 32,
-                     uploaded_at=AT, chunk_key="20260227.81_HP102265", job_id=7, target="IC 434")  # fmt: skip
+ENTRY = JournalEntry(
+    "CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit",
+    40320,
+    "ab" * 32,
+    uploaded_at=AT,
+    chunk_key="20260227.81_HP102265",
+    job_id=7,
+    target="IC 434",
+)
 
 Make = Callable[[Path], UploadJournal]
 KINDS: dict[str, Make] = {

@@ -91,7 +91,8 @@ def test_one_decision_per_candidate_in_order(found: list[UploadCandidate], skip:
 
 @given(candidates())
 def test_the_same_stack_on_the_server_is_skipped(candidate: UploadCandidate) -> None:
-    (decision,) = plan_uploads([candidate], [record_of(facts_of(candidate))], [], skip_existing=True)
+    listed = [record_of(facts_of(candidate))]
+    (decision,) = plan_uploads([candidate], listed, [], skip_existing=True)
     assert (decision.action, decision.reason) == (UploadAction.SKIP, UploadReason.ON_SERVER)
 
 

@@ -317,9 +317,9 @@ def test_a_file_on_the_seestar_already_in_the_journal_is_checked_by_content(
     server = Forgetful(client)
     upload(server, seestar=seestar, target="IC 434", dest=dest)
     (dest / "IC 434" / IC434_NAME).unlink()
-    assert upload(server, seestar=seestar, target="IC 434", dest=dest, dry_run=True)[
-        "skipped"
-    ] == [IC434_NAME]
+    assert upload(server, seestar=seestar, target="IC 434", dest=dest, dry_run=True)["skipped"] == [
+        IC434_NAME
+    ]
     second = upload(server, seestar=seestar, target="IC 434", dest=dest)
     assert second["skipped"] == [IC434_NAME]
     assert server.uploads == [IC434_NAME]
