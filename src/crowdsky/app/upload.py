@@ -29,7 +29,7 @@ import attrs
 
 from crowdsky.app.ports import Clock, LocalFits, Progress, Seestar, UploadJournal
 from crowdsky.app.server_port import CollabServer
-from crowdsky.domain import companion_names, parse_crowdsky_name
+from crowdsky.domain import CrowdskyName, companion_names, parse_crowdsky_name
 from crowdsky.domain.device_paths import device_path
 from crowdsky.domain.folders import is_sub_folder
 from crowdsky.domain.uploads import (
@@ -133,17 +133,17 @@ class _SeestarGather:
             entries = sorted(self.seestar.list_files(target), key=lambda e: e.name)
             names = {entry.name for entry in entries}
             for entry in entries:
-                if parse_crowdsky_name(entry.name) is None:
+                parsed = parse_crowdsky_name(entry.name)
+                if parsed is None:
                     continue
                 try:
-                    sources.append(self._source(target, entry.name, entry.size, names))
+                    sources.append(self._source(target, parsed, entry.size, names))
                 except (CrowdskyError, OSError) as exc:
                     failures.append(_failed(entry.name, exc))
         return sources, failures
 
-    def _source(self, target: str, name: str, size: int, names: set[str]) -> _Source:
-        parsed = parse_crowdsky_name(name)
-        assert parsed is not None
+    def _source(self, target: str, parsed: CrowdskyName, size: int, names: set[str]) -> _Source:
+        name = parsed.name
         local, remote = self.dest / target / name, device_path(target, name)
         thumb = companion_names(name)[1]
         thumbnail = device_path(target, thumb) if thumb in names else None
