@@ -53,6 +53,7 @@ from crowdsky.errors import (
     ServerUnavailable,
     StorageError,
     UnknownTargetError,
+    UploadUnconfirmed,
 )
 from crowdsky.session import current_seestar, disconnect, use
 
@@ -79,6 +80,7 @@ __all__ = [
     "StackOptions",
     "StorageError",
     "UnknownTargetError",
+    "UploadUnconfirmed",
     "configure_server",
     "connect",
     "current_seestar",

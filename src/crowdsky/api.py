@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crowdsky import bootstrap
-from crowdsky.app import upload as _upload
 from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.app.service import Crowdsky
 from crowdsky.domain import SkyTiling
@@ -321,11 +320,17 @@ def upload_all_stacks(
     """Upload every CrowdSky stack not on the server yet (see :mod:`crowdsky.app.upload`).
 
     From the current Seestar (downloading to ``dest/<target>/`` first), or from ``local_dir``
-    without any Seestar.
+    without any Seestar. The upload journal is ``<local_dir or dest>/.crowdsky-uploads.json``;
+    report lines go to standard output.
     """
     seestar = current_seestar() if local_dir is None else None
     with _server() as server:
-        return _upload.upload_all_stacks(
-            server, seestar=seestar, target=target, dest=dest, local_dir=local_dir,
-            dry_run=dry_run, skip_existing=skip_existing,
-        )  # fmt: skip
+        return bootstrap.upload_stacks(
+            server,
+            seestar=seestar,
+            target=target,
+            dest=dest,
+            local_dir=local_dir,
+            dry_run=dry_run,
+            skip_existing=skip_existing,
+        )

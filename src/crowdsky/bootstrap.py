@@ -11,13 +11,14 @@ neither the network stack nor the simulator until one is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crowdsky.app.ports import Clock, Progress, Seestar
+from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
 from crowdsky.domain import DEFAULT_TILING, SkyTiling
@@ -40,6 +41,7 @@ __all__ = [
     "serve_loopback",
     "simulator_seestar",
     "system_clock",
+    "upload_stacks",
 ]
 
 
@@ -159,6 +161,43 @@ def crowdsky_service(
         tz=resolve_zone(tz),
         host_zone=datetime.now().astimezone().tzinfo,
         options=options,
+    )
+
+
+def upload_stacks(
+    server: CollabServer,
+    *,
+    seestar: Seestar | None = None,
+    target: str | Sequence[str] | None = None,
+    dest: str | Path = ".",
+    local_dir: str | Path | None = None,
+    dry_run: bool = False,
+    skip_existing: bool = True,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """:func:`crowdsky.app.upload.upload_all_stacks` with its journal, clock and progress built.
+
+    The upload journal is ``<local_dir or dest>/.crowdsky-uploads.json``; report lines go to
+    standard output unless ``progress`` is given.
+    """
+    from crowdsky.adapters.collab.journal import JOURNAL_NAME, JsonUploadJournal
+    from crowdsky.adapters.collab.stack_meta import LocalFitsFiles
+    from crowdsky.app.upload import upload_all_stacks
+
+    folder = Path(local_dir if local_dir is not None else dest)
+    return upload_all_stacks(
+        server,
+        journal=JsonUploadJournal(folder / JOURNAL_NAME),
+        progress=progress if progress is not None else print_progress(),
+        clock=clock if clock is not None else system_clock(),
+        local_fits=LocalFitsFiles(),
+        seestar=seestar,
+        target=target,
+        dest=dest,
+        local_dir=local_dir,
+        dry_run=dry_run,
+        skip_existing=skip_existing,
     )
 
 

@@ -210,12 +210,12 @@ def _server(args: argparse.Namespace) -> HttpCollabServer:
 
 
 def _cmd_upload(args: argparse.Namespace) -> int:
-    from crowdsky.app.upload import upload_all_stacks
+    from crowdsky import bootstrap
 
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(_server(args))
         seestar = stack.enter_context(_seestar(args)) if args.local_dir is None else None
-        result = upload_all_stacks(
+        result = bootstrap.upload_stacks(
             server,
             seestar=seestar,
             target=args.target or None,

@@ -21,6 +21,7 @@ edge into one of these, with the original kept as ``__cause__``.
     │   └── BatchStackError                start refused, stack failed, timed out
     └── ServerError                        the CrowdSky collaboration server
         ├── ServerUnavailable              cannot connect, timeout, 5xx after retries
+        │   └── UploadUnconfirmed          a change may have reached the server; answer lost
         ├── ServerRejected                 4xx with the server's own message
         │   └── ServerAuthError            401 or a redirect to the login page
         └── ServerProtocolError            an answer that is not what the API promises
@@ -51,6 +52,7 @@ __all__ = [
     "ServerUnavailable",
     "StorageError",
     "UnknownTargetError",
+    "UploadUnconfirmed",
 ]
 
 
@@ -189,6 +191,15 @@ class ServerError(CrowdskyError):
 
 class ServerUnavailable(ServerError):
     """The server cannot be reached, timed out, or kept failing with 5xx."""
+
+
+class UploadUnconfirmed(ServerUnavailable):
+    """An upload (or other change) may have reached the server, but its answer was lost.
+
+    The server's list could not confirm it either way.
+
+    It is not repeated blindly; the next run looks for the stack on the server before sending.
+    """
 
 
 class ServerRejected(ServerError):

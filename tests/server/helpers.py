@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,19 +22,21 @@ PASSWORD = "s3cr3t-Pa55word!"
 def stack_header(
     *,
     date_obs: str | None = "2026-02-27T20:15:03.5",
-    ra: float = 85.25,
-    dec: float = -2.46,
+    ra: float | None = 85.25,
+    dec: float | None = -2.46,
     obj: str = "IC 434",
     filt: str = "LP",
     stackcnt: int = 31,
     telescope: str = "S50_5eed0042",
+    exposure: float = 10.0,
 ) -> fits.Header:
     header = fits.Header()
     if date_obs is not None:
         header["DATE-OBS"] = date_obs
-    header["RA"], header["DEC"] = ra, dec
+    if ra is not None and dec is not None:
+        header["RA"], header["DEC"] = ra, dec
     header["OBJECT"], header["FILTER"] = obj, filt
-    header["STACKCNT"], header["TOTALEXP"] = stackcnt, stackcnt * 10.0
+    header["STACKCNT"], header["TOTALEXP"] = stackcnt, stackcnt * exposure
     header["TELESCOP"] = telescope
     header["SITELONG"], header["SITELAT"] = 16.37, 48.21
     return header
@@ -76,12 +79,19 @@ class TinySeestar:
     def __init__(self, files: dict[str, dict[str, bytes]]) -> None:
         self.files = files
         self.downloads: list[str] = []
+        self.header_reads: list[str] = []
 
     def list_folders(self) -> list[FolderEntry]:
         return [FolderEntry(name, len(files)) for name, files in self.files.items()]
 
     def list_files(self, folder: str) -> list[FileEntry]:
         return [FileEntry(n, len(b)) for n, b in sorted(self.files.get(folder, {}).items())]
+
+    def read_header(self, path: str) -> dict[str, Any]:
+        _, folder, name = path.split("/", 2)
+        self.header_reads.append(path)
+        header = fits.getheader(io.BytesIO(self.files[folder][name]), 0)
+        return dict(header)
 
     def download(self, path: str, dest: Path) -> Path:
         _, folder, name = path.split("/", 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from crowdsky.errors import (
     ServerProtocolError,
     ServerRejected,
     ServerUnavailable,
+    UploadUnconfirmed,
 )
 
 from .helpers import IC434_KEY, IC434_NAME, PASSWORD, write_big_stack, write_stack
@@ -258,3 +260,37 @@ def test_a_slow_server_times_out_and_is_retried(
         impatient.list_stacks()
     assert sleeps == [1.0]
     loopback.faults.delay = 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "cards"),
+    [
+        # The header has no pointing: the server files it under pixel 0, the name says 102265.
+        ("CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit", {"ra": None, "dec": None}),
+        # A 10-minute block: the name's key is 20260227.121m10, the server's 20260227.80.
+        ("CrowdSky_33_IC 434_10.0s_LP_20260227.121m10_HP102265.fit",
+         {"date_obs": "2026-02-27T20:10:04"}),
+    ],
+)  # fmt: skip
+def test_a_lost_answer_is_checked_under_the_key_the_server_derives(
+    client: HttpCollabServer,
+    loopback: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    name: str,
+    cards: dict[str, Any],
+) -> None:
+    loopback.faults.fail_after_upload = 1
+    receipt = client.upload_stack(write_stack(tmp_path, name, **cards))
+    assert receipt.status == "already-on-server"
+    assert receipt.chunk_key == loopback.stacks[0]["chunk_key"]
+    assert len(loopback.stacks) == 1
+
+
+def test_a_lost_answer_that_cannot_be_checked_is_unconfirmed(
+    loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    loopback.faults.fail_after_upload = 1
+    once = HttpCollabServer(loopback.url, username="username", password=PASSWORD, retries=0)
+    with once, pytest.raises(UploadUnconfirmed, match="may have carried out"):
+        once.upload_stack(write_stack(tmp_path))
+    assert len(loopback.stacks) == 1

@@ -19,6 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from crowdsky.domain.uploads import JournalEntry
+
 __all__ = [
     "BatchStackEvents",
     "BatchStackState",
@@ -27,8 +29,10 @@ __all__ = [
     "DeviceTime",
     "FileEntry",
     "FolderEntry",
+    "LocalFits",
     "Progress",
     "Seestar",
+    "UploadJournal",
 ]
 
 #: Header cards as read from a FITS file: keyword -> value (strings right-stripped).
@@ -267,4 +271,40 @@ class Progress(Protocol):
 
     def stack_progress(self, status: BatchStackStatus) -> None:
         """A status reading while a block stacks (percent, frames, time left)."""
+        ...
+
+
+class LocalFits(Protocol):
+    """FITS files on this computer (the stacks to upload)."""
+
+    def read_header(self, path: Path) -> Header:
+        """The primary header of the local file ``path``.
+
+        Raises :class:`~crowdsky.errors.StorageError` when the file cannot be read or is not
+        FITS; never returns an empty header in place of one it could not read.
+        """
+        ...
+
+
+class UploadJournal(Protocol):
+    """What was uploaded from one folder: the bytes sent (name, size, SHA-256) and the receipt."""
+
+    def entries(self) -> tuple[JournalEntry, ...]:
+        """Every upload recorded so far, oldest first.
+
+        Raises :class:`~crowdsky.errors.CrowdskyError` when the journal exists but cannot be
+        read (an unreadable journal is never taken for an empty one).
+        """
+        ...
+
+    def holds(self, name: str, size: int, sha256: str) -> bool:
+        """True when an upload of exactly these bytes (same name, size and SHA-256) is recorded."""
+        ...
+
+    def record(self, entry: JournalEntry) -> None:
+        """Add an upload and persist it before returning.
+
+        The write is atomic: after a crash the journal holds every earlier entry, with or
+        without this one, never a torn file.
+        """
         ...

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from crowdsky.domain.uploads import ServerStack
+
 __all__ = ["CollabServer", "StackRecord", "UploadReceipt"]
 
 
@@ -65,6 +67,19 @@ class StackRecord:
     total_exptime: float | None = None
     id: int | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+    def as_server_stack(self) -> ServerStack:
+        """The fields the upload decision compares (:func:`crowdsky.domain.uploads.same_stack`)."""
+        return ServerStack(
+            chunk_key=self.chunk_key,
+            object_name=self.object_name,
+            filter_name=self.filter_name,
+            telescope=self.telescope_id,
+            n_frames_input=self.n_frames_input,
+            n_frames_aligned=self.n_frames_aligned,
+            total_exptime=self.total_exptime,
+            date_obs_start=self.date_obs_start,
+        )
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> StackRecord | None:

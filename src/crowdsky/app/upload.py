@@ -1,58 +1,80 @@
 """Bulk upload of CrowdSky stacks to the collaboration server, without uploading anything twice.
 
-Stacks come from the Seestar (each file is first downloaded to ``dest/<target>/`` and kept) or
-from a local folder. A file is skipped when
+Three steps:
 
-* the server lists a stack with the same chunk key **and** object (and filter, where the server
-  reports one): the chunk key alone is not enough, since a second filter or a second Seestar in
-  the same block and pixel is a different stack (field notes, item 5); or
-* the local upload journal (``.crowdsky-uploads.json``) holds the same file name, size and
-  SHA-256: this covers legacy names, which carry no chunk key, and stacks the server has queued
-  but does not list yet.
+1. **gather**: the ``CrowdSky_*`` stacks of some Seestar targets (or of a local folder) with their
+   headers (read over the network for a file still on the Seestar) and, when the bytes are at
+   hand, their SHA-256; the server's list; the upload journal;
+2. **decide**: :func:`crowdsky.domain.uploads.plan_uploads` (see there for what counts as
+   "already uploaded");
+3. **apply**: download what is to be sent (kept in ``dest/<target>/``), hash it, decide that one
+   stack again with its content and the journal as it is now, upload, record in the journal.
+
+A stack that cannot be read, downloaded or sent is reported as failed and the others go on; only
+refused credentials stop the run. An upload whose answer was lost and that the server's list could
+not confirm counts as failed, with a message that it may be on the server: the next run looks for
+it there before sending it again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
-import json
-import os
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
-from crowdsky.app.ports import Seestar
-from crowdsky.app.server_port import CollabServer, StackRecord
+from crowdsky.app.ports import Clock, LocalFits, Progress, Seestar, UploadJournal
+from crowdsky.app.server_port import CollabServer
 from crowdsky.domain import CrowdskyName, companion_names, parse_crowdsky_name
 from crowdsky.domain.device_paths import device_path, is_sub_folder
-from crowdsky.errors import CrowdskyError, ServerAuthError, UnknownTargetError
+from crowdsky.domain.uploads import (
+    JournalEntry,
+    ServerStack,
+    UploadAction,
+    UploadCandidate,
+    UploadDecision,
+    UploadReason,
+    plan_uploads,
+    stack_facts,
+)
+from crowdsky.errors import CrowdskyError, ServerAuthError, UnknownTargetError, UploadUnconfirmed
 
-__all__ = ["JOURNAL_NAME", "UploadJournal", "upload_all_stacks"]
-
-#: File name of the upload journal in the download or local folder.
-JOURNAL_NAME = ".crowdsky-uploads.json"
+__all__ = ["UploadOutcome", "UploadResult", "upload_all_stacks"]
 
 
-class _Lines(Protocol):
-    def line(self, text: str) -> None: ...
+class UploadResult(enum.Enum):
+    """What became of one stack."""
 
-
-class _Stdout:
-    def line(self, text: str) -> None:
-        print(text, flush=True)
+    UPLOADED = "uploaded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    WOULD_UPLOAD = "would_upload"
 
 
 @attrs.frozen
-class _Candidate:
+class UploadOutcome:
+    """What became of one stack, and why it failed when it did."""
+
     name: str
-    target: str
-    parsed: CrowdskyName | None
+    result: UploadResult
+    error: str | None = None
+
+
+@attrs.frozen
+class _Source:
+    """A candidate and where its bytes are (here; on the Seestar too when ``remote`` is set).
+
+    ``thumbnail`` is the device path of its ``_thn.jpg`` when the folder has one.
+    """
+
+    candidate: UploadCandidate
     local: Path
-    remote: str | None = None  # ``MyWorks/<target>/<name>`` when it comes from the Seestar
-    size: int = 0
+    remote: str | None = None
+    thumbnail: str | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -63,70 +85,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class UploadJournal:
-    """Files uploaded from this folder, keyed by file name + size + SHA-256, kept in JSON.
-
-    Parameters
-    ----------
-    path : Path
-        The journal file; it is created on the first upload and rewritten atomically.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.entries: list[dict[str, Any]] = []
-        if self.path.is_file():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise CrowdskyError(f"The upload journal {self.path} is unreadable: {exc}") from exc
-            uploads = data.get("uploads") if isinstance(data, dict) else None
-            self.entries = [e for e in uploads or [] if isinstance(e, dict)]
-
-    def holds(self, name: str, size: int, sha256: str | None) -> bool:
-        """True when this file (same name, size and, when given, content) was uploaded."""
-        return any(
-            e.get("name") == name
-            and e.get("size") == size
-            and (sha256 is None or e.get("sha256") == sha256)
-            for e in self.entries
-        )
-
-    def record(self, name: str, size: int, sha256: str, **info: Any) -> None:
-        """Add an upload and save the journal (temporary file, then ``os.replace``)."""
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        self.entries.append({"name": name, "size": size, "sha256": sha256, "at": stamp, **info})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        part = self.path.with_name(self.path.name + ".part")
-        part.write_text(json.dumps({"version": 1, "uploads": self.entries}, indent=1), "utf-8")
-        os.replace(part, self.path)
+def _failed(name: str, exc: BaseException) -> UploadOutcome:
+    return UploadOutcome(name, UploadResult.FAILED, str(exc))
 
 
-def _same(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and a.strip().casefold() == b.strip().casefold()
-
-
-def _on_server(candidate: _Candidate, records: Sequence[StackRecord]) -> bool:
-    parsed = candidate.parsed
-    key = parsed.server_key if parsed is not None else None
-    if key is None or parsed is None:
-        return False  # legacy name: only the journal can tell
-    return any(
-        r.chunk_key == key
-        and _same(r.object_name, parsed.target)
-        and (r.filter_name is None or _same(r.filter_name, parsed.filter))
-        for r in records
-    )
-
-
-def _local_candidates(local_dir: Path) -> list[_Candidate]:
-    found = []
+def _local_sources(local_dir: Path, fits: LocalFits) -> tuple[list[_Source], list[UploadOutcome]]:
+    sources, failures = [], []
     for path in sorted(local_dir.rglob("CrowdSky_*")):
         parsed = parse_crowdsky_name(path.name)
         if parsed is None or not path.is_file():
             continue
-        found.append(_Candidate(path.name, parsed.target, parsed, path, size=path.stat().st_size))
-    return found
+        try:
+            facts = stack_facts(fits.read_header(path), parsed)
+            size, digest = path.stat().st_size, _sha256(path)
+        except (CrowdskyError, OSError) as exc:
+            failures.append(_failed(path.name, exc))
+            continue
+        candidate = UploadCandidate(path.name, parsed.target, parsed, size, digest, facts)
+        sources.append(_Source(candidate, path))
+    return sources, failures
 
 
 def _seestar_targets(seestar: Seestar, target: str | Sequence[str] | None) -> list[str]:
@@ -143,46 +120,156 @@ def _seestar_targets(seestar: Seestar, target: str | Sequence[str] | None) -> li
     return wanted
 
 
-def _seestar_candidates(
-    seestar: Seestar, targets: list[str], dest: Path
-) -> tuple[list[_Candidate], dict[str, set[str]]]:
-    found, names_by_target = [], {}
-    for target in targets:
-        entries = seestar.list_files(target)
-        names_by_target[target] = {e.name for e in entries}
-        for entry in sorted(entries, key=lambda e: e.name):
-            parsed = parse_crowdsky_name(entry.name)
-            if parsed is not None:
-                local = dest / target / entry.name
-                remote = device_path(target, entry.name)
-                found.append(_Candidate(entry.name, target, parsed, local, remote, entry.size))
-    return found, names_by_target
+@attrs.frozen
+class _SeestarGather:
+    seestar: Seestar
+    fits: LocalFits
+    dest: Path
+
+    def sources(self, targets: Iterable[str]) -> tuple[list[_Source], list[UploadOutcome]]:
+        sources, failures = [], []
+        for target in targets:
+            entries = sorted(self.seestar.list_files(target), key=lambda e: e.name)
+            names = {entry.name for entry in entries}
+            for entry in entries:
+                parsed = parse_crowdsky_name(entry.name)
+                if parsed is None:
+                    continue
+                try:
+                    sources.append(self._source(target, parsed, entry.size, names))
+                except (CrowdskyError, OSError) as exc:
+                    failures.append(_failed(entry.name, exc))
+        return sources, failures
+
+    def _source(self, target: str, parsed: CrowdskyName, size: int, names: set[str]) -> _Source:
+        name = parsed.name
+        local, remote = self.dest / target / name, device_path(target, name)
+        thumb = companion_names(name)[1]
+        thumbnail = device_path(target, thumb) if thumb in names else None
+        if size and local.is_file() and local.stat().st_size == size:
+            # Downloaded by an earlier run: its own bytes tell its content.
+            header, digest = self.fits.read_header(local), _sha256(local)
+        else:
+            header, digest = self.seestar.read_header(remote), None
+        candidate = UploadCandidate(
+            name, target, parsed, size, digest, stack_facts(header, parsed)
+        )  # fmt: skip
+        return _Source(candidate, local, remote, thumbnail)
 
 
-def _fetch(seestar: Seestar, candidate: _Candidate, names: set[str]) -> None:
-    """Download the stack (kept in ``dest``) and its thumbnail unless already there."""
-    local = candidate.local
-    local.parent.mkdir(parents=True, exist_ok=True)
-    if not (local.is_file() and candidate.size and local.stat().st_size == candidate.size):
-        seestar.download(str(candidate.remote), local)
-    thumb = companion_names(candidate.name)[1]
-    if thumb in names and not (local.parent / thumb).is_file():
-        # A thumbnail is a nicety: without it the stack is uploaded all the same.
-        with contextlib.suppress(CrowdskyError):
-            seestar.download(device_path(candidate.target, thumb), local.parent / thumb)
+@attrs.frozen
+class _Apply:
+    """Carries out decisions, one stack at a time."""
+
+    server: CollabServer
+    seestar: Seestar | None
+    journal: UploadJournal
+    clock: Clock
+    out: Progress
+    records: tuple[ServerStack, ...]
+    dry_run: bool
+    skip_existing: bool
+
+    def __call__(self, source: _Source, decision: UploadDecision) -> UploadOutcome:
+        name = source.candidate.name
+        if decision.action is UploadAction.SKIP:
+            return self._skipped(name, decision.reason)
+        if self.dry_run:
+            if decision.action is UploadAction.VERIFY:
+                return self._skipped(name, decision.reason)
+            self.out.line(f"  would upload {name}")
+            return UploadOutcome(name, UploadResult.WOULD_UPLOAD)
+        try:
+            return self._send(source)
+        except ServerAuthError:
+            raise
+        except UploadUnconfirmed as exc:
+            self.out.line(f"  FAILED {name}: the answer was lost; it may be on the server.")
+            message = (
+                f"{exc} It may be on the server all the same; the next run looks for it "
+                "there before sending it again."
+            )
+            return UploadOutcome(name, UploadResult.FAILED, message)
+        except (CrowdskyError, OSError) as exc:
+            self.out.line(f"  FAILED {name}: {exc}")
+            return _failed(name, exc)
+
+    def _skipped(self, name: str, reason: UploadReason) -> UploadOutcome:
+        self.out.line(f"  skip   {name} ({reason.value})")
+        return UploadOutcome(name, UploadResult.SKIPPED)
+
+    def _send(self, source: _Source) -> UploadOutcome:
+        candidate = self._fetch(source)
+        # Decide again with the content hashed and the journal as it is now (an identical file
+        # in another folder may have gone up a moment ago).
+        (again,) = plan_uploads(
+            (candidate,), self.records, self.journal.entries(), skip_existing=self.skip_existing
+        )
+        if again.action is UploadAction.SKIP:
+            return self._skipped(candidate.name, again.reason)
+        receipt = self.server.upload_stack(source.local)
+        self.journal.record(
+            JournalEntry(
+                candidate.name, candidate.size, str(candidate.sha256),
+                uploaded_at=self.clock.now(), chunk_key=receipt.chunk_key,
+                job_id=receipt.job_id, target=candidate.target,
+            )
+        )  # fmt: skip
+        self.out.line(
+            f"  upload {candidate.name} -> {receipt.chunk_key} ({receipt.status or 'stored'})"
+        )
+        return UploadOutcome(candidate.name, UploadResult.UPLOADED)
+
+    def _fetch(self, source: _Source) -> UploadCandidate:
+        """The candidate with its bytes on this computer and hashed."""
+        candidate, local = source.candidate, source.local
+        if source.remote is not None and self.seestar is not None:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            if candidate.sha256 is None:
+                self.seestar.download(source.remote, local)
+            thumb = local.parent / Path(source.thumbnail or "").name
+            if source.thumbnail is not None and not thumb.is_file():
+                # A thumbnail is a nicety: without it the stack is uploaded all the same.
+                with contextlib.suppress(CrowdskyError):
+                    self.seestar.download(source.thumbnail, thumb)
+        if candidate.sha256 is not None:
+            return candidate
+        return attrs.evolve(candidate, size=local.stat().st_size, sha256=_sha256(local))
+
+
+def _summary(outcomes: Sequence[UploadOutcome], *, dry_run: bool) -> dict[str, Any]:
+    def names(result: UploadResult) -> list[str]:
+        return [o.name for o in outcomes if o.result is result]
+
+    failed = [
+        {"name": o.name, "error": o.error or ""}
+        for o in outcomes if o.result is UploadResult.FAILED
+    ]  # fmt: skip
+    summary: dict[str, Any] = {
+        "uploaded": names(UploadResult.UPLOADED),
+        "skipped": names(UploadResult.SKIPPED),
+        "failed": failed,
+    }
+    if dry_run:
+        summary["would_upload"] = names(UploadResult.WOULD_UPLOAD)
+    for key in ("uploaded", "skipped", "failed"):
+        summary[f"files_{key}"] = len(summary[key])
+    return summary
 
 
 def upload_all_stacks(
     server: CollabServer,
     *,
+    journal: UploadJournal,
+    progress: Progress,
+    clock: Clock,
+    local_fits: LocalFits,
     seestar: Seestar | None = None,
     target: str | Sequence[str] | None = None,
     dest: str | Path = ".",
     local_dir: str | Path | None = None,
     dry_run: bool = False,
     skip_existing: bool = True,
-    journal_path: str | Path | None = None,
-    progress: _Lines | None = None,
 ) -> dict[str, Any]:
     """Upload every CrowdSky stack of some targets (or of a local folder) not uploaded yet.
 
@@ -190,6 +277,14 @@ def upload_all_stacks(
     ----------
     server : CollabServer
         The collaboration server.
+    journal : UploadJournal
+        Uploads remembered from earlier runs; each upload is recorded as soon as it is confirmed.
+    progress : Progress
+        Where report lines go.
+    clock : Clock
+        Time stamps of journal entries.
+    local_fits : LocalFits
+        Reads the headers of stacks on this computer.
     seestar : Seestar, optional
         Where the stacks are, when ``local_dir`` is not given.
     target : str or sequence of str, optional
@@ -201,11 +296,8 @@ def upload_all_stacks(
     dry_run : bool
         Only report what would be uploaded or skipped; nothing is downloaded, sent or written.
     skip_existing : bool
-        Skip stacks the server or the journal already has (see the module docs).
-    journal_path : str or Path, optional
-        The upload journal; ``<local_dir or dest>/.crowdsky-uploads.json`` by default.
-    progress : object with ``line(text)``, optional
-        Where report lines go; standard output by default.
+        Skip stacks the server or the journal already has
+        (:func:`crowdsky.domain.uploads.plan_uploads`).
 
     Returns
     -------
@@ -221,78 +313,28 @@ def upload_all_stacks(
     UnknownTargetError
         When a named target has no folder on the Seestar.
     """
-    out = progress if progress is not None else _Stdout()
-    base = Path(local_dir) if local_dir is not None else Path(dest)
-    journal = UploadJournal(Path(journal_path) if journal_path else base / JOURNAL_NAME)
-    names_by_target: dict[str, set[str]] = {}
     if local_dir is not None:
-        candidates = _local_candidates(Path(local_dir))
+        sources, outcomes = _local_sources(Path(local_dir), local_fits)
+    elif seestar is None:
+        raise CrowdskyError("upload_all_stacks needs a Seestar or local_dir=...")
     else:
-        if seestar is None:
-            raise CrowdskyError("upload_all_stacks needs a Seestar or local_dir=...")
-        targets = _seestar_targets(seestar, target)
-        candidates, names_by_target = _seestar_candidates(seestar, targets, Path(dest))
-    records = server.list_stacks() if skip_existing and candidates else []
-    summary: dict[str, Any] = {"uploaded": [], "skipped": [], "failed": []}
-    if dry_run:
-        summary["would_upload"] = []
-    out.line(f"{len(candidates)} CrowdSky stack(s) found.")
-    for candidate in candidates:
-        try:
-            _one(server, seestar, candidate, records, journal, names_by_target, summary,
-                 out, dry_run=dry_run, skip_existing=skip_existing)  # fmt: skip
-        except ServerAuthError:
-            raise
-        except (CrowdskyError, OSError) as exc:
-            summary["failed"].append({"name": candidate.name, "error": str(exc)})
-            out.line(f"  FAILED {candidate.name}: {exc}")
-    for key in ("uploaded", "skipped", "failed"):
-        summary[f"files_{key}"] = len(summary[key])
-    verb = "Would upload" if dry_run else "Uploaded"
-    count = len(summary["would_upload"]) if dry_run else summary["files_uploaded"]
-    out.line(
-        f"{verb} {count}, skipped {summary['files_skipped']}, failed {summary['files_failed']}."
+        gather = _SeestarGather(seestar, local_fits, Path(dest))
+        sources, outcomes = gather.sources(_seestar_targets(seestar, target))
+    progress.line(f"{len(sources) + len(outcomes)} CrowdSky stack(s) found.")
+    for failure in outcomes:
+        progress.line(f"  FAILED {failure.name}: {failure.error}")
+    listed = server.list_stacks() if skip_existing and sources else []
+    records = tuple(record.as_server_stack() for record in listed)
+    decisions = plan_uploads(
+        (s.candidate for s in sources), records, journal.entries(), skip_existing=skip_existing
+    )
+    apply = _Apply(server, seestar, journal, clock, progress, records, dry_run, skip_existing)
+    for source, decision in zip(sources, decisions, strict=True):
+        outcomes.append(apply(source, decision))
+    summary = _summary(outcomes, dry_run=dry_run)
+    verb, done = ("Would upload", "would_upload") if dry_run else ("Uploaded", "uploaded")
+    progress.line(
+        f"{verb} {len(summary[done])}, skipped {summary['files_skipped']}, "
+        f"failed {summary['files_failed']}."
     )
     return summary
-
-
-def _one(
-    server: CollabServer,
-    seestar: Seestar | None,
-    candidate: _Candidate,
-    records: Sequence[StackRecord],
-    journal: UploadJournal,
-    names_by_target: dict[str, set[str]],
-    summary: dict[str, Any],
-    out: _Lines,
-    *,
-    dry_run: bool,
-    skip_existing: bool,
-) -> None:
-    name = candidate.name
-    if skip_existing and _on_server(candidate, records):
-        summary["skipped"].append(name)
-        out.line(f"  skip   {name} (already on the server)")
-        return
-    have_local = candidate.local.is_file()
-    if dry_run:
-        size = candidate.local.stat().st_size if have_local else candidate.size
-        if skip_existing and journal.holds(name, size, None):
-            summary["skipped"].append(name)
-            out.line(f"  skip   {name} (in the upload journal)")
-        else:
-            summary["would_upload"].append(name)
-            out.line(f"  would upload {name}")
-        return
-    if candidate.remote is not None and seestar is not None:
-        _fetch(seestar, candidate, names_by_target.get(candidate.target, set()))
-    size, digest = candidate.local.stat().st_size, _sha256(candidate.local)
-    if skip_existing and journal.holds(name, size, digest):
-        summary["skipped"].append(name)
-        out.line(f"  skip   {name} (in the upload journal)")
-        return
-    receipt = server.upload_stack(candidate.local)
-    journal.record(name, size, digest, chunk_key=receipt.chunk_key, job_id=receipt.job_id,
-                   target=candidate.target)  # fmt: skip
-    summary["uploaded"].append(name)
-    out.line(f"  upload {name} -> {receipt.chunk_key} ({receipt.status or 'stored'})")

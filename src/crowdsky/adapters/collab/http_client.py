@@ -6,7 +6,11 @@ Robustness rules, each from a defect seen in the existing clients (field notes 1
 
 * transient failures (cannot connect, timeouts, 5xx, 429) are retried with exponential backoff,
   but an upload is never re-sent blindly: before each retry the server's list is checked for
-  the chunk key and object, and a stack already there ends the retries;
+  the stack under the chunk key the server derives from the file's header (not the key in its
+  name, which differs for other block lengths and headers without RA/DEC) with the same object
+  and no other known field different, and a stack already there ends the retries. A request
+  that may have changed the server and could not be confirmed raises
+  :class:`~crowdsky.errors.UploadUnconfirmed`;
 * request bodies stream from disk with a known length; downloads stream to ``<name>.part`` and
   are checked (``SIMPLE  =`` first, a length that is a multiple of 2880) before ``os.replace``;
 * the server's own ``{"error": ...}`` message (or bare text) is kept in the raised error;
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import httpx
 
 from crowdsky.adapters.collab.answers import error_for, json_answer, safe_filename, save_fits
@@ -34,10 +39,12 @@ from crowdsky.adapters.collab.urls import (
     resolve_url,
 )
 from crowdsky.app.server_port import StackRecord, UploadReceipt
+from crowdsky.domain.uploads import same_stack
 from crowdsky.errors import (
     ServerError,
     ServerProtocolError,
     ServerUnavailable,
+    UploadUnconfirmed,
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "RAW_FILE_TIMEOUT", "UPLOAD_TIMEOUT", "HttpCollabServer"]
@@ -164,6 +171,7 @@ class HttpCollabServer:
         """
         auth = self._auth()
         attempt = 0
+        maybe_done = False  # an attempt of a non-idempotent request reached the server
         while True:
             request = build()
             what = f"{request.method} {request.url.path}"
@@ -187,7 +195,13 @@ class HttpCollabServer:
             finally:
                 if response is not None:
                     response.close()
+            maybe_done = maybe_done or (reached and not idempotent)
             if attempt >= self.retries or (reached and not idempotent and before_retry is None):
+                if maybe_done:
+                    raise UploadUnconfirmed(
+                        f"{problem} The server may have carried out {what} before the answer "
+                        "was lost; it was not sent again."
+                    ) from problem
                 raise problem
             log.warning(
                 "%s failed (%s); retrying (%d/%d)", what, problem, attempt + 1, self.retries
@@ -286,11 +300,11 @@ class HttpCollabServer:
         if not path.is_file():
             raise ServerError(f"No such file to upload: {path}")
         meta = stack_meta(path)
+        frames_in = n_frames_input if n_frames_input is not None else meta.n_frames_input
+        frames_kept = n_frames_aligned if n_frames_aligned is not None else meta.n_frames_aligned
         fields = {
-            "n_frames_input": n_frames_input if n_frames_input is not None else meta.n_frames_input,
-            "n_frames_aligned": (
-                n_frames_aligned if n_frames_aligned is not None else meta.n_frames_aligned
-            ),
+            "n_frames_input": frames_in,
+            "n_frames_aligned": frames_kept,
             "date_obs_start": date_obs_start or meta.date_obs_start,
             "date_obs_end": date_obs_end or meta.date_obs_end,
             "scrub_location": "1" if scrub_location else None,
@@ -301,16 +315,33 @@ class HttpCollabServer:
             files.append(FilePart("thumbnail", thumb, thumb.name, image_type(thumb)))
         body = MultipartBody([(k, str(v)) for k, v in fields.items() if v is not None], files)
         found: list[UploadReceipt] = []
+        # The stack as the server records it, with the values this upload sends.
+        sent = (
+            attrs.evolve(
+                meta.facts,
+                n_frames_input=frames_in,
+                n_frames_aligned=frames_kept,
+                date_obs=None if date_obs_start else meta.facts.date_obs,
+            )
+            if meta.facts is not None
+            else None
+        )
 
         def check_before_retry() -> None:
-            if meta.server_key is None:
-                raise ServerUnavailable(
-                    f"Uploading {path.name} failed in transit and its chunk key is unknown, so "
-                    "it is not sent again blindly; check list_stacks() and retry."
+            if sent is None or sent.server_key is None:
+                raise UploadUnconfirmed(
+                    f"Uploading {path.name} failed in transit and the server's chunk key for it "
+                    "is unknown, so it is not sent again blindly; check list_stacks() and retry."
                 )
-            for record in self.list_stacks(meta.object_name):
-                same_object = record.object_name in (None, meta.object_name)
-                if record.chunk_key == meta.server_key and same_object:
+            try:
+                records = self.list_stacks(sent.object_name)
+            except ServerError as exc:
+                raise UploadUnconfirmed(
+                    f"Uploading {path.name} failed in transit and the server's list could not "
+                    f"be read to check whether it arrived ({exc}); it was not sent again."
+                ) from exc
+            for record in records:
+                if same_stack(sent, record.as_server_stack()):
                     log.info("%s is on the server already; not sending it again", path.name)
                     found.append(UploadReceipt(record.chunk_key, status="already-on-server"))
                     raise _Stop

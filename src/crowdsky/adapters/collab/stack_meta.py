@@ -1,7 +1,10 @@
 """What is sent with a stack upload besides the file: metadata read from the FITS and its name.
 
-The server keys a stack by the UTC block of its ``DATE-OBS`` and its HEALPix pixel; the name's
-chunk key is used where it has one, else the key is computed from the header as the server does.
+The server keys a stack by the 15-minute UTC chunk of its ``DATE-OBS`` and the HEALPix pixel of
+its ``RA``/``DEC`` (pixel 0 without them), whatever the file name says: the key looked for before
+an upload is repeated is computed from the header the same way
+(:func:`crowdsky.domain.uploads.server_key_of`), since a name's key differs from it for blocks of
+other lengths and for headers without a pointing.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import Any
 import attrs
 from astropy.io import fits
 
-from crowdsky.domain import block_bounds, chunk_key, healpix_pixel, parse_crowdsky_name
-from crowdsky.domain.headers import header_pointing, parse_date_obs
-from crowdsky.errors import PlanError, ServerError
+from crowdsky.domain import block_bounds, parse_crowdsky_name
+from crowdsky.domain.headers import parse_date_obs
+from crowdsky.domain.uploads import StackFacts, stack_facts
+from crowdsky.errors import ServerError, StorageError
 
-__all__ = ["StackMeta", "companion_thumbnail", "image_type", "stack_meta"]
+__all__ = ["LocalFitsFiles", "StackMeta", "companion_thumbnail", "image_type", "stack_meta"]
 
 
 @attrs.frozen
@@ -31,6 +35,7 @@ class StackMeta:
     date_obs_end: str | None = None
     server_key: str | None = None
     object_name: str | None = None
+    facts: StackFacts | None = None
 
 
 def _int_card(header: Any, key: str) -> int | None:
@@ -54,7 +59,7 @@ def _block_of_key(key: str) -> tuple[datetime, datetime] | None:
 
 
 def stack_meta(path: Path) -> StackMeta:
-    """Frame counts, the observation span, the chunk key and the object of a stacked FITS.
+    """Frame counts, the observation span, the server's chunk key and the object of a stack.
 
     Frames: ``n_frames_aligned`` is ``STACKCNT`` (what the stacker kept), ``n_frames_input`` the
     count in the CrowdSky name; each stands in for the other when missing. Span: the start is
@@ -70,24 +75,18 @@ def stack_meta(path: Path) -> StackMeta:
     stackcnt = _int_card(header, "STACKCNT")
     named = name.frames if name is not None else None
     date_obs = parse_date_obs(header.get("DATE-OBS"))
-    server_key = name.server_key if name is not None else None
+    facts = stack_facts(header, name)
     block = _block_of_key(name.chunk_key) if name is not None and name.chunk_key else None
-    if server_key is None and date_obs is not None:
-        ra, dec = header_pointing(header)
-        try:
-            server_key = f"{chunk_key(date_obs)}_HP{healpix_pixel(ra, dec):06d}"
-        except PlanError:
-            server_key = None
     if block is None and date_obs is not None:
         block = block_bounds(date_obs)
-    obj = name.target if name is not None else header.get("OBJECT")
     return StackMeta(
         n_frames_input=named if named is not None else stackcnt,
         n_frames_aligned=stackcnt if stackcnt is not None else named,
         date_obs_start=date_obs.isoformat() if date_obs is not None else None,
         date_obs_end=block[1].isoformat() if block is not None else None,
-        server_key=server_key,
-        object_name=str(obj).strip() if obj else None,
+        server_key=facts.server_key,
+        object_name=facts.object_name,
+        facts=facts,
     )
 
 
@@ -103,3 +102,22 @@ def companion_thumbnail(path: Path) -> Path | None:
 def image_type(path: Path) -> str:
     """The MIME type of a thumbnail."""
     return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+
+
+class LocalFitsFiles:
+    """Headers of FITS files on this computer (:class:`crowdsky.app.ports.LocalFits`)."""
+
+    def read_header(self, path: Path) -> dict[str, Any]:
+        """The primary header of ``path`` as keyword -> value (commentary cards left out).
+
+        Raises
+        ------
+        StorageError
+            When the file cannot be read or is not FITS.
+        """
+        try:
+            header = fits.getheader(path, 0)
+        except (OSError, ValueError, TypeError) as exc:
+            raise StorageError(f"{Path(path).name} is not a readable FITS file: {exc}") from exc
+        skip = {"COMMENT", "HISTORY", ""}
+        return {key: value for key, value in header.items() if key not in skip}
