@@ -55,6 +55,9 @@ def is_sub_folder(folder: str) -> bool:
 def parse_date_obs(value: Any) -> datetime | None:
     """``DATE-OBS`` as an aware UTC datetime, or ``None`` when absent or unreadable.
 
+    A time outside the years 2000-2199 (UTC) is unreadable: a reset or corrupt clock, and near
+    the ends of the calendar not even convertible to UTC.
+
     Examples
     --------
     >>> parse_date_obs("2025-09-29T06:01:02.382641").isoformat()
@@ -66,9 +69,10 @@ def parse_date_obs(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().removesuffix("Z"))
-    except ValueError:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc if 2000 <= utc.year < 2200 else None
 
 
 def header_pointing(header: Mapping[str, Any]) -> tuple[float | None, float | None]:
