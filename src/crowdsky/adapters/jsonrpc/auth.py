@@ -150,7 +150,7 @@ def load_private_key(path: str | os.PathLike[str]) -> RSAPrivateKey:
 
 
 def sign_challenge(key: RSAPrivateKey, challenge: str) -> str:
-    """Sign ``challenge`` as the firmware expects: PKCS#1 v1.5, SHA-1, base64 without wrapping.
+    r"""Sign ``challenge`` as the firmware expects: PKCS#1 v1.5, SHA-1, base64 without wrapping.
 
     Parameters
     ----------
