@@ -15,6 +15,7 @@ block are done, so nothing is left half-renamed.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import warnings
@@ -274,9 +275,9 @@ def _pixel(seestar: Seestar, output: str, paths: list[str], tiling: SkyTiling) -
     for path in (output, paths[0]):
         try:
             ra, dec = header_pointing(seestar.read_header(path))
-        except StorageError:
+        except (StorageError, OverflowError):  # OverflowError: an integer RA beyond any float
             continue
-        if ra is not None:
+        if ra is not None and dec is not None and math.isfinite(ra) and math.isfinite(dec):
             return healpix_pixel(ra, dec, tiling)
     warnings.warn(
         f"No RA/DEC in {output} or its sub-frames; naming it HP000000.",
