@@ -14,20 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from crowdsky.adapters.jsonrpc import JsonRpcConnection, Request
 from crowdsky.adapters.seestar.file_ops import MountedShareFileOps
 from crowdsky.adapters.seestar.network import LISTING_ATTEMPTS, NetworkSeestar, connect_seestar
 from crowdsky.adapters.seestar.replies import (
-    page_length,
-    parse_albums,
-    parse_app_state,
     parse_batch_stack,
-    parse_device_time,
-    parse_page,
-    parse_page_count,
 )
 from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.app.ports import (
@@ -428,33 +420,7 @@ def test_threads_list_one_folder_at_a_time(seestar: NetworkSeestar, device: Devi
     assert results == {"A": 30, "B": 5}
 
 
-# --- the parsers never raise ---------------------------------------------------------------------
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(
-            ["list", "files", "name", "count", "size_k", "is_dir", "year", "mon", "day", "hour",
-             "min", "sec", "time_zone", "BatchStack", "state", "percent", "output_file", "path",
-             "code", "error", "page", "time"]
-        ),
-        inner,
-        max_size=6,
-    ),
-    max_leaves=20,
-)  # fmt: skip
-
-
-@given(json_values)
-def test_parsers_accept_any_json(value: Any) -> None:
-    parse_albums(value)
-    page_length(value)
-    parse_page(value)
-    parse_page_count(value)
-    parse_device_time(value)
-    parse_app_state(value)
-    parse_batch_stack(value)
+# The reply parsers against any JSON value: tests/fuzz/test_device_replies.py.
 
 
 def test_every_port_method_exists_with_the_same_parameters() -> None:

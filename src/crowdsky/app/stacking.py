@@ -292,7 +292,7 @@ def _pixel(seestar: Seestar, output: str, paths: list[str], tiling: SkyTiling) -
     """
     for path in (output, paths[0]):
         ra, dec = header_pointing(read_header(seestar, path))
-        if ra is not None:
+        if ra is not None and dec is not None:
             return healpix_pixel(ra, dec, tiling)
     warnings.warn(
         f"No RA/DEC in {output} or its sub-frames; naming it HP000000.",

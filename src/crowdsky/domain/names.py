@@ -58,6 +58,15 @@ _CROWDSKY_RE = re.compile(
 _TARGET_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
 _CHUNK_KEY = re.compile(r"\d{8}\.\d+(?:m\d+)?", re.ASCII)
 
+#: Name stamps are believed from this year up to (not including) the second; anything else is a
+#: reset or corrupt clock, and such a name is not one of ours (it could not even be put in UTC).
+FIRST_YEAR, END_YEAR = 2000, 2200
+#: The longest sub-frame exposure a name may carry: a day (the Seestar's longest is minutes).
+MAX_EXPOSURE_S = 86400.0
+# Digits beyond these are no frame count or HEALPix pixel (NSIDE 2**29 has 19-digit pixels).
+_MAX_COUNT_DIGITS, _MAX_PIXEL_DIGITS = 9, 19
+_MINUTES_PER_DAY = 1440
+
 
 def parse_exposure(text: str) -> float:
     """Seconds from an exposure field such as ``"10.0s"`` or ``"10.0"``.
@@ -92,9 +101,30 @@ def format_exposure(seconds: float) -> str:
 
 def _stamp(text: str, fmt: str) -> datetime | None:
     try:
-        return datetime.strptime(text, fmt)
+        stamp = datetime.strptime(text, fmt)
     except ValueError:  # 20261399-999999 matches the pattern but is no time
         return None
+    return stamp if FIRST_YEAR <= stamp.year < END_YEAR else None
+
+
+def _exposure(text: str) -> float | None:
+    """The exposure of a name's field, ``None`` unless ``0 < seconds <= MAX_EXPOSURE_S``."""
+    value = float(text)  # the pattern admits digits and one dot only; 400 digits give inf
+    return value if 0 < value <= MAX_EXPOSURE_S else None
+
+
+def _count(text: str, digits: int = _MAX_COUNT_DIGITS) -> int | None:
+    return int(text) if len(text) <= digits else None
+
+
+def _chunk_key_ok(key: str) -> bool:
+    """True for a key of a real block: a sane date and an index inside its day."""
+    day, _, rest = key.partition(".")
+    index, _, minutes = rest.partition("m")
+    length = int(minutes) if minutes and len(minutes) <= 4 else (15 if not minutes else 0)
+    if length <= 0 or _MINUTES_PER_DAY % length or len(index) > 4:
+        return False
+    return int(index) < _MINUTES_PER_DAY // length and _stamp(day, "%Y%m%d") is not None
 
 
 def _check_target(_: object, __: object, value: str) -> None:
@@ -244,8 +274,8 @@ def parse_raw_name(name: str) -> RawFrame | None:
     if match is None:
         return None
     stamp = _stamp(match["stamp"], "%Y%m%d-%H%M%S")
-    exposure = float(match["exp"])
-    if stamp is None or exposure <= 0:
+    exposure = _exposure(match["exp"])
+    if stamp is None or exposure is None:
         return None
     try:
         return RawFrame(name, match["target"], exposure, match["filter"], stamp)
@@ -266,9 +296,10 @@ def parse_stacked_name(name: str) -> StackedName | None:
     if match is None:
         return None
     stamp = _stamp(match["date"] + match["time"], "%Y%m%d%H%M%S")
-    if stamp is None:
+    frames, exposure = _count(match["n"]), _exposure(match["exp"])
+    if stamp is None or frames is None or exposure is None:
         return None
-    return StackedName(name, int(match["n"]), match["target"], float(match["exp"]), stamp)
+    return StackedName(name, frames, match["target"], exposure, stamp)
 
 
 def parse_crowdsky_name(name: str) -> CrowdskyName | None:
@@ -285,11 +316,17 @@ def parse_crowdsky_name(name: str) -> CrowdskyName | None:
     match = _CROWDSKY_RE.match(name)
     if match is None:
         return None
-    common = (name, int(match["n"]), match["target"], float(match["exp"]), match["filter"])
+    frames, exposure = _count(match["n"]), _exposure(match["exp"])
+    if frames is None or exposure is None:
+        return None
+    common = (name, frames, match["target"], exposure, match["filter"])
     if match["legacy"] is not None:
         stamp = _stamp(match["legacy"], "%Y%m%d-%H%M%S")
         return None if stamp is None else CrowdskyName(*common, legacy_local_start=stamp)
-    return CrowdskyName(*common, chunk_key=match["key"], pixel=int(match["pixel"]))
+    pixel = _count(match["pixel"], _MAX_PIXEL_DIGITS)
+    if pixel is None or not _chunk_key_ok(match["key"]):
+        return None
+    return CrowdskyName(*common, chunk_key=match["key"], pixel=pixel)
 
 
 def crowdsky_name(
@@ -334,10 +371,16 @@ def crowdsky_name(
         raise PlanError(f"Exposure must be positive, got {exposure_s!r}.")
     if not _CHUNK_KEY.fullmatch(chunk_key):
         raise PlanError(f"Chunk key {chunk_key!r} is not like '20260227.81' or '20260227.130m10'.")
-    return (
+    name = (
         f"CrowdSky_{frames}_{target}_{format_exposure(exposure_s)}_{filter}_"
         f"{chunk_key}_HP{pixel:06d}.fit"
     )
+    if parse_crowdsky_name(name) is None:
+        raise PlanError(
+            f"{name!r} would not read back as a CrowdSky name (frame count, exposure, chunk key "
+            "or pixel out of range)."
+        )
+    return name
 
 
 def companion_names(fit_name: str) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ be a plain file in the destination folder, and its body is kept only when it is 
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -35,7 +36,7 @@ def _server_message(response: httpx.Response) -> str:
     text = response.text.strip()
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict):
         for field in ("error", "message"):
@@ -75,7 +76,7 @@ def json_answer(response: httpx.Response, what: str) -> Any:
         raise error_for(response)
     try:
         data = json.loads(response.text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to be an answer
         raise ServerProtocolError(
             f"The server's answer to {what} is not JSON but {_server_message(response)!r}; "
             "is the server URL right?"
@@ -94,7 +95,12 @@ def _disposition_name(header: str | None) -> str | None:
         return None
     star = _DISPOSITION_STAR.search(header)
     if star:
-        return unquote(star.group(2).strip(), encoding=star.group(1) or "utf-8", errors="replace")
+        charset = star.group(1).strip() or "utf-8"
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            return None  # a charset nobody knows: no name can be trusted from it
+        return unquote(star.group(2).strip(), encoding=charset, errors="replace")
     plain = _DISPOSITION.search(header)
     if plain:
         return plain.group(1) if plain.group(1) is not None else plain.group(2)
@@ -104,8 +110,9 @@ def _disposition_name(header: str | None) -> str | None:
 def safe_filename(header: str | None, key: str) -> str:
     """A download name that can only ever be a plain file in the destination folder.
 
-    Any name with a directory part, ``..``, a drive, control characters, a leading dot, or not
-    ending in ``.fit``/``.fits`` is replaced by ``<key>.fits`` (itself cleaned of separators).
+    Any name with a directory part, ``..``, a drive, control characters, a leading dot, a lone
+    surrogate, an unknown ``filename*`` charset, or not ending in ``.fit``/``.fits`` is replaced
+    by ``<key>.fits`` (itself cleaned of separators and ``..``).
 
     Examples
     --------
@@ -117,14 +124,16 @@ def safe_filename(header: str | None, key: str) -> str:
     >>> safe_filename('attachment; filename="/etc/passwd"', "k")
     'k.fits'
     """
-    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", key).lstrip(".") or "stack"
-    fallback += ".fits"
+    fallback = re.sub(r"\.{2,}", "_", re.sub(r"[^A-Za-z0-9._-]", "_", key)).strip(".")
+    fallback = (fallback or "stack") + ".fits"
     name = _disposition_name(header)
     if name is None:
         return fallback
     bad = (
         not name
         or name.startswith(".")
+        or ".." in name
+        or any(0xD800 <= ord(ch) <= 0xDFFF for ch in name)  # no UTF-8 form, no file name
         or any(ch in name for ch in "/\\:")
         or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
         or not name.lower().endswith((".fit", ".fits"))

@@ -9,13 +9,17 @@ other lengths and for headers without a pointing.
 
 from __future__ import annotations
 
+import cmath
 import re
+import warnings
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
 
 from crowdsky.domain import block_bounds, parse_crowdsky_name
 from crowdsky.domain.headers import parse_date_obs
@@ -38,11 +42,29 @@ class StackMeta:
     facts: StackFacts | None = None
 
 
-def _int_card(header: Any, key: str) -> int | None:
+def _int_card(header: Mapping[str, Any], key: str) -> int | None:
     try:
         return int(header[key])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
+
+
+def _read_cards(path: Path) -> dict[str, Any]:
+    """The primary header's cards as plain values; a project error for any unreadable card."""
+    try:
+        # Our own handle: astropy leaves its own open when it fails half-way through.
+        with warnings.catch_warnings(), path.open("rb") as handle:
+            warnings.simplefilter("ignore", AstropyWarning)
+            header = fits.getheader(handle, 0)
+            cards = {card.keyword: card.value for card in header.cards}
+    # astropy fails lazily and in many ways on odd headers (KeyError for a missing NAXISn,
+    # VerifyError for an unparsable card).
+    except (OSError, ValueError, KeyError, IndexError, TypeError, fits.VerifyError) as exc:
+        raise ServerError(f"{path.name} is not a readable FITS file: {exc}") from exc
+    for keyword, value in cards.items():
+        if isinstance(value, (float, complex)) and not cmath.isfinite(value):
+            raise ServerError(f"{path.name} has an unreadable FITS header: {keyword} is {value}")
+    return cards
 
 
 def _block_of_key(key: str) -> tuple[datetime, datetime] | None:
@@ -67,10 +89,7 @@ def stack_meta(path: Path) -> StackMeta:
     falls in. Every frame of a block stack lies inside its block, whereas ``DATE-OBS + TOTALEXP``
     would end too early whenever the frames have gaps between them.
     """
-    try:
-        header = fits.getheader(path, 0)
-    except (OSError, ValueError) as exc:
-        raise ServerError(f"{path.name} is not a readable FITS file: {exc}") from exc
+    header = _read_cards(path)
     name = parse_crowdsky_name(path.name)
     stackcnt = _int_card(header, "STACKCNT")
     named = name.frames if name is not None else None

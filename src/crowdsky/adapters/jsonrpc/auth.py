@@ -150,7 +150,7 @@ def load_private_key(path: str | os.PathLike[str]) -> RSAPrivateKey:
 
 
 def sign_challenge(key: RSAPrivateKey, challenge: str) -> str:
-    """Sign ``challenge`` as the firmware expects: PKCS#1 v1.5, SHA-1, base64 without wrapping.
+    r"""Sign ``challenge`` as the firmware expects: PKCS#1 v1.5, SHA-1, base64 without wrapping.
 
     Parameters
     ----------
@@ -163,11 +163,23 @@ def sign_challenge(key: RSAPrivateKey, challenge: str) -> str:
     -------
     str
         The base64 signature (standard alphabet, one line).
+
+    Raises
+    ------
+    SeestarAuthError
+        When the challenge has no UTF-8 form (a lone surrogate such as ``"\\ud800"``).
     """
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    signature = key.sign(challenge.encode("utf-8"), padding.PKCS1v15(), hashes.SHA1())
+    try:
+        data = challenge.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SeestarAuthError(
+            "The Seestar sent an authentication challenge that is not valid text "
+            f"({exc.reason} at position {exc.start}); cannot sign it."
+        ) from exc
+    signature = key.sign(data, padding.PKCS1v15(), hashes.SHA1())
     return base64.b64encode(signature).decode("ascii")
 
 

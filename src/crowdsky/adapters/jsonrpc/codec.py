@@ -14,8 +14,9 @@ What comes out of a client-side :class:`Decoder`:
 * :class:`Reply` — has an ``id``; errors carry ``error`` + ``code`` and **no** ``result`` (§1.4);
 * :class:`Event` — has ``Event`` and no ``id`` (§1.5); may arrive anywhere, even between a request
   and its reply;
-* :class:`Problem` — a line that is not valid JSON, not an object, neither of the above, or longer
-  than the frame limit. It is reported and skipped; the next line decodes normally, so a bad
+* :class:`Problem` — a line that is not valid JSON (``NaN``, a number no float can hold), not an
+  object, neither of the above, nested deeper than :data:`MAX_DEPTH`, or longer than the frame
+  limit. It is reported and skipped; the next line decodes normally, so a bad
   frame never desynchronises the stream.
 
 The server-side half (:class:`RequestDecoder`, :func:`encode_reply`, :func:`encode_error`,
@@ -26,6 +27,7 @@ simulator and for loopback test servers.
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
@@ -35,6 +37,7 @@ from crowdsky.adapters.jsonrpc.messages import ABSENT, Event, Problem, Reply, Re
 __all__ = [
     "ABSENT",
     "DEFAULT_MAX_FRAME",
+    "MAX_DEPTH",
     "Decoder",
     "Event",
     "Problem",
@@ -52,6 +55,10 @@ __all__ = [
 #: Largest frame accepted, in bytes without the line end. Real frames are a few KB; annotation
 #: results are the largest seen. A bigger frame is reported as a Problem and skipped.
 DEFAULT_MAX_FRAME: Final = 1 << 20
+
+#: Deepest nesting of arrays and objects accepted in a frame. Real frames nest five or six
+#: levels; a deeper one is reported as a Problem, so that nothing downstream recurses on it.
+MAX_DEPTH: Final = 64
 
 _EXCERPT = 80
 _TERMINATOR = b"\r\n"
@@ -234,13 +241,40 @@ class _LineSplitter:
             self._discarding = True
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: JSON allows it, but no frame can carry it back
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(obj: object) -> int:
+    """How deeply containers nest in ``obj``, without recursion."""
+    deepest, todo = 0, [(obj, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            todo.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def _load_object(line: bytes) -> dict[str, Any] | Problem:
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_float=_finite_float, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         return Problem(f"malformed JSON: {type(exc).__name__}", _excerpt(line))
     if not isinstance(obj, dict):
         return Problem(f"not a JSON object ({type(obj).__name__})", _excerpt(line))
+    if _depth(obj) > MAX_DEPTH:
+        # Parsed, but anything that walks it again (encoding the echo, repr) would recurse.
+        return Problem(f"nested deeper than {MAX_DEPTH} levels", _excerpt(line))
     return obj
 
 

@@ -9,6 +9,7 @@ card and then closes the response, so a 4 MB sub costs a few kilobytes either wa
 
 from __future__ import annotations
 
+import cmath
 import contextlib
 import os
 import re
@@ -253,15 +254,27 @@ def _parse(data: bytes, path: str) -> dict[str, Any]:
             for card in header.cards:
                 if card.keyword in _COMMENTARY:
                     continue
-                cards[card.keyword] = _clean(card.value)
-    except (UnicodeDecodeError, ValueError, fits.VerifyError) as exc:
+                cards[card.keyword] = _clean(card.keyword, card.value)
+    # astropy reads odd cards lazily and fails in many ways (KeyError for a missing NAXISn).
+    except (
+        UnicodeDecodeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        OverflowError,
+        fits.VerifyError,
+    ) as exc:
         raise StorageError(f"{path} has an unreadable FITS header: {exc}") from exc
     return cards
 
 
-def _clean(value: Any) -> Any:
+def _clean(keyword: str, value: Any) -> Any:
     if isinstance(value, str):
         return value.rstrip()
     if isinstance(value, fits.card.Undefined):
         return None
+    if isinstance(value, (float, complex)) and not cmath.isfinite(value):
+        # -1E400 reads as -inf: no reading of the card, and int() of it would overflow later.
+        raise ValueError(f"card {keyword} has a number out of range")
     return value

@@ -3,8 +3,11 @@
 The firmware's reply shapes are known from a handful of captures and client sources (protocol
 reference §3-§4), and some are not published at all (``pi_get_time``). Every function here
 therefore takes *any* JSON value and returns the best reading it can: entries of the wrong type
-are skipped, a missing field gets the port's default, and nothing raises. A malformed reply
-must cost a listing entry, never a ``TypeError`` escaping the adapter.
+are skipped and a missing field gets the port's default. A malformed reply must cost a listing
+entry, never a ``TypeError`` escaping the adapter. A number that no device could mean (a size
+of 1e308 KiB, 10**400 pages or frames, a percentage beyond any float) is a
+:class:`~crowdsky.errors.SeestarError`, the only exception these functions raise: believed, it
+would end up in a loop or a file name; skipped, it would hide the fault.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from crowdsky.app.ports import BatchStackState, BatchStackStatus, DeviceTime, FileEntry, FolderEntry
 from crowdsky.domain.device_paths import as_folder_path
+from crowdsky.errors import SeestarError
 
 __all__ = [
     "PAGE_SIZE",
@@ -30,6 +34,13 @@ __all__ = [
 
 #: Entries per ``get_img_file_page_name`` page (reference §3.3).
 PAGE_SIZE = 20
+
+# Beyond these no Seestar reply means what it says (its storage holds some 10 000 files).
+_MAX_PAGES = 100_000
+_MAX_COUNT = 10_000_000
+_MAX_SIZE_K = float(2**32)  # 4 TiB
+_MAX_SECONDS = 1e9
+_MAX_PERCENT = 1e6
 
 
 def as_int(value: Any, default: int | None = None) -> int | None:
@@ -54,19 +65,50 @@ def as_int(value: Any, default: int | None = None) -> int | None:
     return default
 
 
+def _to_float(value: Any) -> float | None:
+    """A number as a float (``inf`` when too big for one); ``None`` for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        return None
+    except OverflowError:  # an int beyond 1e308
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
+
+
 def _as_float(value: Any, default: float | None = None) -> float | None:
-    if isinstance(value, bool):
+    number = _to_float(value)
+    return number if number is not None and math.isfinite(number) else default
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and abs(value) > 10**30:
+        return f"a {value.bit_length()}-bit integer"
+    return repr(value)[:40]
+
+
+def _measure(value: Any, field: str, limit: float, default: float | None) -> float | None:
+    """A reported quantity: ``default`` when not a number, an error when no device could mean it.
+
+    Raises
+    ------
+    SeestarError
+        When the number is not finite or beyond ``limit`` in size: believing it would put
+        nonsense into a listing, a loop or a file name, and skipping it would hide the fault.
+    """
+    number = _to_float(value)
+    if number is None:
         return default
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return default
-    else:
-        return default
-    return number if math.isfinite(number) else default
+    if not (math.isfinite(number) and abs(number) <= limit):
+        raise SeestarError(f"The Seestar sent an impossible {field}: {_shown(value)}")
+    return number
+
+
+def _count(value: Any, field: str) -> int:
+    number = _measure(value, field, _MAX_COUNT, None)
+    count = as_int(value, 0) if number is not None else 0
+    return max(0, count or 0)
 
 
 def _name(value: Any) -> str | None:
@@ -116,6 +158,8 @@ def parse_page_count(result: Any) -> int | None:
                 return parse_page_count(result[key])
         return None
     count = as_int(result)
+    if count is not None and count > _MAX_PAGES:  # believed, the listing would never end
+        raise SeestarError(f"The Seestar sent an impossible page count: {_shown(result)}")
     return None if count is None else max(0, count)
 
 
@@ -159,7 +203,7 @@ def parse_page(result: Any) -> list[FileEntry]:
         name = _name(item.get("name"))
         if name is None or "/" in name:
             continue
-        size_k = _as_float(item.get("size_k"), 0.0) or 0.0
+        size_k = _measure(item.get("size_k"), f"size_k for {name!r}", _MAX_SIZE_K, 0.0) or 0.0
         entries.append(FileEntry(name, max(0, round(size_k * 1024))))
     return entries
 
@@ -258,10 +302,12 @@ def parse_batch_stack(entry: Any) -> BatchStackStatus | None:
         error = None  # events of healthy stages say "no error" with code 0
     return BatchStackStatus(
         state=state,
-        percent=min(100.0, max(0.0, _as_float(entry.get("percent"), 0.0) or 0.0)),
-        stacked_img=max(0, as_int(entry.get("stacked_img"), 0) or 0),
-        total_img=max(0, as_int(entry.get("total_img"), 0) or 0),
-        remaining_sec=_as_float(entry.get("remaining_sec")),
+        percent=min(
+            100.0, max(0.0, _measure(entry.get("percent"), "percent", _MAX_PERCENT, 0.0) or 0.0)
+        ),
+        stacked_img=_count(entry.get("stacked_img"), "stacked_img"),
+        total_img=_count(entry.get("total_img"), "total_img"),
+        remaining_sec=_measure(entry.get("remaining_sec"), "remaining_sec", _MAX_SECONDS, None),
         output_folder=folder,
         output_files=names,
         error=error,

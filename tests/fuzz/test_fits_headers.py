@@ -1,0 +1,107 @@
+"""FITS headers from the device and from local stacks: a dict / StackMeta, or a project error."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from crowdsky.adapters.collab.stack_meta import stack_meta
+from crowdsky.adapters.seestar.http_files import BLOCK, _parse
+from crowdsky.errors import CrowdskyError, StorageError
+
+FUZZ = settings(max_examples=150)
+
+_SIMPLE = "SIMPLE  =                    T"
+_BASIC = ("BITPIX  =                   16", "NAXIS   =                    0")
+_KEYS = ["STACKCNT", "DATE-OBS", "RA", "DEC", "OBJECT", "NAXIS", "NAXIS1", "BITPIX", "CONTINUE"]
+
+
+def header_bytes(*cards: str) -> bytes:
+    text = "".join(card[:80].ljust(80) for card in (_SIMPLE, *cards, "END"))
+    return text.ljust(-(-len(text) // BLOCK) * BLOCK).encode("latin-1")
+
+
+value_texts = st.one_of(
+    st.sampled_from(
+        ["-1E400", "1E400", "9" * 70, "'0001-01-01T00:00:00+05:00'", "'unterminated", "(1, 2",
+         "(1E400, 0)", "T", "'x&'", "'2026-02-27T20:15:03'", "2", "a"]
+    ),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=70),
+)  # fmt: skip
+cards = st.one_of(
+    st.builds(lambda key, value: f"{key:<8}= {value}", st.sampled_from(_KEYS), value_texts),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
+)
+
+
+def test_an_infinite_card_value_makes_the_header_unreadable() -> None:
+    with pytest.raises(StorageError, match="STACKCNT"):
+        _parse(header_bytes("STACKCNT= -1E400"), "p.fit")
+
+
+def write(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "CrowdSky_3_M 42_10.0s_LP_20260227.81_HP107383.fit"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "cards",
+    [
+        ("BITPIX  =                   16", "NAXIS   =                    2"),  # no NAXIS1
+        (*_BASIC, "STACKCNT= -1E400"),
+        (*_BASIC, "STACKCNT= 'x"),  # astropy's VerifyError
+        (*_BASIC, "DATE-OBS= (1,2"),
+        (*_BASIC, "DATE-OBS= '0001-01-01T00:00:00+05:00'"),
+    ],
+    ids=["no-naxis1", "stackcnt-inf", "stackcnt-bad", "date-obs-bad", "date-obs-year-one"],
+)
+def test_odd_stack_headers_give_meta_or_a_project_error(
+    tmp_path: Path, cards: tuple[str, ...]
+) -> None:
+    try:
+        meta = stack_meta(write(tmp_path, header_bytes(*cards)))
+    except CrowdskyError:
+        return
+    assert meta.n_frames_input == 3  # from the name
+    assert meta.date_obs_start is None
+
+
+@FUZZ
+@given(st.lists(cards, max_size=6))
+@example(["STACKCNT= -1E400"])
+@example(["RA      = " + "9" * 70])
+def test_the_header_card_parser_gives_a_dict_or_a_storage_error(lines: list[str]) -> None:
+    try:
+        header = _parse(header_bytes(*lines), "p.fit")
+    except StorageError:
+        return
+    assert isinstance(header, dict)
+
+
+@FUZZ
+@given(st.binary(max_size=3 * 80))
+def test_the_header_card_parser_takes_any_bytes(data: bytes) -> None:
+    padded = (b"SIMPLE  =" + data).ljust(BLOCK, b" ")
+    with contextlib.suppress(StorageError):
+        _parse(padded, "p.fit")
+
+
+@settings(max_examples=60)
+@given(st.lists(cards, max_size=5))
+@example(["NAXIS   =                    2"])
+@example(["STACKCNT= 'x"])
+def test_stack_meta_gives_meta_or_a_project_error(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str]
+) -> None:
+    path = write(tmp_path_factory.mktemp("stack"), header_bytes(*_BASIC, *lines))
+    try:
+        meta: Any = stack_meta(path)
+    except CrowdskyError:
+        return
+    assert meta.n_frames_input is None or meta.n_frames_input >= 0
