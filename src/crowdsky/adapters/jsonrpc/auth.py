@@ -10,8 +10,8 @@ The signature is RSASSA-PKCS1-v1_5 with SHA-1 over the UTF-8 bytes of the challe
 (standard alphabet, no line wrapping). The key is the user's own copy of the Seestar app's key;
 crowdsky never ships one. Key material never appears in messages, reprs or logs: only the path.
 
-``cryptography`` is an optional dependency (extra ``auth``); it is imported only when a key is
-actually needed, so old firmware works without it.
+``cryptography`` is imported only when a key is actually needed, so connecting to old firmware
+does not load it.
 """
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ def find_key_path(
 
 def _crypto_missing(exc: ImportError) -> SeestarAuthError:
     error = SeestarAuthError(
-        "This Seestar needs authentication, which needs the 'cryptography' package: "
-        "pip install 'crowdsky[auth]'."
+        "This Seestar needs authentication, which needs the 'cryptography' package, a "
+        "dependency of crowdsky that is missing here: pip install --force-reinstall crowdsky "
+        "(or pip install cryptography)."
     )
     error.__cause__ = exc
     return error

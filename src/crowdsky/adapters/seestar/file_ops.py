@@ -271,10 +271,11 @@ class SmbFileOps:
             return self._conn
         try:
             from smb.SMBConnection import SMBConnection
-        except ImportError as exc:  # pysmb is the optional "smb" extra
+        except ImportError as exc:  # a dependency, but a broken environment may lack it
             raise SeestarConnectionError(
-                "SMB access needs pysmb: pip install 'crowdsky[smb]', or mount the "
-                f"'{self.share}' share and use MountedShareFileOps."
+                "SMB access needs the pysmb package, a dependency of crowdsky that is missing "
+                "here: pip install pysmb. Or mount the Seestar's "
+                f"'{self.share}' share and pass its folder with --share."
             ) from exc
 
         conn = SMBConnection(
