@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -469,10 +470,18 @@ def run_cli(
         "CROWDSKY_USERNAME": USER,
         "CROWDSKY_PASSWORD": PASSWORD,
     }
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "crowdsky.cli", *args],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    ) as process:  # fmt: skip
+        out, err, code, sent = _watch(process, signal_after)
+    return CliResult(tuple(args), code, sent, out, err)
+
+
+def _watch(
+    process: subprocess.Popen[str], signal_after: tuple[float, signal.Signals] | None
+) -> tuple[str, str, int | None, str | None]:
+    """Collect the output, send the signal, wait; ``code`` is None if it did not finish."""
     out: list[str] = []
     err: list[str] = []
     first_line = threading.Event()
@@ -491,15 +500,16 @@ def run_cli(
         except subprocess.TimeoutExpired:
             process.send_signal(signum)
             sent = signum.name
+    code: int | None
     try:
-        code: int | None = process.wait(CLI_TIMEOUT_S)
+        code = process.wait(CLI_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
         code = None
     for reader in readers:
         reader.join()
-    return CliResult(tuple(args), code, sent, "".join(out), "".join(err))
+    return "".join(out), "".join(err), code, sent
 
 
 def _drain(stream: Any, lines: list[str], first: threading.Event | None) -> None:
@@ -523,6 +533,7 @@ class Run:
         self.device_root = workdir / "device"
         self.dest = workdir / "downloads"
         self.fetched = workdir / "fetched"
+        self.signals: list[str] = []
 
     def violation(self, kind: str, detail: str) -> None:
         """Record a broken invariant."""
@@ -595,6 +606,8 @@ class Run:
             with driver:
                 result = run_cli(args, self.workdir, signal_after=signal_after)
             self.check_result(result, clean=False)
+            if result.signal_sent:
+                self.signals.append(f"{result.signal_sent} to {step}")
             if result.returncode == 0 and not result.killed:
                 self.check_done(step, result, truncating=driver.truncating)
 
@@ -720,7 +733,10 @@ class Run:
                 self.violation("leftover_part", str(path.relative_to(self.workdir)))
         for path in sorted((self.device_root / "MyWorks").glob("*/DSO_Stacked_*.fit")):
             if path.name not in self.night.preexisting_dso:
-                self.violation("stray_dso_stacked", f"{path.parent.name}/{path.name}")
+                signals = ", ".join(self.signals) or "no signal sent"
+                self.violation(
+                    "stray_dso_stacked", f"{path.parent.name}/{path.name} (run: {signals})"
+                )
 
 
 def _startup_interrupt(result: CliResult) -> bool:
@@ -806,8 +822,13 @@ def run_soak(
             try:
                 run.execute()
             except Exception as exc:  # a soak reports, it does not stop
+                where = traceback.extract_tb(exc.__traceback__)[-1]
                 report.violations.append(
-                    Violation("harness_error", run_seed, f"{type(exc).__name__}: {exc}")
+                    Violation(
+                        "harness_error",
+                        run_seed,
+                        f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})",
+                    )
                 )
         report.runs += 1
         if progress is not None:
