@@ -338,7 +338,7 @@ class FaultDriver:
     ) -> None:
         self.rng, self.sim, self.server, self.counts, self.quick = rng, sim, server, counts, quick
         self.clean_options = sim.options
-        self.rejected = False
+        self.rejected = 0
         self.truncating = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -388,7 +388,7 @@ class FaultDriver:
         def device(**changes: Any) -> Callable[[], None]:
             def apply() -> None:
                 sim.device.faults = attrs.evolve(sim.device.faults, **changes)
-                self.rejected |= bool(changes.get("reject_frames"))
+                self.rejected = max(self.rejected, int(changes.get("reject_frames", 0)))
 
             return apply
 
@@ -684,7 +684,7 @@ class Run:
                     "changed")  # fmt: skip
                 self.violation("raw_changed", f"{name} {state}")
 
-    def check_blocks(self, *, rejected: bool) -> None:
+    def check_blocks(self, *, rejected: int) -> None:
         """One right CrowdSky file per eligible block, none for anything else."""
         found = crowdsky_files(self.device_root, self.night)
         for key, paths in sorted(found.items()):
@@ -699,14 +699,16 @@ class Run:
         for key in sorted(set(self.expected) - set(found)):
             self.violation("block_missing", f"{key} ({len(self.expected[key].frames)} frames)")
 
-    def check_file(self, path: Path, block: ExpectedBlock, *, rejected: bool) -> None:
+    def check_file(self, path: Path, block: ExpectedBlock, *, rejected: int) -> None:
         """Frame count and pixel of one CrowdSky file against its block."""
         parsed = parse_crowdsky_name(path.name)
         assert parsed is not None
         frames = len(block.frames)
         stacked = fits.getheader(path, 0).get("STACKCNT")
+        # The device may have rejected up to ``rejected`` frames (an injected fault); then the
+        # name must carry what it stacked. A bigger shortfall is a frame lost before stacking.
         right = parsed.frames == frames or (
-            rejected and parsed.frames == stacked and 0 < parsed.frames <= frames
+            parsed.frames == stacked and frames - rejected <= parsed.frames < frames
         )
         if not right:
             self.violation(

@@ -70,7 +70,7 @@ def test_the_soak_sees_a_duplicate_stack_a_wrong_count_and_a_changed_raw_file(
     report = soak.SoakReport()
     run = soak.Run(7, tmp_path, report, quick=True)
     run.night, run.expected = night, expected
-    run.check_blocks(rejected=False)
+    run.check_blocks(rejected=0)
     run.check_raw(raw_before)
     kinds = [v.kind for v in report.violations]
     assert kinds.count("block_duplicate") == 1
