@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
@@ -30,6 +31,20 @@ def test_drop_probability_one_closes_instead_of_replying(make_sim: Sim, connect:
     client = connect(make_sim(drop_probability=1.0))
     with pytest.raises(ConnectionError):
         client.call("test_connection")
+
+
+def test_faults_switched_at_runtime_reach_an_open_connection(
+    make_sim: Sim, connect: Connect
+) -> None:
+
+    sim = make_sim()
+    client = connect(sim)
+    assert client.call("test_connection").ok
+    sim.options = attrs.evolve(sim.options, drop_probability=1.0)
+    with pytest.raises(ConnectionError):
+        client.call("test_connection")
+    sim.options = attrs.evolve(sim.options, drop_probability=0.0)
+    assert connect(sim).call("test_connection").ok
 
 
 def test_max_clients_closes_extra_connections(make_sim: Sim, connect: Connect) -> None:

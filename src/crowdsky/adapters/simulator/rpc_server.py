@@ -55,16 +55,20 @@ class _Connection:
     def __init__(self, server: RpcServer, sock: socket.socket, number: int) -> None:
         self._server = server
         self._sock = sock
-        self._options = server.options
         self.session = Session()
         self._requests = 0
-        self._rng = random.Random(f"{self._options.seed}:{number}")
+        self._rng = random.Random(f"{server.options.seed}:{number}")
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name=f"sim-rx{number}")
         self._writer = threading.Thread(
             target=self._write_loop, daemon=True, name=f"sim-tx{number}"
         )
+
+    @property
+    def _options(self) -> SimulatorOptions:
+        # Read per request, so that faults switched on the server reach open connections too.
+        return self._server.options
 
     def start(self) -> None:
         self._writer.start()

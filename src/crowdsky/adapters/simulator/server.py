@@ -116,14 +116,14 @@ class SimulatorServer:
     ) -> None:
         self.device = device
         self.root = Path(root)
-        self.options = options if options is not None else SimulatorOptions()
-        self._rpc = RpcServer(device, self.options, host, rpc_port)
+        self._options = options if options is not None else SimulatorOptions()
+        self._rpc = RpcServer(device, self._options, host, rpc_port)
         try:
             self._http = FileServer(
                 self.root,
                 host,
                 http_port,
-                honour_range=self.options.honour_range,
+                honour_range=self._options.honour_range,
                 faults=device.faults,
             )
         except BaseException:
@@ -133,6 +133,22 @@ class SimulatorServer:
         self.rpc_port: int = self._rpc.port
         self.http_port: int = self._http.port
         self._running = False
+
+    @property
+    def options(self) -> SimulatorOptions:
+        """The behaviour; assign new options to switch transport faults on or off at runtime.
+
+        A new value reaches open connections at their next request (latency, drops,
+        ``coalesce_and_split``, half-open, silent methods) and new connections (idle drop).
+        Listener settings (``honour_range``, ``max_clients``, event intervals) keep the values
+        the server started with.
+        """
+        return self._options
+
+    @options.setter
+    def options(self, options: SimulatorOptions) -> None:
+        self._options = options
+        self._rpc.options = options
 
     @property
     def http_url(self) -> str:
