@@ -266,7 +266,8 @@ def _interval(status: BatchStackStatus | None, misses: int, options: StackOption
     Without an estimate (or with 0 s left and still working) the interval doubles from
     ``poll_min`` with every such poll, so a device that lags its estimate is not hammered.
     """
-    guess = max(_estimate(status), options.poll_min * 2 ** min(misses, 20))
+    backoff: float = options.poll_min * 2.0 ** min(misses, 20)
+    guess = max(_estimate(status), backoff)
     return max(options.poll_min, min(options.poll_max, guess))
 
 
