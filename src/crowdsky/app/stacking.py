@@ -263,10 +263,10 @@ def _estimate(status: BatchStackStatus | None) -> float:
 def _interval(status: BatchStackStatus | None, misses: int, options: StackOptions) -> float:
     """Seconds to the next poll: the device's ``remaining_sec``, within the bounds.
 
-    Without an estimate (or with 0 s left and still working) the interval doubles from
-    ``poll_min`` with every such poll, so a device that lags its estimate is not hammered.
+    Without an estimate (or with 0 s left and still working) the interval is ``poll_min``,
+    then doubles with every further such poll, so a device that lags its estimate is not hammered.
     """
-    backoff: float = options.poll_min * 2.0 ** min(misses, 20)
+    backoff: float = options.poll_min * 2.0 ** min(max(0, misses - 1), 20)
     guess = max(_estimate(status), backoff)
     return max(options.poll_min, min(options.poll_max, guess))
 
