@@ -206,10 +206,10 @@ class PushingSeestar(FakeSeestar):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.waits: list[float] = []
 
-    def wait_batch_stack_event(self, timeout: float) -> bool:
+    def next_batch_stack_status(self, timeout: float) -> BatchStackStatus | None:
         self.waits.append(timeout)
         self.clock.advance(timeout)  # type: ignore[attr-defined]
-        return True
+        return None
 
 
 def test_pushed_events_replace_the_sleep(

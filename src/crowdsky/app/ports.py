@@ -241,12 +241,17 @@ class Seestar(Protocol):
 class BatchStackEvents(Protocol):
     """Optional: a Seestar that pushes ``BatchStack`` events (the network adapter).
 
-    The stacking loop waits on these instead of sleeping, and still polls, because no capture
-    shows the firmware pushing them (protocol reference §4.2).
+    The stacking loop takes the state an event carries instead of polling for it, and still
+    polls when no event comes, because no capture shows the firmware pushing them (protocol
+    reference §4.2).
     """
 
-    def wait_batch_stack_event(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a ``BatchStack`` event; True if one arrived."""
+    def next_batch_stack_status(self, timeout: float) -> BatchStackStatus | None:
+        """Wait up to ``timeout`` seconds for a pushed ``BatchStack`` event.
+
+        Returns the status its payload carries, or ``None`` when none came in time or its
+        payload could not be read (the caller then polls as usual).
+        """
         ...
 
 

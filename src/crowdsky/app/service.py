@@ -18,7 +18,13 @@ from crowdsky.app.inventory import (
     load_target,
 )
 from crowdsky.app.ports import Clock, Progress, Seestar
-from crowdsky.app.stacking import BlockOutcome, StackOptions, block_dict, run_block
+from crowdsky.app.stacking import (
+    BlockOutcome,
+    StackOptions,
+    block_dict,
+    finish_stacking,
+    run_block,
+)
 from crowdsky.domain import (
     Block,
     BlockStatus,
@@ -189,7 +195,11 @@ class Crowdsky:
                 self.progress.line(line)
             outcomes += [BlockOutcome(b, BlockStatus.PLANNED) for b in keep]
         else:
-            outcomes += [self._stack(inventory, b) for b in keep]
+            try:
+                outcomes += [self._stack(inventory, b) for b in keep]
+            finally:
+                if keep:
+                    finish_stacking(self.seestar)
         return _summary(target, dry_run, outcomes, tz)
 
     def _stack(self, inventory: TargetInventory, block: Block) -> BlockOutcome:

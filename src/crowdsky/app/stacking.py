@@ -1,11 +1,24 @@
 """Carrying out a block plan on the Seestar: one batch stack at a time, then the rename.
 
 Theory of operation (protocol reference §4): for every block, clear the stale ``BatchStack``
-state, configure the block's frames by full path, start, then poll ``BatchStack`` until it is
-``complete``, ``fail`` or ``cancel`` (adaptively, from the device's ``remaining_sec``, never a fixed
-sleep), with a per-block timeout. On ``complete`` the output ``.fit`` is renamed to its CrowdSky
-name first, because only that rename decides coverage (shared README, decision 6); the JPEG
-companions follow, best effort. The state is cleared again afterwards.
+state (once: the next block's clear also clears this one's result, and
+:func:`finish_stacking` clears after the last), configure the block's frames by full path, start,
+then wait for ``BatchStack`` to be ``complete``, ``fail`` or ``cancel``, with a per-block timeout.
+
+The wait costs few requests (issue 12): one status poll right after the start gives the device's
+``remaining_sec``; the next poll is due when that time has run out (between ``poll_min`` and
+``poll_max``; while the device has no estimate, or says 0 s and is still working, the interval
+doubles from ``poll_min``). A device that pushes ``BatchStack`` events
+(:class:`~crowdsky.app.ports.BatchStackEvents`) is waited on instead of sleeping, and the state
+an event carries is taken as it is: a ``working`` event moves the next poll on, a terminal one
+ends the wait without a poll (a ``complete`` event that names no output file is checked by a
+poll).
+
+On ``complete`` the output ``.fit`` is renamed to its CrowdSky name first, because only that
+rename decides coverage (shared README, decision 6); the JPEG companions follow, best effort.
+The rename is not overlapped with the next block's stack: the device names its output by the
+second it finished, so a quick next stack of as many frames could overwrite this output before
+it is renamed, and the rename would then claim the wrong frames.
 
 Ctrl-C while a block stacks stops and clears the batch stack on the device before the
 ``KeyboardInterrupt`` propagates; Ctrl-C during the renames is held back until the renames of that
@@ -19,7 +32,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from types import FrameType
 from typing import Any
 
@@ -55,7 +68,7 @@ from crowdsky.errors import (
     StorageError,
 )
 
-__all__ = ["BlockOutcome", "StackOptions", "run_block"]
+__all__ = ["BlockOutcome", "StackOptions", "finish_stacking", "run_block"]
 
 
 @attrs.frozen
@@ -69,13 +82,15 @@ class StackOptions:
     block_timeout : float or None
         Seconds a block may take before it is stopped; ``None`` means 120 s plus 10 s per frame.
     poll_min, poll_max : float
-        Bounds of the adaptive polling interval in seconds.
+        Bounds of the adaptive polling interval in seconds: the next status poll is due when
+        the device's ``remaining_sec`` has run out, but never sooner than ``poll_min`` nor later
+        than ``poll_max``.
     """
 
     tiling: SkyTiling = DEFAULT_TILING
     block_timeout: float | None = None
-    poll_min: float = 0.5
-    poll_max: float = 5.0
+    poll_min: float = 0.05
+    poll_max: float = 30.0
 
     def timeout_for(self, block: Block) -> float:
         """The timeout of one block."""
@@ -170,10 +185,16 @@ def run_block(
         _clear_quietly(seestar)
         progress.line(text.failed_line(str(exc)))
         return BlockOutcome(block, BlockStatus.FAILED, error=str(exc))
-    try:
-        return _finish(seestar, progress, block, status, paths, options)
-    finally:
-        _clear_quietly(seestar)
+    return _finish(seestar, progress, block, status, paths, options)
+
+
+def finish_stacking(seestar: Seestar) -> None:
+    """Clear the last block's result from the device, once the last block is done.
+
+    :func:`run_block` clears before every block (and after a failure), not after a success:
+    the next block's clear does that, so this is needed once, after the last block.
+    """
+    _clear_quietly(seestar)
 
 
 def _stack_on_device(
@@ -200,35 +221,87 @@ def _wait(
     seestar: Seestar, clock: Clock, progress: Progress, timeout: float, options: StackOptions
 ) -> BatchStackStatus:
     started = clock.now()
+    last: BatchStackStatus | None = None
+    misses = 0  # polls in a row that gave no usable time estimate
     while True:
         status = seestar.batch_stack_status()
-        if status is not None and status.state is not BatchStackState.STARTING:
+        if _informative(status):
+            assert status is not None
             progress.stack_progress(status)
             if status.terminal:
                 return status
-        elapsed = (clock.now() - started).total_seconds()
-        if elapsed >= timeout:
-            raise BatchStackError(
-                f"Batch stack did not finish within {timeout:.0f} s "
-                f"(last state: {status.state_text if status else 'none'}); it was stopped."
-            )
-        _pause(seestar, clock, _interval(status, options, timeout - elapsed))
+            last = status
+        misses = 0 if _estimate(status) > 0 else misses + 1
+        left = timeout - (clock.now() - started).total_seconds()
+        if left <= 0:
+            raise _timed_out(timeout, last)
+        pushed = _wait_for_next_poll(
+            seestar, clock, progress, _interval(status, misses, options), left, options
+        )
+        if pushed is not None:
+            return pushed
 
 
-def _pause(seestar: Seestar, clock: Clock, seconds: float) -> None:
-    """Sleep until the next poll, or until the device pushes a ``BatchStack`` event."""
-    if isinstance(seestar, BatchStackEvents):
-        seestar.wait_batch_stack_event(seconds)
-    else:
-        clock.sleep(seconds)
+def _timed_out(timeout: float, last: BatchStackStatus | None) -> BatchStackError:
+    return BatchStackError(
+        f"Batch stack did not finish within {timeout:.0f} s "
+        f"(last state: {last.state_text if last else 'none'}); it was stopped."
+    )
 
 
-def _interval(status: BatchStackStatus | None, options: StackOptions, left: float) -> float:
-    """Poll sooner when the device says it is nearly done, never faster than ``poll_min``."""
-    guess = options.poll_max
-    if status is not None and status.remaining_sec is not None:
-        guess = status.remaining_sec / 2
-    return max(options.poll_min, min(options.poll_max, guess, left))
+def _informative(status: BatchStackStatus | None) -> bool:
+    """A reading that says something: not absent, and past the blank ``""`` after a start."""
+    return status is not None and status.state is not BatchStackState.STARTING
+
+
+def _estimate(status: BatchStackStatus | None) -> float:
+    if status is None or status.remaining_sec is None:
+        return 0.0
+    return status.remaining_sec
+
+
+def _interval(status: BatchStackStatus | None, misses: int, options: StackOptions) -> float:
+    """Seconds to the next poll: the device's ``remaining_sec``, within the bounds.
+
+    Without an estimate (or with 0 s left and still working) the interval is ``poll_min``,
+    then doubles with every further such poll, so a device that lags its estimate is not hammered.
+    """
+    backoff: float = options.poll_min * 2.0 ** min(max(0, misses - 1), 20)
+    guess = max(_estimate(status), backoff)
+    return max(options.poll_min, min(options.poll_max, guess))
+
+
+def _wait_for_next_poll(
+    seestar: Seestar,
+    clock: Clock,
+    progress: Progress,
+    seconds: float,
+    left: float,
+    options: StackOptions,
+) -> BatchStackStatus | None:
+    """Sleep until the next poll is due; with pushed events, take the state they carry.
+
+    Returns a terminal status an event carried (no poll needed), else ``None`` when the next
+    poll is due. A ``working`` event moves the poll on by its own ``remaining_sec``.
+    """
+    if not isinstance(seestar, BatchStackEvents):
+        clock.sleep(min(seconds, left))
+        return None
+    deadline = clock.now() + timedelta(seconds=min(seconds, left))
+    end = clock.now() + timedelta(seconds=left)
+    while (wait := (deadline - clock.now()).total_seconds()) > 0:
+        status = seestar.next_batch_stack_status(wait)
+        if status is None or not _informative(status):
+            continue
+        if status.terminal:
+            if status.state is BatchStackState.COMPLETE and status.output_fit is None:
+                return None  # the poll names the output
+            progress.stack_progress(status)
+            return status
+        progress.stack_progress(status)
+        if _estimate(status) > 0:  # the event's own estimate moves the next poll
+            deadline = min(end, clock.now() + timedelta(seconds=_interval(status, 0, options)))
+    return None
 
 
 def _finish(

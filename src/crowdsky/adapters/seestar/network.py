@@ -63,6 +63,7 @@ from crowdsky.adapters.seestar.replies import (
     page_length,
     parse_albums,
     parse_app_state,
+    parse_batch_stack,
     parse_device_time,
     parse_page,
     parse_page_count,
@@ -386,6 +387,16 @@ class NetworkSeestar:
         :meth:`batch_stack_status`.
         """
         return self._rpc.wait_event(_is_batch_stack, max(0.0, timeout)) is not None
+
+    def next_batch_stack_status(self, timeout: float) -> BatchStackStatus | None:
+        """Wait up to ``timeout`` seconds for a pushed ``BatchStack`` event; the state it carries.
+
+        ``None`` when no event came in time, or when its payload is not a ``BatchStack`` entry
+        (:func:`~crowdsky.adapters.seestar.replies.parse_batch_stack`); the caller then polls
+        :meth:`batch_stack_status`, which stays the authority.
+        """
+        event = self._rpc.wait_event(_is_batch_stack, max(0.0, timeout))
+        return None if event is None else parse_batch_stack(event.fields)
 
     def _drain_batch_stack_events(self) -> None:
         while self._rpc.wait_event(_is_batch_stack, 0) is not None:
