@@ -1,9 +1,11 @@
 """Measure NetworkSeestar against the simulator on loopback: a 3000-file listing, a block stack.
 
 Run: ``python bench/bench_network.py``. Prints one line per measurement: the listing of one
-folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, and one
+folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
-``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires.
+``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires, and
+planning's inventory of a 3 000-sub night (listing plus the headers of the frames near block
+boundaries, :func:`~crowdsky.app.inventory.load_target`) against the listing alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.console import CollectingProgress
@@ -25,6 +28,7 @@ from crowdsky.adapters.jsonrpc import ABSENT, JsonRpcConnection, RsaAuthenticato
 from crowdsky.adapters.seestar.network import NetworkSeestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
+from crowdsky.app.inventory import load_target
 from crowdsky.app.service import Crowdsky
 
 FILES = 3000
@@ -191,6 +195,35 @@ def issue_12(blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES) -> None:
             night(base, key, public, pushed, blocks, frames)
 
 
+def inventory(base: Path, key: Path, public: bytes, split: bool) -> None:
+    """A night of 3 000 real (small) FITS subs at a 13 s cadence: listing vs listing + headers."""
+    root = base / f"inventory-{split}"
+    device = FakeSeestar(storage=DirectoryStorage(root))
+    first = datetime(2026, 2, 27, 18, 0, 7, tzinfo=UTC)
+    for i in range(FILES):
+        moment = first + i * timedelta(seconds=13)
+        add_sub(device, "Big", 10.0, "LP", moment, 85.25, -2.46, companions=False)
+    options = SimulatorOptions(auth_public_key=public, coalesce_and_split=split)
+    with SimulatorServer(device, root, options=options) as sim, _seestar(sim, key, root) as s:
+        s.connect()
+        alone, planned = [], []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            count = len(s.list_files("Big_sub"))
+            alone.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            found = load_target(s, "Big", zone=ZoneInfo(device.zone))
+            planned.append(time.perf_counter() - start)
+    assert count == len(found.frames) == FILES
+    read = sum(frame.date_obs is not None for frame in found.frames)
+    ratio = statistics.median(planned) / statistics.median(alone)
+    print(
+        f"inventory of {FILES} subs, split writes {'on' if split else 'off'}: listing alone median"
+        f" {statistics.median(alone) * 1000:.0f} ms; listing + {read} headers median"
+        f" {statistics.median(planned) * 1000:.0f} ms; ratio {ratio:.2f}"
+    )
+
+
 def main() -> None:
     private, public = generate_test_keypair()
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,6 +233,7 @@ def main() -> None:
         for split in (False, True):
             listing(base, key, public, split)
             block_round_trip(base, key, public, split)
+            inventory(base, key, public, split)
     issue_12(
         blocks=int(sys.argv[1]) if len(sys.argv) > 1 else NIGHT_BLOCKS,
     )

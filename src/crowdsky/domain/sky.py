@@ -4,17 +4,19 @@ The default is HEALPix RING, NSIDE = 128 (196 608 pixels of about 27.5'), the sc
 CrowdSky server, its data API and the other clients (shared README, decision 1). The reading
 "NSIDE=64, nested" of the original documentation is one setting away:
 ``SkyTiling(nside=64, order="nested")``.
+
+The pixel is computed here in plain Python from the HEALPix definition (Górski et al. 2005,
+ApJ 622, 759, section 4): importing astropy-healpix costs about 0.4 s of start-up (astropy
+units and coordinates), more than a whole ``crowdsky plan``. The test suite checks every
+pixel against astropy-healpix on random positions, both orderings and NSIDE 1 to 2**29.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Literal
 
 import attrs
-from astropy import units as u
-from astropy_healpix import HEALPix  # type: ignore[import-untyped,unused-ignore]
 
 from crowdsky.errors import PlanError
 
@@ -104,10 +106,73 @@ def healpix_pixel(
         return UNKNOWN_PIXEL
     if not -90.0 <= dec_deg <= 90.0:
         raise PlanError(f"Declination {dec_deg} deg is outside -90..90; is it in hours?")
-    lon = (ra_deg % 360.0) * u.deg
-    return int(_grid(tiling).lonlat_to_healpix(lon, dec_deg * u.deg))
+    return _pixel(ra_deg % 360.0, dec_deg, tiling.nside, nested=tiling.order == "nested")
 
 
-@functools.cache
-def _grid(tiling: SkyTiling) -> HEALPix:
-    return HEALPix(nside=tiling.nside, order=tiling.order)
+#: |z| = |sin(dec)| above which a direction is in a polar cap (HEALPix's 2/3).
+_POLAR_Z = 2.0 / 3.0
+
+
+def _pixel(ra_deg: float, dec_deg: float, nside: int, *, nested: bool) -> int:
+    # tt: the longitude in quarter turns, 0 <= tt < 4 (a tiny negative RA can round to 360.0).
+    tt = ra_deg / 90.0
+    if tt >= 4.0:
+        tt -= 4.0
+    z = math.sin(math.radians(dec_deg))
+    if abs(z) <= _POLAR_Z:
+        return _equatorial(tt, z, nside, nested=nested)
+    return _polar(tt, dec_deg, nside, nested=nested)
+
+
+def _equatorial(tt: float, z: float, nside: int, *, nested: bool) -> int:
+    # jp, jm: indices of the pixel edges of ascending and descending slope through the point.
+    centre = nside * (0.5 + tt)
+    slope = nside * 0.75 * z
+    jp = int(centre - slope)
+    jm = int(centre + slope)
+    if nested:
+        face_p, face_m = jp // nside, jm // nside
+        if face_p == face_m:
+            face = face_p % 4 + 4
+        elif face_p < face_m:
+            face = face_p % 4
+        else:
+            face = face_m % 4 + 8
+        return _nested_index(face, jm % nside, nside - jp % nside - 1, nside)
+    ring = nside + 1 + jp - jm  # 1 .. 2 nside + 1, counted from z = 2/3 down
+    shifted = 1 - (ring & 1)
+    in_ring = ((jp + jm - nside + shifted + 1) // 2) % (4 * nside)
+    return 2 * nside * (nside - 1) + (ring - 1) * 4 * nside + in_ring
+
+
+def _polar(tt: float, dec_deg: float, nside: int, *, nested: bool) -> int:
+    # nside * sqrt(3 (1 - |z|)) written with the half colatitude, exact near the pole.
+    half_colatitude = math.radians(90.0 - abs(dec_deg)) / 2.0
+    scale = nside * math.sqrt(6.0) * math.sin(half_colatitude)
+    quarter = min(int(tt), 3)
+    tp = tt - quarter
+    jp = int(tp * scale)
+    jm = int((1.0 - tp) * scale)
+    north = dec_deg > 0.0
+    if nested:
+        jp, jm = min(jp, nside - 1), min(jm, nside - 1)
+        if north:
+            return _nested_index(quarter, nside - jm - 1, nside - jp - 1, nside)
+        return _nested_index(quarter + 8, jp, jm, nside)
+    ring = jp + jm + 1  # counted from the nearer pole
+    in_ring = int(tt * ring) % (4 * ring)
+    if north:
+        return 2 * ring * (ring - 1) + in_ring
+    return 12 * nside * nside - 2 * ring * (ring + 1) + in_ring
+
+
+def _nested_index(face: int, ix: int, iy: int, nside: int) -> int:
+    # Bits of ix on the even places and bits of iy on the odd ones (a Morton code).
+    code = 0
+    bit = 0
+    while ix or iy:
+        code |= (ix & 1) << (2 * bit) | (iy & 1) << (2 * bit + 1)
+        ix >>= 1
+        iy >>= 1
+        bit += 1
+    return face * nside * nside + code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crowdsky.adapters.simulator import SimulatorServer, parse_range
+from crowdsky.adapters.simulator.http_server import FileServer
 
 Sim = Callable[..., SimulatorServer]
 Get = Callable[..., tuple[int, dict[str, str], bytes]]
@@ -108,3 +110,16 @@ def test_parse_range_stays_inside_the_file(size: int, first: int, length: int) -
         wanted = parse_range(header, size)
         if wanted is not None:
             assert 0 <= wanted[0] <= wanted[1] < size
+
+
+def test_connections_are_accepted_with_nodelay(tmp_path: Path) -> None:
+    # Headers and body go out in separate writes; with Nagle's algorithm on, a keep-alive client
+    # waits for the delayed ACK (about 40 ms on loopback) before the body arrives.
+    files = FileServer(tmp_path, "127.0.0.1", 0)
+    try:
+        with socket.create_connection((files.host, files.port), timeout=10):
+            accepted, _ = files._server.get_request()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        files.close()

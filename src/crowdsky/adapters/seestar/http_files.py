@@ -53,7 +53,8 @@ class HttpFiles:
     timeout : float
         Seconds for connecting and for each read.
     header_blocks : int
-        2880-byte blocks asked for in the first header request (8 covers every Seestar header).
+        2880-byte blocks asked for in the first header request. Seestar headers fit in one or
+        two (protocol reference §6), so two; a longer header is read on in ranges that double.
     """
 
     def __init__(
@@ -62,7 +63,7 @@ class HttpFiles:
         *,
         client: httpx.Client | None = None,
         timeout: float = 30.0,
-        header_blocks: int = 8,
+        header_blocks: int = 2,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._own_client = client is None

@@ -11,6 +11,7 @@ body cut short after its headers promised the whole of it.
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import urllib.parse
 from http import HTTPStatus
@@ -163,6 +164,17 @@ class _Server(ThreadingHTTPServer):
         self.honour_range = honour_range
         self.faults = faults
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept a connection with Nagle's algorithm off.
+
+        The handler writes the status line and headers, then the body, in separate writes; with
+        Nagle on, a keep-alive client's next small answer waits for the delayed ACK (about 40 ms
+        on loopback, against 1 ms).
+        """
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
 
 
 class FileServer:

@@ -1,0 +1,68 @@
+"""Start-up stays light: heavy libraries load only when something needs them.
+
+astropy (0.4 s to import), numpy and httpx are not imported by ``import crowdsky``, by the
+command line's module, nor by planning against the built-in simulator; a FITS read or a network
+telescope brings them in. Each case runs in a fresh interpreter and inspects ``sys.modules``
+(the speed itself is measured in ``bench/bench_startup.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import crowdsky
+
+SRC = Path(crowdsky.__file__).resolve().parent.parent
+HEAVY = ("astropy", "astropy_healpix", "numpy", "httpx", "httpcore")
+
+_REPORT = (
+    "import json, sys; print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))"
+)
+
+
+def _top_level_modules(code: str) -> set[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\n{_REPORT}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import crowdsky",
+        "import crowdsky.cli",
+        "from crowdsky.cli import main; main(['plan', 'IC 434', '--simulator'])",
+        "import crowdsky; crowdsky.use_simulator(); crowdsky.find_unstacked_blocks('IC 434')",
+    ],
+)
+def test_no_heavy_library_at_start(code: str) -> None:
+    loaded = _top_level_modules(code)
+    assert "crowdsky" in loaded
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_a_fits_read_still_brings_astropy() -> None:
+    # The other side: the check above would pass vacuously if nothing could load astropy.
+    loaded = _top_level_modules(
+        "import tempfile, pathlib\n"
+        "from crowdsky.adapters.device_model.fits_files import "
+        "FitsImage, SMALL_SHAPE, read_fits_header, write_fits\n"
+        "path = pathlib.Path(tempfile.mkdtemp()) / 'a.fit'\n"
+        "with path.open('wb') as out:\n"
+        "    write_fits(FitsImage(cards={'OBJECT': 'M 42'}), SMALL_SHAPE, out)\n"
+        "assert read_fits_header(path)['OBJECT'] == 'M 42'"
+    )
+    assert "astropy" in loaded
