@@ -129,15 +129,19 @@ def device(tmp_path: Path) -> Iterator[FileServer]:
 
 def test_simulator_endless_body_is_capped(device: FileServer, tmp_path: Path) -> None:
     device.endless_body = True
-    with HttpFiles(f"http://127.0.0.1:{device.port}", max_bytes=300_000) as files:
-        with pytest.raises(StorageError, match="larger than 300000"):
-            files.download(STACK, tmp_path / "x.fit")
+    with (
+        HttpFiles(f"http://127.0.0.1:{device.port}", max_bytes=300_000) as files,
+        pytest.raises(StorageError, match="larger than 300000"),
+    ):
+        files.download(STACK, tmp_path / "x.fit")
     assert not (tmp_path / "x.fit.part").exists()
 
 
 def test_simulator_trickle_ends_at_the_deadline(device: FileServer, tmp_path: Path) -> None:
     device.trickle_interval = 0.01
-    with HttpFiles(f"http://127.0.0.1:{device.port}", transfer_deadline=0.3) as files:
-        with pytest.raises(SeestarConnectionError, match="took longer"):
-            files.download(STACK, tmp_path / "x.fit")
+    with (
+        HttpFiles(f"http://127.0.0.1:{device.port}", transfer_deadline=0.3) as files,
+        pytest.raises(SeestarConnectionError, match="took longer"),
+    ):
+        files.download(STACK, tmp_path / "x.fit")
     assert not (tmp_path / "x.fit.part").exists()

@@ -30,9 +30,7 @@ def refusal(url: str) -> str:
 
 
 def no_run_of(secret: str, text: str) -> bool:
-    return secret not in text and not any(
-        secret[i : i + 3] in text for i in range(len(secret) - 2)
-    )
+    return secret not in text and not any(secret[i : i + 3] in text for i in range(len(secret) - 2))
 
 
 @pytest.mark.parametrize(
@@ -48,7 +46,7 @@ def no_run_of(secret: str, text: str) -> bool:
 def test_any_at_sign_is_refused_before_parsing(url: str) -> None:
     text = refusal(url)
     assert "credentials" in text
-    assert "alice" not in text and "pw#x" not in text and "pa/ss" not in text
+    assert not any(part in text for part in ("alice", "pw#x", "pa/ss", "pa?ss"))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +61,7 @@ def test_any_at_sign_is_refused_before_parsing(url: str) -> None:
 )
 def test_urls_httpx_cannot_use_are_refused_without_their_text(url: str) -> None:
     text = refusal(url)
-    assert "st.example" not in text and "zz.example" not in text and "99999" not in text and ":pw" not in text
+    assert not any(part in text for part in ("st.example", "zz.example", "99999", ":pw"))
 
 
 @given(password=PASSWORDS, shape=st.sampled_from(SHAPES))
