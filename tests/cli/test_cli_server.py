@@ -58,3 +58,30 @@ def test_missing_credentials_say_how_to_set_them(
     session.server_settings().reset()
     assert main(["stacks", "--url", "http://127.0.0.1:9"]) == 1
     assert "CROWDSKY_USERNAME" in capsys.readouterr().err
+
+
+def test_plain_http_refusal_names_the_command_line_option(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CROWDSKY_USERNAME", "ada")
+    monkeypatch.setenv("CROWDSKY_PASSWORD", SECRET)
+    session.server_settings().reset()
+    try:
+        assert main(["stacks", "--url", "http://192.0.2.7:8080"]) == 1
+    finally:
+        session.server_settings().reset()
+    err = capsys.readouterr().err
+    assert "--insecure-http" in err
+    assert SECRET not in err
+
+
+def test_a_login_page_instead_of_a_stack_says_so(
+    server: LoopbackCrowdskyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.faults.login_page_downloads = True
+    dest = tmp_path / "back"
+    assert main(["download", "20260227.77_HP107383", "--dest", str(dest), "--url", server.url]) == 1
+    err = capsys.readouterr().err
+    assert "login page; check your credentials" in err
+    assert SECRET not in err
+    assert not dest.exists() or list(dest.iterdir()) == []

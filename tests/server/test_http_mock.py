@@ -246,7 +246,7 @@ def test_a_raw_file_that_may_have_arrived_is_not_resent(
 def test_a_download_that_is_not_fits_leaves_nothing(
     server: HttpCollabServer, transport: ScriptedTransport, tmp_path: Path
 ) -> None:
-    transport.script[DOWNLOAD] = [httpx.Response(200, text="<html>login</html>" * 160)]
+    transport.script[DOWNLOAD] = [httpx.Response(200, text="<html>busy</html>" * 160)]
     with pytest.raises(ServerProtocolError, match="not a FITS file"):
         server.download_stack(IC434_KEY, tmp_path / "dest")
     assert list((tmp_path / "dest").iterdir()) == []

@@ -2,21 +2,38 @@
 
 Each answer becomes a value or one of :mod:`crowdsky.errors`; a download's name can only ever
 be a plain file in the destination folder, and its body is kept only when it is whole FITS.
+Nothing is read whole: a JSON answer larger than :data:`MAX_JSON_BYTES` is refused, only the
+first :data:`MAX_ERROR_BYTES` of an error body are read, a download stops at its size cap or
+``Content-Length``, and every read ends at the transfer deadline
+(:mod:`crowdsky.adapters.fits_transfer`).
 """
 
 from __future__ import annotations
 
 import codecs
 import json
-import os
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import attrs
 import httpx
 
 from crowdsky.adapters.collab.urls import CREDENTIALS_HINT
+from crowdsky.adapters.fits_transfer import (
+    DEFAULT_TRANSFER_DEADLINE,
+    FITS_BLOCK,
+    MAX_FITS_BYTES,
+    NotFits,
+    TransferError,
+    TransferTimeout,
+    bounded,
+    read_prefix,
+    save_stream,
+)
 from crowdsky.errors import (
     ServerAuthError,
     ServerError,
@@ -25,15 +42,61 @@ from crowdsky.errors import (
     ServerUnavailable,
 )
 
-__all__ = ["FITS_BLOCK", "error_for", "json_answer", "safe_filename", "save_fits"]
+__all__ = [
+    "FITS_BLOCK",
+    "MAX_ERROR_BYTES",
+    "MAX_JSON_BYTES",
+    "ReadLimits",
+    "error_for",
+    "json_answer",
+    "safe_filename",
+    "save_fits",
+]
 
-#: FITS files are whole multiples of this many bytes.
-FITS_BLOCK = 2880
+#: The largest JSON answer read: a stack list of ~40 000 entries; more is refused.
+MAX_JSON_BYTES = 16 * 1024 * 1024
+#: How much of an error body is read: its first bytes hold the message.
+MAX_ERROR_BYTES = 64 * 1024
 
 
-def _server_message(response: httpx.Response) -> str:
+@attrs.frozen
+class ReadLimits:
+    """How much of an answer is read, and for how long.
+
+    Parameters
+    ----------
+    deadline : float
+        Seconds one answer's body may take to arrive in all.
+    max_download_bytes : int
+        The largest download kept.
+    clock : callable
+        Monotonic seconds (tests pass a fake).
+    """
+
+    deadline: float = DEFAULT_TRANSFER_DEADLINE
+    max_download_bytes: int = MAX_FITS_BYTES
+    clock: Callable[[], float] = time.monotonic
+
+
+_DEFAULT_LIMITS = ReadLimits()
+
+
+def _announced(response: httpx.Response) -> int | None:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else None
+
+
+def _error_text(response: httpx.Response, limits: ReadLimits) -> str:
+    """The first :data:`MAX_ERROR_BYTES` of the body as text; the rest is never read."""
+    head = read_prefix(
+        response.iter_bytes(), MAX_ERROR_BYTES, deadline=limits.deadline, clock=limits.clock
+    )
+    return head.decode(response.encoding or "utf-8", errors="replace")
+
+
+def _server_message(text: str, reason: str = "") -> str:
     """The server's own words: ``{"error": ...}``, else the body text, shortened."""
-    text = response.text.strip()
+    text = text.strip()
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -45,24 +108,25 @@ def _server_message(response: httpx.Response) -> str:
     if text.lower().startswith(("<!doctype", "<html")) or "<body" in text.lower()[:500]:
         title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
         return "an HTML page" + (f" ({title.group(1).strip()[:80]})" if title else "")
-    return text[:200] or response.reason_phrase or "no message"
+    return text[:200] or reason or "no message"
 
 
 def _is_login(location: str) -> bool:
     return "login" in urlsplit(location).path.lower()
 
 
-def error_for(response: httpx.Response) -> ServerError:
-    """The error for a non-success answer (3xx, 4xx, 5xx); the body must already be read."""
+def error_for(response: httpx.Response, limits: ReadLimits = _DEFAULT_LIMITS) -> ServerError:
+    """The error for a non-success answer (3xx, 4xx, 5xx), from the first bytes of its body."""
     status = response.status_code
     if response.is_redirect or 300 <= status < 400:
         location = response.headers.get("Location", "")
         if _is_login(location):
             return ServerAuthError(
-                status, f"redirected to the login page; check your credentials. {CREDENTIALS_HINT}"
+                status,
+                f"redirected to the login page; check your credentials. {CREDENTIALS_HINT}",
             )
         return ServerProtocolError(f"The server answered with a redirect (HTTP {status}).")
-    message = _server_message(response)
+    message = _server_message(_error_text(response, limits), response.reason_phrase)
     if status == 401:
         return ServerAuthError(status, f"{message}. Check your credentials. {CREDENTIALS_HINT}")
     if 400 <= status < 500:
@@ -70,15 +134,38 @@ def error_for(response: httpx.Response) -> ServerError:
     return ServerUnavailable(f"The CrowdSky server failed (HTTP {status}): {message}")
 
 
-def json_answer(response: httpx.Response, what: str) -> Any:
-    """The JSON of a successful answer; ``{"error": ...}`` (even on 200) becomes an error."""
-    if response.status_code != 200:
-        raise error_for(response)
+def _read_json_body(response: httpx.Response, what: str, limits: ReadLimits) -> bytes:
+    """The whole body, but never more than :data:`MAX_JSON_BYTES` nor for longer than allowed."""
+    chunks = bounded(
+        response.iter_bytes(),
+        what=f"The server's answer to {what}",
+        max_bytes=MAX_JSON_BYTES,
+        deadline=limits.deadline,
+        expected=_announced(response) if not response.headers.get("Content-Encoding") else None,
+        clock=limits.clock,
+    )
     try:
-        data = json.loads(response.text)
+        return b"".join(chunks)
+    except TransferTimeout as exc:
+        raise ServerUnavailable(str(exc)) from None
+    except TransferError as exc:
+        raise ServerProtocolError(str(exc)) from None
+
+
+def json_answer(response: httpx.Response, what: str, limits: ReadLimits = _DEFAULT_LIMITS) -> Any:
+    """The JSON of a successful answer; ``{"error": ...}`` (even on 200) becomes an error.
+
+    The body is streamed and refused beyond :data:`MAX_JSON_BYTES` or ``limits.deadline``.
+    """
+    if response.status_code != 200:
+        raise error_for(response, limits)
+    body = _read_json_body(response, what, limits)
+    text = body.decode(response.encoding or "utf-8", errors="replace")
+    try:
+        data = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply to be an answer
         raise ServerProtocolError(
-            f"The server's answer to {what} is not JSON but {_server_message(response)!r}; "
+            f"The server's answer to {what} is not JSON but {_server_message(text)!r}; "
             "is the server URL right?"
         ) from None
     if isinstance(data, dict) and isinstance(data.get("error"), str):
@@ -142,26 +229,51 @@ def safe_filename(header: str | None, key: str) -> str:
     return fallback if bad else name
 
 
-def save_fits(response: httpx.Response, target: Path, key: str) -> Path:
-    """Stream the body to ``target.part``, check it is whole FITS, then move it into place."""
-    part = target.with_name(target.name + ".part")
-    size, head = 0, b""
+def _login_page(head: bytes) -> bool:
+    text = head.decode("utf-8", errors="replace").lower()
+    html = text.lstrip().startswith(("<!doctype", "<html")) or "<body" in text[:500]
+    return html and ("login" in text or "password" in text or "sign in" in text)
+
+
+def save_fits(
+    response: httpx.Response, target: Path, key: str, limits: ReadLimits = _DEFAULT_LIMITS
+) -> Path:
+    """Stream the body to ``target.part``, check it is whole FITS, then move it into place.
+
+    The body may not be larger than ``limits.max_download_bytes`` nor than its
+    ``Content-Length``, and must arrive within ``limits.deadline`` seconds.
+
+    Raises
+    ------
+    ServerAuthError
+        The server sent its HTML login page instead of the file.
+    ServerProtocolError
+        The body is not whole FITS, too large, or longer than announced.
+    ServerUnavailable
+        The transfer took longer than the deadline.
+    """
+    what = f"The download of {key}"
+    encoded = bool(response.headers.get("Content-Encoding"))
+    chunks = bounded(
+        response.iter_bytes(),
+        what=what,
+        max_bytes=limits.max_download_bytes,
+        deadline=limits.deadline,
+        expected=None if encoded else _announced(response),
+        clock=limits.clock,
+    )
     try:
-        with part.open("wb") as out:
-            for chunk in response.iter_bytes():
-                if len(head) < 9:
-                    head += chunk[: 9 - len(head)]
-                size += len(chunk)
-                out.write(chunk)
-        if not head.startswith(b"SIMPLE  ="):
-            raise ServerProtocolError(f"The download of {key} is not a FITS file.")
-        if size == 0 or size % FITS_BLOCK:
-            raise ServerProtocolError(
-                f"The download of {key} is truncated ({size} bytes, not a whole number of "
-                "2880-byte FITS blocks); nothing was saved."
+        save_stream(chunks, target, what=what, check_fits=True)
+    except NotFits as exc:
+        if _login_page(exc.head):
+            error = ServerAuthError(
+                response.status_code,
+                f"the server sent a login page; check your credentials. {CREDENTIALS_HINT}",
             )
-        os.replace(part, target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+            raise error from None
+        raise ServerProtocolError(str(exc)) from None
+    except TransferTimeout as exc:
+        raise ServerUnavailable(str(exc)) from None
+    except TransferError as exc:
+        raise ServerProtocolError(str(exc)) from None
     return target

@@ -13,6 +13,10 @@ Robustness rules, each from a defect seen in the existing clients (field notes 1
   :class:`~crowdsky.errors.UploadUnconfirmed`;
 * request bodies stream from disk with a known length; downloads stream to ``<name>.part`` and
   are checked (``SIMPLE  =`` first, a length that is a multiple of 2880) before ``os.replace``;
+* nothing is read whole: JSON answers stop at 16 MB, error bodies are read to 64 KiB, a download
+  stops at ``max_download_bytes`` (256 MB) or past its ``Content-Length``, and every answer's
+  body must arrive within ``transfer_deadline`` (30 min); ``.part`` files a killed download left
+  in the destination are removed on the next download there;
 * the server's own ``{"error": ...}`` message (or bare text) is kept in the raised error;
 * a 401 or a redirect to ``login.php`` is an authentication failure, never a success;
 * the password goes only into the ``Authorization`` header: never into logs, ``repr`` or errors.
@@ -29,7 +33,13 @@ from typing import Any, TypeVar
 import attrs
 import httpx
 
-from crowdsky.adapters.collab.answers import error_for, json_answer, safe_filename, save_fits
+from crowdsky.adapters.collab.answers import (
+    ReadLimits,
+    error_for,
+    json_answer,
+    safe_filename,
+    save_fits,
+)
 from crowdsky.adapters.collab.multipart import FilePart, MultipartBody
 from crowdsky.adapters.collab.stack_meta import companion_thumbnail, image_type, stack_meta
 from crowdsky.adapters.collab.urls import (
@@ -38,9 +48,15 @@ from crowdsky.adapters.collab.urls import (
     missing_credentials,
     resolve_url,
 )
+from crowdsky.adapters.fits_transfer import (
+    DEFAULT_TRANSFER_DEADLINE,
+    MAX_FITS_BYTES,
+    remove_stale_parts,
+)
 from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.domain.uploads import same_stack
 from crowdsky.errors import (
+    PlanError,
     ServerError,
     ServerProtocolError,
     ServerUnavailable,
@@ -91,11 +107,20 @@ class HttpCollabServer:
     timeout : httpx.Timeout, optional
         One timeout for every request instead of the defaults (30 s; 30 s connect / 300 s
         read for stack uploads; 120 s per raw file).
+    transfer_deadline : float
+        Seconds an answer's body may take in all, checked as each piece arrives (a trickle of
+        bytes never ends otherwise); 30 minutes by default.
+    max_download_bytes : int
+        The largest stack downloaded
+        (:data:`~crowdsky.adapters.fits_transfer.MAX_FITS_BYTES`, 256 MB).
+    clock : callable
+        Monotonic seconds for the deadline (tests pass a fake).
 
     Raises
     ------
     PlanError
-        For a URL with credentials in it, or plain ``http://`` to a remote host.
+        For a URL with credentials (any ``@``) in it, one httpx cannot use, or plain
+        ``http://`` to a remote host; the message never repeats the URL.
     """
 
     def __init__(
@@ -110,6 +135,9 @@ class HttpCollabServer:
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         timeout: httpx.Timeout | None = None,
+        transfer_deadline: float = DEFAULT_TRANSFER_DEADLINE,
+        max_download_bytes: int = MAX_FITS_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = resolve_url(base_url)
         check_url(self.url, allow_insecure_http=allow_insecure_http)
@@ -120,6 +148,7 @@ class HttpCollabServer:
         self.backoff = backoff
         self._sleep = sleep
         self._timeout = timeout
+        self._limits = ReadLimits(transfer_deadline, max_download_bytes, clock)
 
     def __repr__(self) -> str:
         user = self._credentials.username if self._credentials else None
@@ -184,8 +213,7 @@ class HttpCollabServer:
                 status = response.status_code
                 if status < 500 and status not in _BUSY:
                     return handle(response)
-                response.read()
-                reached, problem = status not in _BUSY, error_for(response)
+                reached, problem = status not in _BUSY, error_for(response, self._limits)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 reached, problem = False, ServerUnavailable(f"Cannot reach {self.url}: {exc}")
             except httpx.TransportError as exc:
@@ -225,6 +253,13 @@ class HttpCollabServer:
             timeout = self._timeout
 
         def build() -> httpx.Request:
+            try:
+                return make()
+            except (httpx.InvalidURL, ValueError):
+                # The text names the URL; check_url lets no such URL through, but be sure.
+                raise PlanError("The CrowdSky server URL cannot be used.") from None
+
+        def make() -> httpx.Request:
             headers = {"Accept": "application/json"}
             if body is not None:
                 headers.update(body.headers)
@@ -247,11 +282,9 @@ class HttpCollabServer:
 
         return build
 
-    @staticmethod
-    def _read_json(what: str) -> Callable[[httpx.Response], Any]:
+    def _read_json(self, what: str) -> Callable[[httpx.Response], Any]:
         def handle(response: httpx.Response) -> Any:
-            response.read()
-            return json_answer(response, what)
+            return json_answer(response, what, self._limits)
 
         return handle
 
@@ -366,23 +399,32 @@ class HttpCollabServer:
         """Download one stack into ``dest_dir``; return the file's path.
 
         The body is written to ``<name>.part`` and moved into place only when it is a whole FITS
-        file; otherwise nothing is left behind and :class:`ServerProtocolError` is raised.
+        file; otherwise nothing is left behind and :class:`ServerProtocolError` is raised
+        (:class:`ServerAuthError` for a login page, :class:`ServerUnavailable` when the transfer
+        outlasts ``transfer_deadline``). ``.fit.part``/``.fits.part`` files in ``dest_dir`` that
+        no transfer can still be writing (older than the deadline) are removed first.
         """
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
+        self._sweep(dest)
 
         def handle(response: httpx.Response) -> Path:
             if response.status_code != 200:
-                response.read()
-                raise error_for(response)
+                raise error_for(response, self._limits)
             name = safe_filename(response.headers.get("Content-Disposition"), chunk_key)
-            return save_fits(response, dest / name, chunk_key)
+            return save_fits(response, dest / name, chunk_key, self._limits)
 
         return self._send(
             self._build("GET", "/api/download_stack.php", params={"chunk_key": chunk_key}),
             handle,
             idempotent=True,
         )
+
+    def _sweep(self, dest: Path) -> None:
+        # Another run with the default deadline may be downloading here: never sweep younger.
+        age = max(self._limits.deadline, DEFAULT_TRANSFER_DEADLINE)
+        for path in remove_stale_parts(dest, age):
+            log.info("Removed %s, left by an interrupted download", path.name)
 
     # --- raw sessions ----------------------------------------------------------------------
 

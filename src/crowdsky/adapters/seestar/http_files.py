@@ -5,16 +5,21 @@ authentication; a missing file is a 404. Whether the server honours ``Range`` is
 :meth:`HttpFiles.read_header` works both ways: with a 206 it asks for more ranges until the
 ``END`` card has been seen; with a 200 (Range ignored) it reads the body only until the ``END``
 card and then closes the response, so a 4 MB sub costs a few kilobytes either way.
+
+Downloads are bounded like the CrowdSky server's (:mod:`crowdsky.adapters.fits_transfer`): at
+most ``max_bytes`` and never more than the ``Content-Length``, within an overall deadline, and a
+``.fit``/``.fits`` file is kept only when it is whole FITS (an HTML error page is not a stack).
 """
 
 from __future__ import annotations
 
 import cmath
 import contextlib
-import os
+import logging
 import re
+import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,16 +29,26 @@ import httpx
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from crowdsky.adapters.fits_transfer import (
+    DEFAULT_TRANSFER_DEADLINE,
+    MAX_FITS_BYTES,
+    TransferError,
+    TransferTimeout,
+    bounded,
+    remove_stale_parts,
+    save_stream,
+)
 from crowdsky.domain.device_paths import check_path
 from crowdsky.errors import SeestarConnectionError, StorageError
 
 __all__ = ["BLOCK", "HttpFiles"]
 
+log = logging.getLogger("crowdsky.seestar")
+
 #: A FITS header is a whole number of 2880-byte blocks of 80-byte cards.
 BLOCK = 2880
 _CARD = 80
 _END_CARD = b"END" + b" " * 5
-_CHUNK = 64 * 1024
 # A header longer than this is not a Seestar header (theirs fit in one or two blocks).
 _MAX_HEADER = 200 * BLOCK
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -55,6 +70,12 @@ class HttpFiles:
     header_blocks : int
         2880-byte blocks asked for in the first header request. Seestar headers fit in one or
         two (protocol reference §6), so two; a longer header is read on in ranges that double.
+    max_bytes : int
+        The largest file downloaded (:data:`~crowdsky.adapters.fits_transfer.MAX_FITS_BYTES`).
+    transfer_deadline : float
+        Seconds one download (or header read) may take in all, checked as each piece arrives.
+    clock : callable
+        Monotonic seconds for the deadline (tests pass a fake).
     """
 
     def __init__(
@@ -64,11 +85,18 @@ class HttpFiles:
         client: httpx.Client | None = None,
         timeout: float = 30.0,
         header_blocks: int = 2,
+        max_bytes: int = MAX_FITS_BYTES,
+        transfer_deadline: float = DEFAULT_TRANSFER_DEADLINE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._own_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
         self._first_range = max(1, header_blocks) * BLOCK
+        self._max_bytes = max_bytes
+        self._deadline = transfer_deadline
+        self._clock = clock
+        self._swept: set[Path] = set()
 
     def url(self, path: str) -> str:
         """The URL of a storage path, percent-encoded with ``/`` kept.
@@ -101,11 +129,18 @@ class HttpFiles:
             headers = {"Range": f"bytes={start}-{start + want - 1}"}
             with self._translate(path), self._client.stream("GET", url, headers=headers) as reply:
                 _check_status(reply, path, ok=(200, 206))
+                chunks = bounded(
+                    reply.iter_bytes(),
+                    what=f"The header of {path}",
+                    max_bytes=self._max_bytes,
+                    deadline=self._deadline,
+                    clock=self._clock,
+                )
                 if reply.status_code == 200:
                     # Range ignored: the body is the whole file from byte 0.
-                    return _parse(_read_until_end(reply.iter_bytes(_CHUNK), path), path)
+                    return _parse(_read_until_end(chunks, path), path)
                 total = _check_content_range(reply, start, path)
-                _read_at_most(reply.iter_bytes(_CHUNK), buffer, start + want)
+                _read_at_most(chunks, buffer, start + want)
             end = _header_end(buffer, path)
             if end is not None:
                 return _parse(bytes(buffer[:end]), path)
@@ -120,45 +155,61 @@ class HttpFiles:
     def download(self, path: str, dest: Path) -> Path:
         """Copy ``path`` to the local file ``dest``, atomically, and return ``dest``.
 
-        The body is streamed in 64 KiB chunks into ``<dest>.part``, checked against
-        ``Content-Length`` when the server sends one, and moved onto ``dest`` with
-        :func:`os.replace`; on any failure the ``.part`` file is removed and ``dest`` is untouched.
+        The body is streamed into ``<dest>.part`` as it arrives, checked against
+        ``Content-Length`` when the server sends one (fewer or more bytes are an error), capped at
+        ``max_bytes`` and ``transfer_deadline``, and moved onto ``dest`` with :func:`os.replace`;
+        a ``.fit``/``.fits`` file must be whole FITS (``SIMPLE  =``, whole 2880-byte blocks). On
+        any failure the ``.part`` file is removed and ``dest`` is untouched. ``.fit.part`` /
+        ``.fits.part`` files in the folder older than any transfer (killed runs) are removed.
 
         Raises
         ------
         StorageError
-            Missing file, truncated transfer, or the local file could not be written.
+            Missing file, truncated, oversized or not-FITS transfer, or the local file could not
+            be written.
         SeestarConnectionError
-            When the server cannot be reached or stops answering.
+            When the server cannot be reached, stops answering, or outlasts the deadline.
         """
         dest = Path(dest)
-        part = dest.with_name(dest.name + ".part")
+        self._sweep(dest.parent)
         url = self.url(path)
-        try:
-            with self._translate(path), self._client.stream("GET", url) as reply:
-                _check_status(reply, path, ok=(200,))
-                expected = _content_length(reply)
-                with part.open("wb") as out:
-                    for chunk in reply.iter_bytes(_CHUNK):
-                        out.write(chunk)
-                received = reply.num_bytes_downloaded
-            if expected is not None and received != expected:
-                raise StorageError(
-                    f"Download of {path} is incomplete: {received} of {expected} bytes"
-                )
-            with self._translate(path):
-                os.replace(part, dest)
-        except BaseException:
-            # Ctrl-C included: a half-written file must never be left behind.
-            part.unlink(missing_ok=True)
-            raise
+        what = f"Download of {path}"
+        with self._translate(path), self._client.stream("GET", url) as reply:
+            _check_status(reply, path, ok=(200,))
+            expected = _content_length(reply)
+            chunks = bounded(
+                reply.iter_bytes(),
+                what=what,
+                max_bytes=self._max_bytes,
+                deadline=self._deadline,
+                expected=expected,
+                clock=self._clock,
+            )
+            check = dest.suffix.lower() in (".fit", ".fits")
+            received = save_stream(
+                _complete(chunks, expected, what), dest, what=what, check_fits=check
+            )
+        log.debug("%s: %d bytes", what, received)
         return dest
+
+    def _sweep(self, folder: Path) -> None:
+        """Remove our stale ``.part`` files in ``folder``, once per folder and instance."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        # Another run with the default deadline may be downloading here: never sweep younger.
+        for stale in remove_stale_parts(folder, max(self._deadline, DEFAULT_TRANSFER_DEADLINE)):
+            log.info("Removed %s, left by an interrupted download", stale.name)
 
     @contextlib.contextmanager
     def _translate(self, path: str) -> Iterator[None]:
         """Turn httpx and OS exceptions into crowdsky errors that name the file and the server."""
         try:
             yield
+        except TransferTimeout as exc:
+            raise SeestarConnectionError(f"{exc} from {self.base_url}") from None
+        except TransferError as exc:
+            raise StorageError(str(exc)) from None
         except (httpx.TimeoutException, httpx.NetworkError) as exc:
             raise SeestarConnectionError(
                 f"Seestar file server {self.base_url} did not answer for {path}: {exc!r}"
@@ -207,9 +258,19 @@ def _check_content_range(reply: httpx.Response, start: int, path: str) -> int | 
 
 def _content_length(reply: httpx.Response) -> int | None:
     value = reply.headers.get("content-length")
-    # With a Content-Encoding the length counts encoded bytes, which num_bytes_downloaded
-    # also counts, so the comparison holds either way.
+    if reply.headers.get("content-encoding", "identity").lower() != "identity":
+        return None  # it counts encoded bytes, not the file's; h11 checks those itself
     return int(value) if value is not None and value.isdigit() else None
+
+
+def _complete(chunks: Iterable[bytes], expected: int | None, what: str) -> Iterator[bytes]:
+    """Pass ``chunks`` on; fewer bytes than ``Content-Length`` announced is an error at the end."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        yield chunk
+    if expected is not None and received != expected:
+        raise TransferError(f"{what} is incomplete: {received} of {expected} bytes")
 
 
 def _read_at_most(chunks: Iterable[bytes], buffer: bytearray, limit: int) -> None:

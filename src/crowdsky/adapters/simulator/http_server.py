@@ -5,7 +5,9 @@ Like ``zwoair_file_server`` (protocol reference §5.1) it serves percent-encoded
 it is a switch: honoured (206 + ``Content-Range``) or ignored (200 with the whole body).
 Nothing outside ``<root>/MyWorks`` is ever served. The device's read faults
 (:attr:`~crowdsky.adapters.device_model.faults.Faults.read_fails`) show here as an HTTP 500 or a
-body cut short after its headers promised the whole of it.
+body cut short after its headers promised the whole of it. Two body faults test a client's
+limits: an endless body (the file, then zeros without end) and a trickle (one byte every so
+often).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,6 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
                 (first, last), status = wanted, HTTPStatus.PARTIAL_CONTENT
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
+            if self.server.endless_body and body:
+                self.end_headers()
+                self._endless(stream)
+                return
             self.send_header("Content-Length", str(last - first + 1))
             if status == HTTPStatus.PARTIAL_CONTENT:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
@@ -137,16 +144,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _copy(self, stream: BinaryIO, offset: int, length: int) -> None:
         stream.seek(offset)
+        trickle = self.server.trickle_interval
         while length > 0:
-            chunk = stream.read(min(_CHUNK, length))
+            chunk = stream.read(min(1 if trickle > 0 else _CHUNK, length))
             if not chunk:
                 break
             try:
                 self.wfile.write(chunk)
+                if trickle > 0:
+                    self.wfile.flush()
+                    time.sleep(trickle)
             except OSError:  # the client hung up mid-body
                 self.close_connection = True
                 return
             length -= len(chunk)
+
+    def _endless(self, stream: BinaryIO) -> None:
+        """The file, then zeros, until the client hangs up (no ``Content-Length``)."""
+        self.close_connection = True
+        zeros = bytes(_CHUNK)
+        try:
+            self.wfile.write(stream.read())
+            while True:
+                self.wfile.write(zeros)
+        except OSError:
+            return
 
     def _empty(self, status: HTTPStatus) -> None:
         self.send_response(status)
@@ -163,6 +185,8 @@ class _Server(ThreadingHTTPServer):
         self.root = root
         self.honour_range = honour_range
         self.faults = faults
+        self.endless_body = False
+        self.trickle_interval = 0.0
         super().__init__(address, _Handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -192,6 +216,13 @@ class FileServer:
         Answer ``Range`` requests with 206; when False, ignore them (200, whole file).
     faults : Faults, optional
         The device's faults; their read faults apply to the files served (none by default).
+
+    Attributes
+    ----------
+    endless_body : bool
+        Fault: answer GETs with the file and then zeros without end, no ``Content-Length``.
+    trickle_interval : float
+        Fault: when positive, send bodies one byte every that many seconds.
     """
 
     def __init__(
@@ -211,6 +242,24 @@ class FileServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+
+    @property
+    def endless_body(self) -> bool:
+        """Fault: the file, then zeros without end (see the class docstring)."""
+        return self._server.endless_body
+
+    @endless_body.setter
+    def endless_body(self, value: bool) -> None:
+        self._server.endless_body = value
+
+    @property
+    def trickle_interval(self) -> float:
+        """Fault: seconds between the single bytes of a body; 0 sends at full speed."""
+        return self._server.trickle_interval
+
+    @trickle_interval.setter
+    def trickle_interval(self, value: float) -> None:
+        self._server.trickle_interval = value
 
     def start(self) -> None:
         """Serve in a background thread."""

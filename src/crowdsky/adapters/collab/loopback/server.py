@@ -48,6 +48,11 @@ _ENDPOINTS = {
     "/api/raw_upload.php": "raw_upload",
 }
 _MAX_FORM = 64 * 1024
+_LOGIN_PAGE = (
+    b"<!DOCTYPE html><html><head><title>CrowdSky - Login</title></head><body>"
+    b'<form action="login.php" method="post"><input name="username">'
+    b'<input type="password" name="password"></form></body></html>'
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -206,13 +211,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, answer)
 
     def _download(self, user: str, key: str | None) -> None:
+        faults = self.server.faults
+        if faults.login_page_downloads:
+            self._send(200, _LOGIN_PAGE, "text/html; charset=utf-8")
+            return
         if not key:
             raise Refusal(400, "Missing stack ID.")
         record = self.server.store.find_stack(user, key)
         if record is None:
             raise Refusal(404, "Stack not found.")
         path = Path(record["path"])
-        faults = self.server.faults
+        if faults.endless_downloads:
+            self._endless(path)
+            return
         size = path.stat().st_size
         length = size // 2 + 7 if faults.truncate_downloads else size
         name = faults.disposition_name or record["filename"]
@@ -224,8 +235,34 @@ class _Handler(BaseHTTPRequestHandler):
             f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}",
         )
         self.end_headers()
-        for chunk in file_chunks(path, length):
+        try:
+            for chunk in file_chunks(path, length):
+                self._write(chunk, faults.trickle_downloads)
+        except OSError:  # the client hung up: that is what a client with a deadline does
+            self.close_connection = True
+
+    def _write(self, chunk: bytes, trickle: float) -> None:
+        if trickle <= 0:
             self.wfile.write(chunk)
+            return
+        for i in range(len(chunk)):
+            self.wfile.write(chunk[i : i + 1])
+            self.wfile.flush()
+            time.sleep(trickle)
+
+    def _endless(self, path: Path) -> None:
+        """A FITS header, then zeros until the client hangs up (no ``Content-Length``)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fits")
+        self.end_headers()
+        self.close_connection = True
+        zeros = bytes(256 * 1024)
+        try:
+            self.wfile.write(next(file_chunks(path, 2880)))
+            while True:
+                self.wfile.write(zeros)
+        except OSError:
+            return
 
     def _raw(self, user: str, action: str | None, spooled: Any) -> None:
         store = self.server.store

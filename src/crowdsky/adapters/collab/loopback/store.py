@@ -73,6 +73,13 @@ class LoopbackFaults:
         Send errors as bare text (``Stack not found.``) instead of JSON.
     legacy_upload_answer : bool
         Answer uploads in the older ``{"ok", "stack_id", "chunk_key", "telescope_id"}`` form.
+    endless_downloads : bool
+        Answer downloads 200 with a FITS header and then zeros without end (no
+        ``Content-Length``), until the client hangs up.
+    trickle_downloads : float
+        When positive, send downloads one byte every that many seconds.
+    login_page_downloads : bool
+        Answer downloads 200 with an HTML login page, as a web server in front of the API may.
     """
 
     fail_next: int = 0
@@ -84,6 +91,9 @@ class LoopbackFaults:
     login_redirect: bool = False
     bare_text_errors: bool = False
     legacy_upload_answer: bool = False
+    endless_downloads: bool = False
+    trickle_downloads: float = 0.0
+    login_page_downloads: bool = False
 
     def take_failure(self, endpoint: str) -> bool:
         """Consume one injected 500 for ``endpoint``, if any is pending."""
