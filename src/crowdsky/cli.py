@@ -120,6 +120,11 @@ def _cmd_time(args: argparse.Namespace) -> int:
     print(f"Computer: {report['host_time']:%Y-%m-%d %H:%M:%S} {report['host_zone']}")
     if report["drift_s"] is not None:
         print(f"Device clock minus computer clock: {report['drift_s']:+.0f} s")
+    if report.get("device_model"):
+        print(f"Model:    {report['device_model']}")
+    if report.get("firmware"):
+        number = f" ({report['firmware_int']})" if report.get("firmware_int") else ""
+        print(f"Firmware: {report['firmware']}{number}")
     return 0
 
 
