@@ -31,7 +31,8 @@ def test_the_windows_of_the_reference() -> None:
         PathForm.BARE, PathForm.BARE, PathForm.BARE, PathForm.FULL, PathForm.FULL,
     ]  # fmt: skip
     assert batch_path_form(None) is PathForm.FULL
-    assert PathForm.FULL.other is PathForm.BARE and PathForm.BARE.other is PathForm.FULL
+    assert PathForm.FULL.other is PathForm.BARE
+    assert PathForm.BARE.other is PathForm.FULL
 
 
 def test_handshake_is_unknown_until_the_version_is() -> None:

@@ -22,9 +22,7 @@ from crowdsky.domain.firmware import Firmware, needs_verify_marker, version_int
 WINDOW = Firmware(2670, "6.70", "Seestar S50", marker=True)
 
 scalars = st.one_of(st.integers(), st.text(max_size=8).filter(lambda t: t != "verify"))
-objects = st.dictionaries(
-    st.text(max_size=6).filter(lambda k: k != "verify"), scalars, max_size=4
-)
+objects = st.dictionaries(st.text(max_size=6).filter(lambda k: k != "verify"), scalars, max_size=4)
 lists = st.lists(st.one_of(scalars, objects), max_size=4).filter(
     lambda items: not items or items[-1] != "verify"
 )

@@ -275,7 +275,10 @@ class NetworkSeestar:
 
     @property
     def path_form(self) -> PathForm:
-        """How batch stacks name their frames on this device (full paths or bare names)."""
+        """How batch stacks name their frames on this device (full paths or bare names).
+
+        Full paths until the firmware is known (before connecting, or when it did not tell).
+        """
         if self._path_form is not None:
             return self._path_form
         firmware = self._rpc.firmware
@@ -414,6 +417,7 @@ class NetworkSeestar:
         """
         self._selection = (as_folder_path(folder), tuple(paths))
         self._form_retried = False
+        self._rpc.connect()  # the form depends on the firmware, learnt on connecting
         self._send_selection(self.path_form)
 
     def _send_selection(self, form: PathForm) -> None:
@@ -447,7 +451,7 @@ class NetworkSeestar:
         the new run's, and the form that worked is kept for this device.
         """
         status = self._read_status()
-        if status is not None and self._needs_other_form(status):
+        while status is not None and self._needs_other_form(status):  # at most once
             status = self._restart_in_other_form()
         return status
 
