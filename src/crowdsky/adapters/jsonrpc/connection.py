@@ -312,8 +312,10 @@ class JsonRpcConnection:
         ):
             caller = HandshakeCaller(link, self.address, self.timeout)
             link.verified = self._authenticator.authenticate(caller)
-            if self._probe and link.verified and (firmware is None or not firmware.known):
-                firmware = reprobe(link, self.timeout) or firmware
+            if self._probe and (firmware is None or not firmware.known):
+                # Unverified (no key, or 7.18-7.31 where it is optional): ask briefly only.
+                wait = self.timeout if link.verified else self._probe_timeout
+                firmware = reprobe(link, wait) or firmware
                 link.firmware = firmware
         if firmware is not None:
             self._firmware = firmware

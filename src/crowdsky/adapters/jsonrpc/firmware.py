@@ -6,15 +6,14 @@ Theory of operation
 ``product_model`` (protocol reference §1.2, §1.6). Which request reaches the device at all depends
 on that very firmware, so the probe asks in the order that tells the cases apart:
 
-1. ``get_device_state`` without params. An answer within ``short`` seconds means the firmware
-   needs no verify marker (before 5.82, or 7.18 and later); its result names the version.
-2. Otherwise ``get_device_state ["verify"]`` and ``get_verify_str`` go out together, and the
-   first answer within another ``short`` seconds decides:
-
-   * the marked request: firmware 5.82-7.17, which ignores every unmarked request (§1.3);
-   * the first, unmarked request after all: a slow device that needs no marker;
-   * a challenge from ``get_verify_str``: firmware 7.32+ staying silent until authenticated
-     (§2.2); the firmware is asked again once the handshake passed.
+1. ``get_device_state`` without params, and ``get_verify_str`` beside it. Within ``short``
+   seconds, an answer to the first means the firmware needs no verify marker (before 5.82, or
+   7.18 and later) and names the version; a challenge from the second means firmware 7.18+,
+   which may stay silent until authenticated (7.32+, §2.2): the firmware is asked again once
+   the handshake ran. A 103 to ``get_verify_str`` only says "before 7.18".
+2. Neither: ``get_device_state ["verify"]`` goes out, and within another ``short`` seconds
+   an answer to it means firmware 5.82-7.17, which ignores every unmarked request (§1.3); an
+   answer to the first, unmarked request after all means a slow device that needs no marker.
 
    Nothing at all: the device is busy or silent for lack of a key; the firmware stays unknown
    and the connection goes on as before (authentication, then the caller's own timeouts).
@@ -26,6 +25,7 @@ firmware is "unknown" (``Firmware.ver_int`` ``None``), which is never guessed in
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -135,29 +135,40 @@ def probe(link: Link, short: float) -> Firmware | None:
         When the socket dies meanwhile.
     """
     plain = link.request(DEVICE_STATE)
-    sent: list[Pending] = [plain]
+    handshake = link.request("get_verify_str")
+    sent: list[Pending] = [plain, handshake]
     try:
-        if link.wait_any([plain], short) is plain and plain.reply is not None:
-            return _from_reply(link, plain.reply, marker=False)
-        marked = link.request(DEVICE_STATE, [MARKER])
-        handshake = link.request("get_verify_str")
-        sent += [marked, handshake]
-        waiting = [plain, marked, handshake]
-        while waiting:
-            first = link.wait_any(waiting, short)
-            if first is None or first.reply is None:
-                return None
-            if first is handshake:
-                if first.reply.ok:
-                    log.debug("link %s: silent until authenticated", link.label)
-                    return None
-                waiting.remove(handshake)  # 103: no handshake; the marked answer will tell
-                continue
-            return _from_reply(link, first.reply, marker=first is marked)
-        return None
+        first = _first_answer(link, [plain, handshake], handshake, short)
+        if first is None:
+            marked = link.request(DEVICE_STATE, [MARKER])
+            sent.append(marked)
+            first = _first_answer(link, [plain, marked, handshake], handshake, short)
+        if first is None or first.reply is None:
+            return None
+        if first is handshake:
+            log.debug("link %s: silent until authenticated", link.label)
+            return None
+        return _from_reply(link, first.reply, marker=first is not plain)
     finally:
         for pending in sent:
             link.forget(pending)
+
+
+def _first_answer(
+    link: Link, waiting: list[Pending], handshake: Pending, short: float
+) -> Pending | None:
+    """The first of ``waiting`` answered within ``short`` s; a refused handshake does not count."""
+    deadline = time.monotonic() + short
+    waiting = list(waiting)
+    while waiting:
+        first = link.wait_any(waiting, max(0.0, deadline - time.monotonic()))
+        if first is None:
+            return None
+        if first is handshake and first.reply is not None and not first.reply.ok:
+            waiting.remove(first)  # 103: no handshake (before 7.18); the others will tell
+            continue
+        return first
+    return None
 
 
 def reprobe(link: Link, timeout: float) -> Firmware | None:
