@@ -306,7 +306,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--key-out", type=Path, help="require authentication; write a fresh test key here"
     )
-    p.add_argument("--firmware", default="7.75", help="7.75, 7.32, 7.18, 7.06 or old")
+    p.add_argument("--firmware", default="7.75", help="7.75, 7.32, 7.18, 7.06, 6.70, old or 2.x")
     p.add_argument("--seconds-per-frame", type=float, default=0.5, help="stacking speed")
     p.add_argument("--zone", default="Europe/Vienna", help="the device's IANA zone")
     p.set_defaults(handler=_cmd_simulate)
