@@ -47,18 +47,18 @@ def test_the_marker_goes_in_the_form_of_the_method(method: str, value: Any) -> N
     marked = mark(method, value, WINDOW)
     assert carries_marker(marked)
     sent, back = unmark(marked)
-    # Nothing of the caller's params is lost or changed; a bare value travels in a list, and
-    # an empty list is no params at all once the marker is its only element.
-    if isinstance(value, (dict, list)) and value != []:
-        assert back == value
-    elif value is ABSENT or value == []:
+    # Nothing of the caller's params is lost or changed: an object that goes into the list form
+    # and a bare value travel as the list's first element, and an empty list is no params at
+    # all once the marker is its only element.
+    if value is ABSENT or value == []:
         assert (sent, back) == (MarkerForm.ALONE, ABSENT)
+    elif isinstance(value, list) or sent is MarkerForm.OBJECT:
+        assert back == value
     else:
-        assert back == [value]
-    if isinstance(value, dict) and form_of(method, value) is MarkerForm.OBJECT:
-        assert sent is MarkerForm.OBJECT
-    elif isinstance(value, dict):
-        assert marked == [value, "verify"]
+        assert (sent, back) == (MarkerForm.LIST, [value])
+    if isinstance(value, dict):
+        wanted = form_of(method, value)
+        assert sent is (MarkerForm.OBJECT if wanted is MarkerForm.OBJECT else MarkerForm.LIST)
     assert mark(method, marked, WINDOW) == marked  # never twice
 
 
