@@ -120,6 +120,11 @@ def _cmd_time(args: argparse.Namespace) -> int:
     print(f"Computer: {report['host_time']:%Y-%m-%d %H:%M:%S} {report['host_zone']}")
     if report["drift_s"] is not None:
         print(f"Device clock minus computer clock: {report['drift_s']:+.0f} s")
+    if report.get("device_model"):
+        print(f"Model:    {report['device_model']}")
+    if report.get("firmware"):
+        number = f" ({report['firmware_int']})" if report.get("firmware_int") else ""
+        print(f"Firmware: {report['firmware']}{number}")
     return 0
 
 
@@ -301,7 +306,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--key-out", type=Path, help="require authentication; write a fresh test key here"
     )
-    p.add_argument("--firmware", default="7.75", help="7.75, 7.32, 7.18, 7.06 or old")
+    p.add_argument("--firmware", default="7.75", help="7.75, 7.32, 7.18, 7.06, 6.70, old or 2.x")
     p.add_argument("--seconds-per-frame", type=float, default=0.5, help="stacking speed")
     p.add_argument("--zone", default="Europe/Vienna", help="the device's IANA zone")
     p.set_defaults(handler=_cmd_simulate)

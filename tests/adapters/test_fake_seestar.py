@@ -634,3 +634,18 @@ def test_progress_is_monotonic_and_ends_complete(
 
 def test_entries_are_value_types() -> None:
     assert FileEntry("a.fit", 1) == FileEntry("a.fit", 1)
+
+
+@pytest.mark.parametrize("firmware", ["4.27", "6.70", "7.32"])
+def test_full_paths_on_older_firmware_store_nothing_and_fail_267(
+    clock: FakeClock, firmware: str
+) -> None:
+    # The reference client's notes: 6.58 and 7.32 reject full paths with 267 (§4.1).
+    device = make_device(clock, firmware=firmware)
+    paths = lay(device, 3)
+    device.configure_batch_stack("MyWorks/IC 434_sub", paths)
+    assert device.batch_stack_setting() == {"path": "MyWorks/IC 434_sub", "files": []}
+    device.start_batch_stack()
+    status = device.batch_stack_status()
+    assert status is not None
+    assert (status.state, status.error, status.code) == ("fail", "no image", 267)

@@ -313,6 +313,25 @@ def test_clock_report_shows_device_beside_host(
     assert report["device_time"] == datetime(2026, 2, 28, 7, 0)  # 06:00 UTC in Vienna
     assert report["host_time"].hour == 1  # 06:00 UTC in New York
     assert report["drift_s"] == 0
+    assert (report["device_model"], report["firmware"], report["firmware_int"]) == (
+        "Seestar S50", "7.75", 2775,
+    )  # fmt: skip
+
+
+class _NoFirmware:
+    """A Seestar without the optional firmware report: only what the clock report needs."""
+
+    def __init__(self, device: FakeSeestar) -> None:
+        self.device_time = device.device_time
+
+
+def test_clock_report_without_a_firmware_report(
+    device: FakeSeestar, clock: FakeClock, progress: CollectingProgress
+) -> None:
+    app = Crowdsky(_NoFirmware(device), clock, progress)  # type: ignore[arg-type]
+    report = app.clock_report()
+    assert report["device_zone"] == "Europe/Vienna"
+    assert (report["device_model"], report["firmware"], report["firmware_int"]) == (None,) * 3
 
 
 class CountingReads(FakeSeestar):

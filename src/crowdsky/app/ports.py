@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from crowdsky.domain.firmware import Firmware
 from crowdsky.domain.uploads import JournalEntry
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Clock",
     "DeviceTime",
     "FileEntry",
+    "FirmwareReport",
     "FolderEntry",
     "LocalFits",
     "Progress",
@@ -234,6 +236,15 @@ class Seestar(Protocol):
 
     def download(self, path: str, dest: Path) -> Path:
         """Copy the file at ``path`` to the local file ``dest``, atomically; return ``dest``."""
+        ...
+
+
+@runtime_checkable
+class FirmwareReport(Protocol):
+    """Optional: a Seestar that can tell its model and firmware (``crowdsky time`` shows them)."""
+
+    def firmware_info(self) -> Firmware | None:
+        """The model and firmware; ``None`` when the device did not tell."""
         ...
 
 

@@ -17,7 +17,7 @@ from crowdsky.app.inventory import (
     list_target_folders,
     load_target,
 )
-from crowdsky.app.ports import Clock, Progress, Seestar
+from crowdsky.app.ports import Clock, FirmwareReport, Progress, Seestar
 from crowdsky.app.stacking import (
     BlockOutcome,
     StackOptions,
@@ -112,9 +112,13 @@ class Crowdsky:
         dict
             ``device_time`` (naive device wall clock or ``None``), ``device_zone`` (IANA name or
             ``None``), ``host_time`` (aware), ``host_zone`` and ``drift_s`` (device minus host in
-            seconds, when the device reports both its time and zone).
+            seconds, when the device reports both its time and zone); ``device_model``,
+            ``firmware`` (text) and ``firmware_int`` when the Seestar tells them, else ``None``.
         """
         reported = self.seestar.device_time()
+        firmware = (
+            self.seestar.firmware_info() if isinstance(self.seestar, FirmwareReport) else None
+        )
         host_now = self.clock.now().astimezone(self.host_zone)
         zone = device_zone(self.seestar)
         drift = None
@@ -126,6 +130,9 @@ class Crowdsky:
             "host_time": host_now,
             "host_zone": str(host_now.tzinfo),
             "drift_s": drift,
+            "device_model": firmware.model if firmware else None,
+            "firmware": firmware.text if firmware else None,
+            "firmware_int": firmware.ver_int if firmware else None,
         }
 
     def _inventory(self, target: str, block_minutes: int) -> TargetInventory:

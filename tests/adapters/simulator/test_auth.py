@@ -95,10 +95,13 @@ def test_fw_7_18_answers_unverified_connections(
     assert _handshake(client, keypair[0]) == 0
 
 
-def test_fw_7_06_has_no_handshake(make_sim: Sim, connect: Connect) -> None:
-    client = connect(make_sim(firmware="7.06"))
+@pytest.mark.parametrize("firmware", ["7.06", "6.70"])
+def test_fw_in_the_marker_window_has_no_handshake(
+    firmware: str, make_sim: Sim, connect: Connect
+) -> None:
+    client = connect(make_sim(firmware=firmware))
     assert client.call("get_verify_str", "verify").code == 103
-    assert client.call("clear_batch_stack").ok
+    assert client.call("clear_batch_stack", ["verify"]).ok
 
 
 def test_old_profile_needs_clear_app_state(make_sim: Sim, connect: Connect) -> None:

@@ -4,7 +4,8 @@
 where the protocol reference (§3, §4, §6, §7) says how it behaves: album counts are entries, not
 files; file names carry the device's local time while ``DATE-OBS`` is UTC; a batch stack runs on
 clock time, keeps its last terminal state until cleared, refuses a second start with 259, and on
-firmware 7.75 resolves bare file names to nothing (``fail``, ``"no image"``, 267). Every change of
+firmware 7.75 resolves bare file names to nothing (``fail``, ``"no image"``, 267), earlier firmware
+full paths. Every change of
 the stacker's state goes through the transition table of
 :mod:`~crowdsky.adapters.device_model.batch_stack`.
 
@@ -55,6 +56,13 @@ from crowdsky.domain.device_paths import (
     check_new_name,
     device_path,
     folder_path,
+)
+from crowdsky.domain.firmware import (
+    Firmware,
+    PathForm,
+    batch_path_form,
+    needs_verify_marker,
+    version_int,
 )
 from crowdsky.errors import ListingIncompleteError, PlanError, SeestarRpcError, StorageError
 
@@ -107,7 +115,7 @@ class FakeSeestar:
         of clock time (0 by default: done at the first status read).
     firmware : str
         ``"7.75"`` by default; from 7.75 on, only full ``MyWorks/<folder>/<file>`` paths select
-        frames for a batch stack.
+        frames for a batch stack, before it only bare file names.
     start_blank_polls : int
         That many status reads right after a start report state ``""`` (still starting).
     faults : Faults
@@ -162,8 +170,12 @@ class FakeSeestar:
     @property
     def firmware_ver_int(self) -> int:
         """``2000 + 100 * major + minor``, as the ``Version`` event reports it."""
-        major, minor = _firmware_tuple(self.firmware)
-        return 2000 + 100 * major + minor
+        return version_int(*_firmware_tuple(self.firmware))
+
+    def firmware_info(self) -> Firmware:
+        """Model and firmware, as ``get_device_state`` reports them."""
+        ver_int = self.firmware_ver_int
+        return Firmware(ver_int, self.firmware, self.instrument, needs_verify_marker(ver_int))
 
     def local_time(self, moment: datetime) -> datetime:
         """The device's naive wall-clock time at the aware ``moment`` (no clock skew)."""
@@ -236,15 +248,18 @@ class FakeSeestar:
         """Select frames as ``set_batch_stack_setting`` does (§4.1).
 
         Paths that do not name an existing ``.fit`` are dropped, as the device resolves them to
-        nothing; on firmware 7.75 and later so are bare file names.
+        nothing. Firmware 7.75 and later resolves only full ``MyWorks/<folder>/<file>`` paths,
+        earlier firmware only bare names (in ``folder``): the other form is dropped too, so a
+        stack of it fails with 267 "no image".
         """
         base = as_folder_path(folder)
-        full_paths_only = _firmware_tuple(self.firmware) >= (7, 75)
+        form = batch_path_form(self.firmware_ver_int)
         resolved = []
         for path in paths:
-            if "/" not in path:
-                if full_paths_only:
-                    continue
+            bare = "/" not in path
+            if bare != (form is PathForm.BARE):
+                continue
+            if bare:
                 path = f"{base}/{path}"
             if path.lower().endswith((".fit", ".fits")) and self._exists(path):
                 resolved.append(path)

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable
 
 from crowdsky.adapters.jsonrpc.codec import ABSENT, Decoder, Event, Problem, Reply, encode_call
+from crowdsky.adapters.jsonrpc.marker import mark
+from crowdsky.domain.firmware import Firmware
 from crowdsky.errors import SeestarConnectionError
 
 log = logging.getLogger("crowdsky.adapters.jsonrpc.connection")
@@ -74,11 +76,16 @@ class ReplyTimeout(Exception):
 class _Slot:
     """Where the reader thread leaves the reply for one waiting request."""
 
-    __slots__ = ("done", "reply")
+    __slots__ = ("done", "id", "reply")
 
-    def __init__(self) -> None:
+    def __init__(self, request_id: int = 0) -> None:
         self.done = threading.Event()
         self.reply: Reply | None = None
+        self.id = request_id
+
+
+#: A request sent with :meth:`Link.request`, whose reply :meth:`Link.wait_any` waits for.
+Pending = _Slot
 
 
 class Link:
@@ -109,6 +116,10 @@ class Link:
     ) -> None:
         self.label = label
         self.verified = False
+        #: The device's firmware once known; requests then carry the marker it needs.
+        self.firmware: Firmware | None = None
+        #: The last ``Version`` event (it carries ``firmware_ver_int`` on some firmware).
+        self.version_event: Event | None = None
         self.events_received = 0
         self.replies_received = 0
         self.late_replies = 0
@@ -119,6 +130,7 @@ class Link:
         self._on_event = on_event
         self._decoder = Decoder(max_frame)
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._send_lock = threading.Lock()
         self._pending: dict[int, _Slot] = {}
         self._heartbeat_ids: deque[int] = deque(maxlen=_HEARTBEATS_REMEMBERED)
@@ -153,6 +165,8 @@ class Link:
         if isinstance(message, Event):
             with self._lock:
                 self.events_received += 1
+                if message.name == "Version":
+                    self.version_event = message
             self._on_event(message)
         elif isinstance(message, Problem):
             with self._lock:
@@ -172,6 +186,7 @@ class Link:
                 # Set under the lock so a waiter that just timed out sees it consistently.
                 slot.reply = reply
                 slot.done.set()
+                self._arrived.notify_all()
                 return
             if key is not None and key in self._heartbeat_ids:
                 self._heartbeat_ids.remove(key)
@@ -184,6 +199,7 @@ class Link:
             self._dropped = True
             slots = list(self._pending.values())
             self._pending.clear()
+            self._arrived.notify_all()
         for slot in slots:
             slot.done.set()  # no reply: the waiter sees a dropped link
 
@@ -220,7 +236,7 @@ class Link:
             self._pending[request_id] = slot
             frames_before = self._frames
         try:
-            self.send(encode_call(request_id, method, params))
+            self.send(encode_call(request_id, method, mark(method, params, self.firmware)))
         except LinkDropped:
             with self._lock:
                 self._pending.pop(request_id, None)
@@ -242,9 +258,57 @@ class Link:
         with self._lock:
             self._heartbeat_ids.append(request_id)
         try:
-            self.send(encode_call(request_id, "test_connection"))
+            self.send(
+                encode_call(
+                    request_id, "test_connection", mark("test_connection", ABSENT, self.firmware)
+                )
+            )
         except LinkDropped:
             log.debug("link %s: heartbeat found the link closed", self.label)
+
+    def request(self, method: str, params: object = ABSENT) -> Pending:
+        """Send a request exactly as given (no marker added) without waiting for its reply.
+
+        Wait with :meth:`wait_any`; :meth:`forget` it when no longer wanted.
+
+        Raises
+        ------
+        LinkDropped
+            The socket is closed or failed.
+        """
+        slot = _Slot(self._next_id())
+        with self._lock:
+            if self._dropped:
+                raise LinkDropped("the link is closed")
+            self._pending[slot.id] = slot
+        try:
+            self.send(encode_call(slot.id, method, params))
+        except LinkDropped:
+            self.forget(slot)
+            raise
+        return slot
+
+    def wait_any(self, pending: list[Pending], timeout: float) -> Pending | None:
+        """The first of ``pending`` that has a reply, waiting up to ``timeout`` seconds.
+
+        ``None`` when none was answered in time. Raises :class:`LinkDropped` when the socket
+        died before any reply came.
+        """
+
+        def answered() -> Pending | None:
+            return next((p for p in pending if p.reply is not None), None)
+
+        with self._arrived:
+            self._arrived.wait_for(lambda: answered() is not None or self._dropped, timeout)
+            first = answered()
+            if first is None and self._dropped:
+                raise LinkDropped("the link closed while waiting for the reply")
+            return first
+
+    def forget(self, pending: Pending) -> None:
+        """Stop waiting for ``pending``: a reply arriving later counts as a late reply."""
+        with self._lock:
+            self._pending.pop(pending.id, None)
 
     def close(self) -> None:
         """Close the socket and wait for the reader thread (idempotent)."""

@@ -23,6 +23,12 @@ Theory of operation
 * The firmware drops a control connection after ~16 s without client traffic (§1.8). A
   heartbeat thread sends ``test_connection`` after ``heartbeat_interval`` seconds without any
   request, without waiting for the answer.
+* With ``probe_firmware`` on, each new socket first learns the firmware
+  (:func:`~crowdsky.adapters.jsonrpc.firmware.probe`), unless an earlier socket of this
+  connection already did: it is cached for the connection's lifetime (:attr:`firmware`). On
+  firmware 5.82-7.17 every request then carries the verify marker in the form its method
+  accepts (:mod:`~crowdsky.adapters.jsonrpc.marker`) and no handshake is attempted (that
+  firmware has none, and ignores the unmarked ``get_verify_str``).
 * Firmware 7.32+ silently ignores every command from an unauthenticated socket while events keep
   flowing (§2.2). A timeout on a socket that never verified, never got any reply, but did get
   events, is therefore reported as :class:`~crowdsky.errors.SeestarAuthError` with the way to
@@ -49,6 +55,8 @@ from crowdsky.adapters.jsonrpc._link import (
 )
 from crowdsky.adapters.jsonrpc.auth import KEY_ENV_VAR, RpcCaller, default_key_path
 from crowdsky.adapters.jsonrpc.codec import ABSENT, DEFAULT_MAX_FRAME, Event, Reply
+from crowdsky.adapters.jsonrpc.firmware import probe, reprobe
+from crowdsky.domain.firmware import Firmware
 from crowdsky.errors import SeestarAuthError, SeestarConnectionError, SeestarRpcError
 
 __all__ = ["DEFAULT_PORT", "Authenticator", "EventCallback", "JsonRpcConnection"]
@@ -95,6 +103,11 @@ class JsonRpcConnection:
         Largest frame accepted, in bytes.
     event_buffer : int, optional
         How many unclaimed events :meth:`wait_event` keeps (oldest dropped first).
+    probe_firmware : bool, optional
+        Learn the firmware on the first socket before anything else, and send the verify
+        marker when it needs one (off by default: then requests go out exactly as given).
+    probe_timeout : float, optional
+        Seconds each probing step waits (``get_device_state`` takes up to ~1.3 s).
 
     Examples
     --------
@@ -116,6 +129,8 @@ class JsonRpcConnection:
         on_event: EventCallback | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         event_buffer: int = 1000,
+        probe_firmware: bool = False,
+        probe_timeout: float = 2.5,
     ) -> None:
         self.host = host
         self.port = port
@@ -135,6 +150,9 @@ class JsonRpcConnection:
         self._heartbeat: threading.Thread | None = None
         self._retired = {"late_replies": 0, "events": 0, "problems": 0}
         self._generation = 0
+        self._probe = probe_firmware
+        self._probe_timeout = probe_timeout
+        self._firmware: Firmware | None = None
         self.reconnects = 0
 
     def __repr__(self) -> str:
@@ -167,6 +185,15 @@ class JsonRpcConnection:
         """True when the current socket passed the authentication handshake."""
         link = self._link
         return link is not None and link.verified
+
+    @property
+    def firmware(self) -> Firmware | None:
+        """The firmware learnt by probing (cached for the connection); ``None`` until known.
+
+        Probing happens on the first socket (:meth:`connect` or the first call) when the
+        connection was made with ``probe_firmware=True``.
+        """
+        return self._firmware
 
     @property
     def late_replies(self) -> int:
@@ -261,14 +288,42 @@ class JsonRpcConnection:
             on_event=self._events.dispatch,
             max_frame=self._max_frame,
         )
-        if self._authenticator is not None:
-            caller = HandshakeCaller(link, self.address, self.timeout)
-            try:
-                link.verified = self._authenticator.authenticate(caller)
-            except BaseException:
-                self._retire(link)
-                raise
+        try:
+            self._prepare(link)
+        except LinkDropped as exc:
+            self._retire(link)
+            raise SeestarConnectionError(
+                f"The Seestar at {self.address} closed the connection while crowdsky was "
+                "asking for its firmware. Check that no other program holds it and try again."
+            ) from exc
+        except BaseException:
+            self._retire(link)
+            raise
         return link
+
+    def _prepare(self, link: Link) -> None:
+        """Learn the firmware (once per connection) and authenticate where the firmware can."""
+        firmware = self._firmware
+        if self._probe and firmware is None:
+            firmware = probe(link, self._probe_timeout)
+        link.firmware = firmware
+        if self._authenticator is not None and (
+            firmware is None or firmware.has_handshake is not False
+        ):
+            caller = HandshakeCaller(link, self.address, self.timeout)
+            link.verified = self._authenticator.authenticate(caller)
+            if self._probe and (firmware is None or not firmware.known):
+                # Unverified (no key, or 7.18-7.31 where it is optional): ask briefly only.
+                wait = self.timeout if link.verified else self._probe_timeout
+                firmware = reprobe(link, wait) or firmware
+                link.firmware = firmware
+        if firmware is not None:
+            self._firmware = firmware
+            log.info(
+                "Seestar at %s: %s, firmware %s%s",
+                self.address, firmware.model or "model unknown", firmware.text or "unknown",
+                " (verify marker)" if firmware.marker else "",
+            )  # fmt: skip
 
     # -- heartbeat -----------------------------------------------------------------------------
 

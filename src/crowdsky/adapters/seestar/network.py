@@ -14,6 +14,15 @@ job (protocol reference §3-§5, shared README decisions 4-6):
   JSON-RPC ``delete_image`` is never sent: its semantics are unpublished and ``{"name": ""}``
   may wipe the whole storage.
 
+Firmware
+--------
+The connection learns the firmware before anything else (``get_device_state``, see
+:mod:`crowdsky.adapters.jsonrpc.firmware`) and keeps it; :meth:`NetworkSeestar.firmware_info`
+reports it. Firmware 5.82-7.17 gets the verify marker on every request. Batch stacks name their
+frames by full ``MyWorks/<folder>/<file>`` paths on 7.75 and later (and when the firmware is
+unknown), by bare names before (§4.1). If a stack still fails with 267 "no image", it is set up
+once more with the other form, and that form is kept for this device while it works.
+
 Every error leaving this module is a :class:`~crowdsky.errors.CrowdskyError`; replies of an
 unexpected shape are read as far as they make sense (:mod:`~crowdsky.adapters.seestar.replies`).
 
@@ -77,6 +86,7 @@ from crowdsky.app.ports import (
     Header,
 )
 from crowdsky.domain.device_paths import as_folder_path
+from crowdsky.domain.firmware import Firmware, PathForm, batch_path_form
 from crowdsky.errors import (
     CrowdskyError,
     ListingIncompleteError,
@@ -93,6 +103,8 @@ _T = TypeVar("_T")
 
 #: "method not found": firmware without ``clear_batch_stack`` (reference §1.7, §4.1).
 _NO_SUCH_METHOD: Final = 103
+#: "no image": a batch stack whose file names resolved to nothing (§4.1).
+_NO_IMAGE: Final = 267
 #: Pages read when the device gives no usable page count: stop at a short page, or here.
 _MAX_PAGES_UNKNOWN: Final = 5000
 #: Whole listings tried, each with a new page count, before a short one is reported.
@@ -109,6 +121,13 @@ def _base_url(host: str, port: int) -> str:
 
 def _is_batch_stack(event: Event) -> bool:
     return event.name == "BatchStack"
+
+
+def _frame_name(base: str, path: str, form: PathForm) -> str:
+    """``path`` (full, or bare in ``base``) in the form ``set_batch_stack_setting`` should get."""
+    if form is PathForm.BARE:
+        return path.rsplit("/", 1)[-1]
+    return path if "/" in path else f"{base}/{path}"
 
 
 class _ShortListing(Exception):
@@ -152,8 +171,12 @@ class NetworkSeestar:
         SMB port (445, direct TCP).
     timeout : float
         Seconds to wait for a reply, a read or a connection.
+    probe_timeout : float
+        Seconds each step of learning the firmware waits (a firmware of the 5.82-7.17 window
+        costs one such wait per connection: its silence is how it is recognised).
     connection : JsonRpcConnection, optional
-        Use this connection instead of opening one (tests).
+        Use this connection instead of opening one (tests); firmware rules apply only as far
+        as it was made with ``probe_firmware=True``.
     files : HttpFiles, optional
         Use this file reader instead of ``http://<host>:<http_port>`` (tests).
     file_ops : FileOps, optional
@@ -175,6 +198,7 @@ class NetworkSeestar:
         mounted_share: PathArg | None = None,
         smb_port: int = 445,
         timeout: float = 10.0,
+        probe_timeout: float = 2.5,
         connection: JsonRpcConnection | None = None,
         files: HttpFiles | None = None,
         file_ops: FileOps | None = None,
@@ -183,7 +207,14 @@ class NetworkSeestar:
         self._owned: list[Callable[[], None]] = []
         if connection is None:
             auth = RsaAuthenticator(key_path)
-            connection = JsonRpcConnection(host, port, timeout=timeout, authenticator=auth)
+            connection = JsonRpcConnection(
+                host,
+                port,
+                timeout=timeout,
+                authenticator=auth,
+                probe_firmware=True,
+                probe_timeout=probe_timeout,
+            )
             self._owned.append(connection.close)
         if files is None:
             files = HttpFiles(_base_url(host, http_port), timeout=timeout)
@@ -198,6 +229,11 @@ class NetworkSeestar:
         self._listing = threading.Lock()
         self._ops_lock = threading.Lock()
         self._legacy_clear = False
+        # The frame-name form that worked after a 267 (None: the firmware's rule), and the
+        # selection of the current stack with whether it was already tried in the other form.
+        self._path_form: PathForm | None = None
+        self._selection: tuple[str, tuple[str, ...]] | None = None
+        self._form_retried = False
 
     def _default_file_ops(
         self, host: str, mounted_share: PathArg | None, smb_port: int, timeout: float
@@ -224,6 +260,30 @@ class NetworkSeestar:
             When it needs a key that is missing, unreadable or rejected.
         """
         self._rpc.connect()
+
+    def firmware_info(self) -> Firmware | None:
+        """The Seestar's model and firmware, learnt on connecting; ``None`` when it did not tell.
+
+        Connects first if needed.
+
+        Raises
+        ------
+        SeestarConnectionError, SeestarAuthError
+            As :meth:`connect`.
+        """
+        self._rpc.connect()
+        return self._rpc.firmware
+
+    @property
+    def path_form(self) -> PathForm:
+        """How batch stacks name their frames on this device (full paths or bare names).
+
+        Full paths until the firmware is known (before connecting, or when it did not tell).
+        """
+        if self._path_form is not None:
+            return self._path_form
+        firmware = self._rpc.firmware
+        return batch_path_form(firmware.ver_int if firmware is not None else None)
 
     def close(self) -> None:
         """Close every connection this object opened (idempotent)."""
@@ -351,13 +411,21 @@ class NetworkSeestar:
         self._rpc.call("clear_app_state", {"name": "BatchStack"})
 
     def configure_batch_stack(self, folder: str, paths: Sequence[str]) -> None:
-        """Select the frames of the next batch stack, by full path (firmware 7.75 rule, §4.1).
+        """Select the frames of the next batch stack, named as the firmware resolves them (§4.1).
 
-        A bare file name is completed with ``folder``: with bare names firmware 7.75 stores no
-        file and the stack fails with 267 "no image".
+        Full ``MyWorks/<folder>/<file>`` paths on firmware 7.75 and later (a bare name is
+        completed with ``folder``), bare names before; see :attr:`path_form`.
         """
-        base = as_folder_path(folder)
-        files = [{"name": path if "/" in path else f"{base}/{path}"} for path in paths]
+        self._selection = (as_folder_path(folder), tuple(paths))
+        self._form_retried = False
+        self._rpc.connect()  # the form depends on the firmware, learnt on connecting
+        self._send_selection(self.path_form)
+
+    def _send_selection(self, form: PathForm) -> None:
+        assert self._selection is not None
+        base, paths = self._selection
+        names = [_frame_name(base, path, form) for path in paths]
+        files = [{"name": name} for name in names]
         self._rpc.call("set_batch_stack_setting", {"path": base, "files": files})
 
     def start_batch_stack(self) -> None:
@@ -371,14 +439,47 @@ class NetworkSeestar:
         try:
             self._rpc.call("stop_batch_stack")
         except SeestarRpcError:
-            status = self.batch_stack_status()
+            status = self._read_status()
             if status is not None and status.state is BatchStackState.WORKING:
                 raise
             log.debug("stop_batch_stack refused while no stack was working")
 
     def batch_stack_status(self) -> BatchStackStatus | None:
-        """``BatchStack`` of ``iscope_get_app_state``; ``None`` before a stack or after a clear."""
+        """``BatchStack`` of ``iscope_get_app_state``; ``None`` before a stack or after a clear.
+
+        A stack that failed with 267 "no image" is set up and started once more with the other
+        frame-name form (the firmware may resolve only that one); the status returned is then
+        the new run's, and the form that worked is kept for this device.
+        """
+        status = self._read_status()
+        while status is not None and self._needs_other_form(status):  # at most once
+            status = self._restart_in_other_form()
+        return status
+
+    def _read_status(self) -> BatchStackStatus | None:
         return parse_app_state(self._rpc.call("iscope_get_app_state"))
+
+    def _needs_other_form(self, status: BatchStackStatus) -> bool:
+        if status.state is not BatchStackState.FAIL or status.code != _NO_IMAGE:
+            return False
+        if self._selection is None:
+            return False
+        if self._form_retried:
+            # Neither form found an image: the files are the problem, not their names.
+            self._path_form = None
+            self._selection = None
+            return False
+        return True
+
+    def _restart_in_other_form(self) -> BatchStackStatus | None:
+        form = self.path_form.other
+        log.info("batch stack found no image; trying again with %s frame names", form.value)
+        self._form_retried = True
+        self._path_form = form
+        self.clear_batch_stack()
+        self._send_selection(form)
+        self.start_batch_stack()
+        return self._read_status()
 
     def wait_batch_stack_event(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a pushed ``BatchStack`` event; True if one came.
@@ -425,6 +526,7 @@ def connect_seestar(
     mounted_share: PathArg | None = None,
     smb_port: int = 445,
     timeout: float = 10.0,
+    probe_timeout: float = 2.5,
     connection: JsonRpcConnection | None = None,
     files: HttpFiles | None = None,
     file_ops: FileOps | None = None,
@@ -455,6 +557,7 @@ def connect_seestar(
         mounted_share=mounted_share,
         smb_port=smb_port,
         timeout=timeout,
+        probe_timeout=probe_timeout,
         connection=connection,
         files=files,
         file_ops=file_ops,

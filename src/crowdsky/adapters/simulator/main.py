@@ -110,7 +110,8 @@ def run_simulator(
         an existing file is never overwritten) and the simulator requires the handshake on
         firmware 7.32+. The key itself is never printed.
     firmware : str
-        Firmware profile: ``"7.75"``, ``"7.32"``, ``"7.18"``, ``"7.06"`` or ``"old"``.
+        Firmware profile: ``"7.75"``, ``"7.32"``, ``"7.18"``, ``"7.06"``, ``"6.70"``, ``"old"``
+        or ``"2.x"`` (see :class:`SimulatorOptions`).
     seconds_per_frame, setup_seconds : float
         Batch-stack timing of the device.
     zone : str

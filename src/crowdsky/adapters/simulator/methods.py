@@ -18,7 +18,8 @@ from typing import Any
 import attrs
 
 from crowdsky.adapters.device_model.fake import FakeSeestar
-from crowdsky.adapters.jsonrpc import Request
+from crowdsky.adapters.jsonrpc import ABSENT, Request
+from crowdsky.adapters.jsonrpc.marker import MarkerForm, carries_marker, form_of, unmark
 from crowdsky.adapters.simulator.auth import verify_signature
 from crowdsky.adapters.simulator.options import SimulatorOptions
 from crowdsky.app.ports import FileEntry
@@ -33,7 +34,9 @@ __all__ = [
     "Handler",
     "Session",
     "albums",
+    "device_state",
     "dispatch",
+    "ignored",
 ]
 
 #: Entries per page of ``get_img_file_page_name`` (protocol reference §3.3).
@@ -85,6 +88,36 @@ def _object_params(request: Request) -> Mapping[str, Any]:
     return params
 
 
+# --- the verify marker (firmware 5.82-7.17, reference §1.3) ------------------------------------
+
+
+def ignored(options: SimulatorOptions, request: Request) -> bool:
+    """True when the firmware leaves ``request`` unanswered: no verify marker where one is due."""
+    return options.needs_marker and not carries_marker(request.params)
+
+
+def _unmarked(call: Call, request: Request) -> Request:
+    """``request`` without its marker; 107/109 when the marker is in a form the method refuses.
+
+    The form each method accepts comes from the one table of
+    :mod:`crowdsky.adapters.jsonrpc.marker`: an object where the method wants a list is 109
+    "unexpected param" (``set_setting``), a list where it wants an object is 107 "expected
+    object param" (``set_sequence_setting``).
+    """
+    if not call.options.needs_marker:
+        return request
+    sent, params = unmark(request.params)
+    wanted = form_of(request.method, params)
+    if sent is MarkerForm.OBJECT and wanted is not MarkerForm.OBJECT:
+        raise _fail(request.method, 109, "unexpected param")
+    if sent is not MarkerForm.OBJECT and wanted is MarkerForm.OBJECT:
+        raise _fail(request.method, 107, "expected object param")
+    has_params = params is not ABSENT
+    return Request(
+        request.id, request.method, params if has_params else None, has_params, request.raw
+    )
+
+
 # --- connection and authentication -----------------------------------------------------------
 
 
@@ -126,6 +159,75 @@ def verify_client(call: Call, request: Request) -> object:
 def pi_is_verified(call: Call, request: Request) -> object:
     """``true`` once verified, or when the profile does not require it."""
     return call.session.verified or not call.options.auth_required
+
+
+def device_state(device: FakeSeestar, options: SimulatorOptions, verified: bool) -> dict[str, Any]:
+    """A ``get_device_state`` result in the real shape (values plausible, not recorded).
+
+    ``device`` names the firmware (``firmware_ver_int``, ``firmware_ver_string``), the model
+    and the serial; the other sections are what the app reads for its status pages.
+    """
+    major, minor = options.version
+    serial = device.telescope.rpartition("_")[2]
+    return {
+        "device": {
+            "name": device.telescope,
+            "firmware_ver_int": options.ver_int,
+            "firmware_ver_string": f"{major}.{minor:02d}",
+            "is_verified": verified,
+            "sn": serial,
+            "cpuId": f"0000{serial}",
+            "product_model": device.instrument,
+            "user_product_model": device.instrument,
+            "focal_len": 250.0,
+            "fnumber": 5.0,
+            "can_star_mode_sel_cam": False,
+        },
+        "setting": {
+            "temp_unit": "C",
+            "beep_volume": "backyard",
+            "lang": "en",
+            "center_xy": [540, 960],
+            "stack_lenhance": False,
+            "heater_enable": False,
+            "focal_pos": 1580,
+            "factory_focal_pos": 1580,
+            "exp_ms": {"stack_l": 10000, "continuous": 500},
+            "auto_power_off": True,
+            "stack_dither": {"pix": 50, "interval": 5, "enable": True},
+            "auto_3ppa_calib": True,
+            "frame_calib": True,
+            "stack": {"dbe": False, "star_correction": True, "cont_capt": False},
+            "wide_cam": False,
+        },
+        "location_lon_lat": [16.37, 48.21],
+        "camera": {"chip_size": [1080, 1920], "pixel_size_um": 2.9, "debayer_pattern": "GR"},
+        "focuser": {"state": "idle", "max_step": 2600, "step": 1580},
+        "ap": {"ssid": device.telescope, "is_5g": True},
+        "storage": {
+            "is_typec_connected": False,
+            "connected_storage": ["emmc"],
+            "storage_volume": [{"name": "emmc", "state": "mounted", "totalMB": 51854}],
+            "cur_storage": "emmc",
+        },
+        "balance_sensor": {"code": 0, "data": {"x": -0.06, "y": 0.015, "z": 1.0, "angle": 3.5}},
+        "compass_sensor": {"code": 0, "data": {"x": 21.5, "y": -3.2, "z": -40.1, "direction": 187}},
+        "mount": {"move_type": "none", "close": True, "tracking": False, "equ_mode": False},
+        "pi_status": {
+            "is_overtemp": False,
+            "temp": 44.5,
+            "charger_status": "Discharging",
+            "battery_capacity": 88,
+            "charge_online": False,
+            "battery_temp": 27,
+        },
+    }
+
+
+def get_device_state(call: Call, request: Request) -> object:
+    """The device's state: model, serial and firmware (``device.firmware_ver_int``) and more."""
+    verified = call.session.verified or not call.options.auth_required
+    return device_state(call.device, call.options, verified)
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -329,6 +431,7 @@ METHODS: Mapping[str, Handler] = {
     "get_verify_str": get_verify_str,
     "verify_client": verify_client,
     "pi_is_verified": pi_is_verified,
+    "get_device_state": get_device_state,
     "get_albums": get_albums,
     "get_img_file_page_number": get_img_file_page_number,
     "get_img_file_page_name": get_img_file_page_name,
@@ -348,13 +451,15 @@ METHODS: Mapping[str, Handler] = {
 def dispatch(call: Call, request: Request) -> object:
     """Run the handler of ``request.method``; :class:`SeestarRpcError` for an error reply.
 
-    Unknown methods are 103 "method not found"; a device-side failure that is not an RPC error
-    (a storage problem, a bad zone) is 207 "fail to operate".
+    On firmware 5.82-7.17 the verify marker is checked and removed first (107/109 for the
+    wrong form); unknown methods are 103 "method not found"; a device-side failure that is not
+    an RPC error (a storage problem, a bad zone) is 207 "fail to operate".
     """
     handler = METHODS.get(request.method)
-    if handler is None:
-        raise _not_found(request.method)
     try:
+        request = _unmarked(call, request)
+        if handler is None:
+            raise _not_found(request.method)
         return handler(call, request)
     except SeestarRpcError as exc:
         raise _fail(request.method, exc.code, exc.message) from exc

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import attrs
 
+from crowdsky.domain.firmware import needs_verify_marker, version_int
+
 __all__ = ["FIRMWARE_PROFILES", "SimulatorOptions", "firmware_version"]
 
 #: The firmware profiles the simulator knows (protocol reference §7, item 10).
-FIRMWARE_PROFILES = ("7.75", "7.32", "7.18", "7.06", "old")
+FIRMWARE_PROFILES = ("7.75", "7.32", "7.18", "7.06", "6.70", "2.x", "old")
 
-#: What "old" stands for: firmware from before the RSA handshake and ``clear_batch_stack``.
-_OLD = (4, 27)
+#: Profile names that stand for a version: "old" is firmware from before the RSA handshake and
+#: ``clear_batch_stack``; "2.x" the 2.25 of a recorded ``Version`` event (§1.5).
+_NAMED = {"old": (4, 27), "2.x": (2, 25)}
 
 
 def firmware_version(firmware: str) -> tuple[int, int]:
-    """``(major, minor)`` of a profile name; ``"old"`` is 4.27.
+    """``(major, minor)`` of a profile name; ``"old"`` is 4.27, ``"2.x"`` is 2.25.
 
     Examples
     --------
-    >>> firmware_version("7.32"), firmware_version("old")
-    ((7, 32), (4, 27))
+    >>> firmware_version("7.32"), firmware_version("old"), firmware_version("2.x")
+    ((7, 32), (4, 27), (2, 25))
     """
-    if firmware == "old":
-        return _OLD
+    if firmware in _NAMED:
+        return _NAMED[firmware]
     major, _, minor = firmware.partition(".")
     try:
         return int(major), int(minor or 0)
@@ -68,9 +71,12 @@ class SimulatorOptions:
         profile of 7.32 or later, an unverified connection gets no reply at all except to the
         handshake methods (§2.2). Without a key, ``verify_client`` accepts any signature.
     firmware : str
-        ``"7.75"`` (default), ``"7.32"`` (authentication mandatory), ``"7.18"`` (optional),
-        ``"7.06"`` (no handshake: ``get_verify_str`` is 103) or ``"old"`` (also 103 for
-        ``clear_batch_stack``).
+        ``"7.75"`` (default; batch stacks by full paths), ``"7.32"`` (authentication mandatory
+        with a key), ``"7.18"`` (optional), ``"7.06"`` and ``"6.70"`` (no handshake; every
+        request without the verify marker goes unanswered, and a marker in the wrong form for
+        its method is refused with 107/109), ``"old"`` (4.27: no marker, no handshake, 103 for
+        ``clear_batch_stack``) or ``"2.x"`` (2.25, likewise). Before 7.75 batch stacks select
+        frames by bare names.
     push_batch_events : bool
         Push ``BatchStack`` events on every state change of the device's batch stack.
     coalesce_and_split : bool
@@ -134,6 +140,16 @@ class SimulatorOptions:
         return firmware_version(self.firmware)
 
     @property
+    def ver_int(self) -> int:
+        """``firmware_ver_int`` of the profile (``2000 + 100 * major + minor``)."""
+        return version_int(*self.version)
+
+    @property
+    def needs_marker(self) -> bool:
+        """Whether requests without the verify marker go unanswered (5.82 < fw < 7.18)."""
+        return needs_verify_marker(self.ver_int)
+
+    @property
     def has_handshake(self) -> bool:
         """Whether ``get_verify_str`` / ``verify_client`` exist (fw 7.18 and later)."""
         return self.version >= (7, 18)
@@ -145,5 +161,5 @@ class SimulatorOptions:
 
     @property
     def has_clear_batch_stack(self) -> bool:
-        """Whether ``clear_batch_stack`` exists (everything but the ``"old"`` profile)."""
-        return self.firmware != "old"
+        """Whether ``clear_batch_stack`` exists (not on the ``"old"`` and ``"2.x"`` profiles)."""
+        return self.firmware not in _NAMED

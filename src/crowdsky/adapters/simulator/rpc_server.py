@@ -35,7 +35,13 @@ from crowdsky.adapters.jsonrpc import (
     encode_event,
     encode_reply,
 )
-from crowdsky.adapters.simulator.methods import HANDSHAKE_METHODS, Call, Session, dispatch
+from crowdsky.adapters.simulator.methods import (
+    HANDSHAKE_METHODS,
+    Call,
+    Session,
+    dispatch,
+    ignored,
+)
 from crowdsky.adapters.simulator.options import SimulatorOptions
 from crowdsky.errors import CrowdskyError, SeestarRpcError
 
@@ -123,6 +129,8 @@ class _Connection:
             and request.method not in HANDSHAKE_METHODS
         ):
             return True  # §2.2: ignored without a word; events keep flowing
+        if ignored(options, request):
+            return True  # §1.3: firmware 5.82-7.17 never answers a request without the marker
         self._requests += 1
         half_open = options.half_open_after
         if request.method in options.silent_methods or (
