@@ -369,7 +369,8 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
         }
     if status.state is BatchStackState.FAIL:
         entry.update(error=status.error, code=status.code)
-    entry["route"] = []
+    # No ``route``: real app-state replies carry none (a stage's events may; BatchStack's are
+    # not known to be pushed at all, §4.2).
     return entry
 
 

@@ -106,6 +106,17 @@ class SimulatorOptions:
         Close the connection instead of answering these ``get_img_file_page_name`` requests,
         numbered from 1 across all connections: a link lost while a folder is being paged. The
         client's new connection has no listing context (§3.3).
+    event_variety : bool
+        The periodic events are those of a working device (:class:`~.traffic.EventMix`): about
+        half ``PiStatus`` with its several field sets, the rest ``View``, ``Stack``,
+        ``Exposure``, ``FocuserMove``, ``PlateSolve``, ``DarkLibrary``, ... some carrying
+        ``code``/``error`` or ``result``. When False only ``PiStatus`` (one field each).
+    events_before_reply : int
+        Send this many such events on a connection before each reply (events between a request
+        and its reply, §1.5); 0 for none.
+    app_state_stages : bool
+        ``iscope_get_app_state`` also holds the entries of other stages (``View``,
+        ``FocuserMove``, ``DarkLibrary``, ``PlateSolve``), as real replies do.
     """
 
     auth_public_key: bytes | None = None
@@ -127,6 +138,9 @@ class SimulatorOptions:
     silent_methods: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     half_open_after: int | None = None
     drop_page_requests: frozenset[int] = attrs.field(default=frozenset(), converter=frozenset)
+    event_variety: bool = True
+    events_before_reply: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    app_state_stages: bool = True
 
     @property
     def version(self) -> tuple[int, int]:
