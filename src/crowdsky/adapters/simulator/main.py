@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.device_model.batch_stack import StackDateObs
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.simulator.auth import generate_test_keypair
@@ -46,7 +47,12 @@ def write_private_key(path: Path, private_pem: bytes) -> None:
 
 
 def _device(
-    root: Path, firmware: str, seconds_per_frame: float, setup_seconds: float, zone: str
+    root: Path,
+    firmware: str,
+    seconds_per_frame: float,
+    setup_seconds: float,
+    zone: str,
+    stack_date_obs: StackDateObs,
 ) -> FakeSeestar:
     """A demo night in ``root``, or the files already there when ``root/MyWorks`` has folders."""
     storage = DirectoryStorage(root)
@@ -58,6 +64,7 @@ def _device(
             seconds_per_frame=seconds_per_frame,
             setup_seconds=setup_seconds,
             firmware=device_firmware(firmware),
+            stack_date_obs=stack_date_obs,
         )
     return demo_simulator_device(
         root,
@@ -65,6 +72,7 @@ def _device(
         seconds_per_frame=seconds_per_frame,
         setup_seconds=setup_seconds,
         zone=zone,
+        stack_date_obs=stack_date_obs,
     )
 
 
@@ -90,6 +98,7 @@ def run_simulator(
     zone: str = "Europe/Vienna",
     idle_drop_seconds: float | None = None,
     pistatus_interval: float | None = 2.0,
+    stack_date_obs: StackDateObs = StackDateObs.FIRST_FRAME,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> None:
@@ -118,7 +127,9 @@ def run_simulator(
     idle_drop_seconds : float or None
         Drop connections idle this long (the firmware: ~16 s); never by default.
     pistatus_interval : float or None
-        Seconds between ``PiStatus`` events.
+        Seconds between the device's periodic events.
+    stack_date_obs : StackDateObs
+        Whether a stack's ``DATE-OBS`` is its first frame's (default) or the stacking time.
     out : TextIO, optional
         Where the one status line goes (stdout by default).
     stop : threading.Event, optional
@@ -148,7 +159,7 @@ def run_simulator(
             pistatus_interval=pistatus_interval,
         )
     with _root_dir(root) as where:
-        device = _device(where, firmware, seconds_per_frame, setup_seconds, zone)
+        device = _device(where, firmware, seconds_per_frame, setup_seconds, zone, stack_date_obs)
         with SimulatorServer(
             device, where, options, host=host, rpc_port=rpc_port, http_port=http_port
         ) as sim:

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import TracebackType
 
 from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.device_model.batch_stack import StackDateObs
 from crowdsky.adapters.device_model.fake import FakeSeestar, Faults
 from crowdsky.adapters.device_model.night import demo_seestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
@@ -40,6 +41,7 @@ def demo_simulator_device(
     report_zone: bool = True,
     faults: Faults | None = None,
     seed: int = 0,
+    stack_date_obs: StackDateObs = StackDateObs.FIRST_FRAME,
 ) -> FakeSeestar:
     """The spec's demo night laid down as real files under ``root/MyWorks``.
 
@@ -56,13 +58,15 @@ def demo_simulator_device(
         Batch-stack timing.
     zone, report_zone, faults, seed
         Passed to :func:`~crowdsky.adapters.device_model.night.demo_seestar`.
+    stack_date_obs : StackDateObs
+        Whether a stack's ``DATE-OBS`` is its first frame's or the stacking time.
 
     Returns
     -------
     FakeSeestar
         A device whose storage is a :class:`DirectoryStorage` on ``root``.
     """
-    return demo_seestar(
+    device = demo_seestar(
         clock=clock if clock is not None else SystemClock(),
         zone=zone,
         report_zone=report_zone,
@@ -73,6 +77,8 @@ def demo_simulator_device(
         faults=faults,
         seed=seed,
     )
+    device.stack_date_obs = stack_date_obs
+    return device
 
 
 class SimulatorServer:
