@@ -91,6 +91,7 @@ def run_simulator(
     host: str = "127.0.0.1",
     rpc_port: int = 4700,
     http_port: int = 8080,
+    udp_port: int | None = None,
     auth_key_out: Path | None = None,
     firmware: str = "7.75",
     seconds_per_frame: float = 0.5,
@@ -114,6 +115,9 @@ def run_simulator(
         Address to bind; loopback by default.
     rpc_port, http_port : int
         JSON-RPC and HTTP ports (0: any free port; the line printed says which).
+    udp_port : int or None
+        Answer UDP ``scan_iscope`` discovery probes on this port (the device: 4720; 0: any free
+        port); none by default.
     auth_key_out : Path or None
         When given, a fresh test key pair is made, its private key written there (mode 0600;
         an existing file is never overwritten) and the simulator requires the handshake on
@@ -161,7 +165,13 @@ def run_simulator(
     with _root_dir(root) as where:
         device = _device(where, firmware, seconds_per_frame, setup_seconds, zone, stack_date_obs)
         with SimulatorServer(
-            device, where, options, host=host, rpc_port=rpc_port, http_port=http_port
+            device,
+            where,
+            options,
+            host=host,
+            rpc_port=rpc_port,
+            http_port=http_port,
+            udp_port=udp_port,
         ) as sim:
             print(_banner(sim, where, auth_key_out), file=out, flush=True)
             waiter = stop if stop is not None else threading.Event()
@@ -178,7 +188,8 @@ def _banner(sim: SimulatorServer, root: Path, key: Path | None) -> str:
     )
     if key is not None:
         point += f' --key "{key}"'
+    udp = f", discovery UDP {sim.host}:{sim.udp_port}" if sim.udp_port is not None else ""
     return (
         f"Simulated Seestar (firmware {sim.options.firmware}): JSON-RPC {sim.host}:{sim.rpc_port}, "
-        f"files {sim.http_url}/{ROOT_FOLDER}/ from {root}. Ctrl-C stops. Try:\n  {point}"
+        f"files {sim.http_url}/{ROOT_FOLDER}/ from {root}{udp}. Ctrl-C stops. Try:\n  {point}"
     )
