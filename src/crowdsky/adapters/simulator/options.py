@@ -78,7 +78,8 @@ class SimulatorOptions:
     side_effect_events_first : bool
         Events caused by ``start_batch_stack`` / ``stop_batch_stack`` go out before the reply.
     pistatus_interval : float or None
-        Seconds between ``PiStatus`` events to every connection; ``None`` for none.
+        Seconds between the periodic events to every connection (``PiStatus``, or events of any
+        kind with ``event_variety``); ``None`` for none.
     idle_drop_seconds : float or None
         Close a connection after this long without client traffic (the firmware: ~16 s).
     latency : tuple of float
