@@ -575,7 +575,7 @@ def test_app_state_entry(device: FakeSeestar, clock: FakeClock) -> None:
     files = entry["output_file"]["files"]
     assert [f["name"].rsplit("_", 1)[-1] for f in files] == ["070005.fit", "thn.jpg"]
     assert files[0]["date"] == "2026-02-28 07:00:05"
-    assert entry["route"] == []
+    assert "route" not in entry  # real app-state entries carry none
 
 
 def test_fail_entry_carries_error_and_code(device: FakeSeestar) -> None:

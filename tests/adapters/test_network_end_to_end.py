@@ -17,6 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.collab.http_client import HttpCollabServer
+from crowdsky.adapters.collab.journal import JOURNAL_NAME, JsonUploadJournal
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
+from crowdsky.adapters.collab.stack_meta import LocalFitsFiles
 from crowdsky.adapters.console import CollectingProgress
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.faults import ReadFault
@@ -25,8 +29,11 @@ from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.adapters.seestar.network import NetworkSeestar, connect_seestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
+from crowdsky.adapters.simulator.options import FIRMWARE_PROFILES
+from crowdsky.adapters.simulator.server import device_firmware
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
+from crowdsky.app.upload import upload_all_stacks
 from crowdsky.errors import HeaderReadError, SeestarAuthError
 
 IC434 = (85.25, -2.46)
@@ -220,3 +227,77 @@ def test_a_header_the_file_server_fails_to_send_is_no_missing_date_obs(
         device.faults.read_fail_times = 2  # now only a passing glitch per file: retried
         keys = [b["chunk_key"] for b in app.find_unstacked_blocks("IC 434")]
         assert keys == ["20260227.81", "20260227.82", "20260227.83"]
+
+
+# --- the workflow on every firmware profile ------------------------------------------------------
+
+SMALL_NIGHT = {
+    "IC 434": (datetime(2026, 2, 27, 20, 15, 5, tzinfo=UTC), IC434),
+    "M 42": (datetime(2026, 2, 27, 21, 0, 5, tzinfo=UTC), M42),
+}
+SMALL_EXPECTED = {
+    "IC 434": "CrowdSky_25_IC 434_10.0s_LP_20260227.81_HP102265.fit",
+    "M 42": "CrowdSky_25_M 42_10.0s_LP_20260227.84_HP107383.fit",
+}
+
+
+@pytest.mark.parametrize("firmware", FIRMWARE_PROFILES)
+def test_list_stack_and_upload_on_every_firmware_profile(
+    firmware: str, root: Path, tmp_path: Path, key_file: Path, keypair: tuple[bytes, bytes]
+) -> None:
+    """``list_targets`` -> ``stack_all`` -> ``upload_all_stacks`` through ``NetworkSeestar``.
+
+    The device runs ``firmware`` with realistic traffic (events of many kinds between requests
+    and replies, split and joined writes); a profile added to ``FIRMWARE_PROFILES`` is tested
+    here without further ado. One 25-frame block per target keeps it small.
+    """
+    device = FakeSeestar(
+        clock=SystemClock(),
+        zone="Europe/Vienna",
+        storage=DirectoryStorage(root),
+        firmware=device_firmware(firmware),
+    )
+    for target, (start, radec) in SMALL_NIGHT.items():
+        lay_run(device, target, start, 25, 14, radec)
+    options = SimulatorOptions(
+        auth_public_key=keypair[1],
+        firmware=firmware,
+        pistatus_interval=0.2,
+        events_before_reply=2,
+    )
+    progress = CollectingProgress()
+    with (
+        SimulatorServer(device, root, options=options) as sim,
+        LoopbackCrowdskyServer(tmp_path / "server-data", users={"me": "pw"}) as collab,
+        HttpCollabServer(collab.url, username="me", password="pw") as server,
+        connect_seestar(
+            sim.host,
+            port=sim.rpc_port,
+            http_port=sim.http_port,
+            key_path=key_file,
+            mounted_share=root,
+            timeout=5.0,
+        ) as seestar,
+    ):
+        app = Crowdsky(
+            seestar, SystemClock(), progress, options=StackOptions(poll_min=0.01, poll_max=0.05)
+        )
+        targets = {t["target"]: t["raw_files"] for t in app.list_targets()}
+        assert targets == {"IC 434": 25, "M 42": 25}
+        stacked = app.stack_all()
+        assert stacked["total_blocks_stacked"] == 2, progress.lines
+        assert stacked["targets_failed"] == {}
+        for target, name in SMALL_EXPECTED.items():
+            assert [p.name for p in (root / "MyWorks" / target).glob("*.fit")] == [name]
+        summary = upload_all_stacks(
+            server,
+            journal=JsonUploadJournal(tmp_path / "dl" / JOURNAL_NAME),
+            progress=progress,
+            clock=SystemClock(),
+            local_fits=LocalFitsFiles(),
+            seestar=seestar,
+            dest=tmp_path / "dl",
+        )
+        assert sorted(summary["uploaded"]) == sorted(SMALL_EXPECTED.values()), summary
+        keys = sorted(record.chunk_key for record in server.list_stacks())
+    assert keys == ["20260227.81_HP102265", "20260227.84_HP107383"]  # as the names say

@@ -1,11 +1,12 @@
 """One contract for every Seestar: the in-memory FakeSeestar and NetworkSeestar on the simulator.
 
-Each case runs against ``fake`` (a :class:`FakeSeestar` over a directory) and ``network`` (the
-same kind of device served by :class:`SimulatorServer` on loopback, reached by
+Each case runs against ``fake`` (a :class:`FakeSeestar` over a directory) and ``network-<fw>``
+for every firmware profile of the simulator (:data:`FIRMWARE_PROFILES`: the same kind of device,
+running that firmware, served by :class:`SimulatorServer` on loopback, reached by
 :class:`NetworkSeestar` over JSON-RPC and HTTP, renaming through the simulator's root as a
-mounted share). The rename and delete cases also run over ``smb``: a real Samba server
-exporting the simulator's root as ``EMMC Images``. Files are laid down through the device
-model, so both sides see exactly the same night.
+mounted share); a profile added there is picked up here. The rename and delete cases also run
+over ``smb``: a real Samba server exporting the simulator's root as ``EMMC Images``. Files are
+laid down through the device model, so both sides see exactly the same night.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from crowdsky.adapters.device_model.sub_frames import (
 from crowdsky.adapters.seestar.network import NetworkSeestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
+from crowdsky.adapters.simulator.options import FIRMWARE_PROFILES
+from crowdsky.adapters.simulator.server import device_firmware
 from crowdsky.app.ports import BatchStackEvents, BatchStackStatus, DeviceTime, Seestar
 from crowdsky.domain.device_paths import check_mutable_path, check_new_name
 from crowdsky.errors import SeestarRpcError, StorageError
@@ -79,13 +82,19 @@ class Rig:
         return self.root.joinpath(*path.split("/"))
 
 
-def _device(root: Path, clock: FakeClock) -> FakeSeestar:
+#: One network rig per firmware profile of the simulator.
+NETWORK_KINDS = [f"network-{profile}" for profile in FIRMWARE_PROFILES]
+DEFAULT_PROFILE = SimulatorOptions().firmware
+
+
+def _device(root: Path, clock: FakeClock, firmware: str = DEFAULT_PROFILE) -> FakeSeestar:
     return FakeSeestar(
         clock=clock,
         zone="Europe/Vienna",
         storage=DirectoryStorage(root),
         seconds_per_frame=2.0,
         setup_seconds=1.0,
+        firmware=device_firmware(firmware),
     )
 
 
@@ -106,11 +115,19 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 
 
 def _network(
-    stack: ExitStack, root: Path, clock: FakeClock, keys: Keys, smb: SambaServer | None = None
+    stack: ExitStack,
+    root: Path,
+    clock: FakeClock,
+    keys: Keys,
+    smb: SambaServer | None = None,
+    firmware: str = DEFAULT_PROFILE,
 ) -> Rig:
-    device = _device(root, clock)
+    device = _device(root, clock, firmware)
     options = SimulatorOptions(
-        auth_public_key=keys.public_pem, pistatus_interval=None, batch_poll_interval=0.05
+        auth_public_key=keys.public_pem,
+        firmware=firmware,
+        pistatus_interval=None,
+        batch_poll_interval=0.05,
     )
     sim = stack.enter_context(SimulatorServer(device, root, options=options))
     seestar = NetworkSeestar(
@@ -123,7 +140,7 @@ def _network(
         timeout=5.0,
     )
     stack.callback(seestar.close)
-    return Rig(seestar, device, clock, root, "smb" if smb else "network")
+    return Rig(seestar, device, clock, root, "smb" if smb else f"network-{firmware}")
 
 
 def _in_ci() -> bool:
@@ -169,19 +186,19 @@ def _make_rig(request: pytest.FixtureRequest, tmp_path: Path, stack: ExitStack) 
         device = _device(tmp_path / "emmc", clock)
         return Rig(device, device, clock, tmp_path / "emmc", kind)
     keys: Keys = request.getfixturevalue("keys")
-    if kind == "network":
-        return _network(stack, tmp_path / "emmc", clock, keys)
+    if kind.startswith("network-"):
+        return _network(stack, tmp_path / "emmc", clock, keys, firmware=kind.split("-", 1)[1])
     samba: SambaServer = request.getfixturevalue("samba")
     return _network(stack, _emptied(samba.share_dir), clock, keys, smb=samba)
 
 
-@pytest.fixture(params=["fake", "network"])
+@pytest.fixture(params=["fake", *NETWORK_KINDS])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     with ExitStack() as stack:
         yield _make_rig(request, tmp_path, stack)
 
 
-@pytest.fixture(params=["fake", "network", "smb"])
+@pytest.fixture(params=["fake", *NETWORK_KINDS, "smb"])
 def files_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     """For renames and deletes, which also go over a real SMB server."""
     with ExitStack() as stack:
@@ -476,7 +493,7 @@ def test_downloads_are_whole_and_atomic(rig: Rig, tmp_path: Path) -> None:
 # --- network only --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rig", ["network"], indirect=True)
+@pytest.mark.parametrize("rig", NETWORK_KINDS, indirect=True)
 def test_the_network_seestar_is_woken_by_pushed_batch_stack_events(rig: Rig) -> None:
     seestar = rig.seestar
     assert isinstance(seestar, BatchStackEvents)

@@ -16,6 +16,8 @@ from crowdsky.domain.uploads import (
     UploadAction,
     UploadCandidate,
     UploadReason,
+    block_of_chunk_key,
+    misfiled,
     plan_uploads,
     same_stack,
     server_key_of,
@@ -191,3 +193,21 @@ def test_facts_fall_back_to_the_name_where_the_server_does() -> None:
     facts = stack_facts({"DATE-OBS": "2026-02-27T20:15:03.5", "TOTALEXP": 310.0}, name)
     assert (facts.object_name, facts.filter_name, facts.telescope) == ("IC 434", "LP", None)
     assert (facts.n_frames_input, facts.n_frames_aligned, facts.total_exptime) == (33, 33, 310.0)
+
+
+@given(candidates(), st.booleans(), st.integers(min_value=-3 * 86400, max_value=3 * 86400))
+def test_a_stack_dated_outside_its_named_block_is_refused_forced_or_not(
+    candidate: UploadCandidate, skip_existing: bool, shift_s: int
+) -> None:
+    assert candidate.facts is not None
+    assert candidate.facts.date_obs is not None
+    block = block_of_chunk_key(str(candidate.parsed.chunk_key))
+    assert block is not None
+    moved = candidate.facts.date_obs + timedelta(seconds=shift_s)
+    moved_candidate = attrs.evolve(candidate, facts=attrs.evolve(candidate.facts, date_obs=moved))
+    (decision,) = plan_uploads((moved_candidate,), (), (), skip_existing=skip_existing)
+    inside = block[0] <= moved < block[1]
+    assert misfiled(moved_candidate) is not inside
+    assert (decision.action is UploadAction.REFUSE) is not inside
+    if not inside:
+        assert decision.reason is UploadReason.MISFILED

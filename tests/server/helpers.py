@@ -16,6 +16,8 @@ from crowdsky.app.ports import FileEntry, FolderEntry
 
 IC434_NAME = "CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit"
 IC434_KEY = "20260227.81_HP102265"
+#: What the real server calls a download of it: `<object>_<chunk_key>.fits`, made safe.
+IC434_DOWNLOAD = "IC_434_20260227.81_HP102265.fits"
 PASSWORD = "s3cr3t-Pa55word!"
 
 

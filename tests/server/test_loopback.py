@@ -22,7 +22,14 @@ from crowdsky.errors import (
     UploadUnconfirmed,
 )
 
-from .helpers import IC434_KEY, IC434_NAME, PASSWORD, write_big_stack, write_stack
+from .helpers import (
+    IC434_DOWNLOAD,
+    IC434_KEY,
+    IC434_NAME,
+    PASSWORD,
+    write_big_stack,
+    write_stack,
+)
 
 
 def test_upload_list_download_round_trip(client: HttpCollabServer, tmp_path: Path) -> None:
@@ -35,7 +42,7 @@ def test_upload_list_download_round_trip(client: HttpCollabServer, tmp_path: Pat
     assert record.file_size_bytes == path.stat().st_size
     assert client.list_stacks("M 42") == []
     got = client.download_stack(IC434_KEY, tmp_path / "downloads")
-    assert got == tmp_path / "downloads" / IC434_NAME
+    assert got == tmp_path / "downloads" / IC434_DOWNLOAD
     assert got.read_bytes() == path.read_bytes()
     assert not list((tmp_path / "downloads").glob("*.part"))
 
@@ -183,10 +190,48 @@ def test_hostile_content_disposition_stays_in_dest(
     loopback.faults.disposition_name = hostile or None
     dest = tmp_path / "a" / "b" / "dest"
     got = client.download_stack(IC434_KEY, dest)
-    expected = IC434_NAME if not hostile else f"{IC434_KEY}.fits"
+    expected = IC434_DOWNLOAD if not hostile else f"{IC434_KEY}.fits"
     assert got == dest / expected
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file() and "server-data" not in p.parts)
     assert written == sorted([tmp_path / "src" / IC434_NAME, got])
+
+
+def _disposition(loopback: LoopbackCrowdskyServer, key: str) -> str:
+    with httpx.Client(base_url=loopback.url, auth=("username", PASSWORD)) as http:
+        answer = http.get("/api/download_stack.php", params={"chunk_key": key})
+    assert answer.status_code == 200
+    return answer.headers["Content-Disposition"]
+
+
+@pytest.mark.parametrize(
+    ("obj", "saved"),
+    [
+        ("IC 434", IC434_DOWNLOAD),
+        ("\u03b5 Cnc", "__Cnc_20260227.81_HP102265.fits"),
+        ('Sh2-240 / "x"', "Sh2-240____x__20260227.81_HP102265.fits"),
+    ],
+)
+@pytest.mark.parametrize("rfc6266", [False, True], ids=["real", "rfc6266"])
+def test_downloads_are_named_object_and_chunk_key_as_the_real_server_does(
+    client: HttpCollabServer,
+    loopback: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    obj: str,
+    saved: str,
+    rfc6266: bool,
+) -> None:
+    ascii_obj = obj.encode("ascii", "replace").decode()
+    client.upload_stack(write_stack(tmp_path / "src", obj=ascii_obj))
+    loopback.stacks[0]["object_name"] = obj  # as a server that kept a non-ASCII OBJECT
+    loopback.faults.rfc6266_disposition = rfc6266
+    header = _disposition(loopback, IC434_KEY)
+    if rfc6266:
+        assert header.startswith(f"attachment; filename=\"{saved}\"; filename*=UTF-8''")
+    else:  # the real server's form: one plain filename and nothing else
+        assert header == f'attachment; filename="{saved}"'
+    got = client.download_stack(IC434_KEY, tmp_path / "dest")
+    assert got == tmp_path / "dest" / saved
+    assert got.read_bytes() == (tmp_path / "src" / IC434_NAME).read_bytes()
 
 
 def test_raw_session_groups_and_deduplicates(

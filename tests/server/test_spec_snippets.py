@@ -14,7 +14,7 @@ from crowdsky import session
 from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.errors import CrowdskyError, PlanError, ServerAuthError
 
-from .helpers import IC434_KEY, IC434_NAME, TinySeestar, no_password_in, write_stack
+from .helpers import IC434_DOWNLOAD, IC434_KEY, IC434_NAME, TinySeestar, no_password_in, write_stack
 
 M42_NAME = "CrowdSky_20_M 42_10.0s_LP_20260227.81_HP107383.fit"
 
@@ -55,11 +55,11 @@ def test_single_upload_list_and_download(
     crowdsky.download_stack(["20260227.81_HP102265"], dest="./downloads")
 
     assert IC434_KEY in capsys.readouterr().out
-    assert (tmp_path / "downloads" / IC434_NAME).read_bytes() == (
+    assert (tmp_path / "downloads" / IC434_DOWNLOAD).read_bytes() == (
         tmp_path / IC434_NAME
     ).read_bytes()
     assert crowdsky.download_stack(IC434_KEY, dest=tmp_path / "one") == [
-        tmp_path / "one" / IC434_NAME
+        tmp_path / "one" / IC434_DOWNLOAD
     ]
 
 

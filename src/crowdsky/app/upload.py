@@ -174,6 +174,8 @@ class _Apply:
         name = source.candidate.name
         if decision.action is UploadAction.SKIP:
             return self._skipped(name, decision.reason)
+        if decision.action is UploadAction.REFUSE:
+            return self._refused(name, decision.reason)
         if self.dry_run:
             if decision.action is UploadAction.VERIFY:
                 return self._skipped(name, decision.reason)
@@ -194,6 +196,10 @@ class _Apply:
             self.out.line(f"  FAILED {name}: {exc}")
             return _failed(name, exc)
 
+    def _refused(self, name: str, reason: UploadReason) -> UploadOutcome:
+        self.out.line(f"  REFUSED {name}: {reason.value}")
+        return UploadOutcome(name, UploadResult.FAILED, f"Not uploaded: {reason.value}.")
+
     def _skipped(self, name: str, reason: UploadReason) -> UploadOutcome:
         self.out.line(f"  skip   {name} ({reason.value})")
         return UploadOutcome(name, UploadResult.SKIPPED)
@@ -207,6 +213,8 @@ class _Apply:
         )
         if again.action is UploadAction.SKIP:
             return self._skipped(candidate.name, again.reason)
+        if again.action is UploadAction.REFUSE:
+            return self._refused(candidate.name, again.reason)
         receipt = self.server.upload_stack(source.local)
         self.journal.record(
             JournalEntry(

@@ -10,6 +10,11 @@ A stack is skipped only when something proves the same stack was uploaded:
   A second exposure time or a second telescope in the same block and pixel is another stack;
 * the upload journal holds the same bytes: name, size and SHA-256.
 
+A stack whose header ``DATE-OBS`` lies outside the block its name's chunk key stands for is
+refused, forced or not: the server would file it under the block of that ``DATE-OBS``, not the
+one named, and its name and server key would disagree (shared decision 7). That is what a device
+that stamps stacks with the stacking time rather than the first frame's time would produce.
+
 Nothing here reads files, the network or the clock: the application gathers the facts and
 applies the decisions.
 """
@@ -18,8 +23,9 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -38,6 +44,8 @@ __all__ = [
     "UploadCandidate",
     "UploadDecision",
     "UploadReason",
+    "block_of_chunk_key",
+    "misfiled",
     "plan_uploads",
     "same_stack",
     "server_key_of",
@@ -161,6 +169,8 @@ class UploadAction(enum.Enum):
     #: The journal holds this name and size but the content is not at hand: fetch and hash it,
     #: then decide again.
     VERIFY = "verify"
+    #: Never send it: the server would file it under another block than its name says.
+    REFUSE = "refuse"
 
 
 class UploadReason(enum.Enum):
@@ -171,6 +181,10 @@ class UploadReason(enum.Enum):
     ON_SERVER = "already on the server"
     IN_JOURNAL = "in the upload journal"
     SAME_NAME_AND_SIZE = "the journal holds this name and size; content not checked yet"
+    MISFILED = (
+        "its header DATE-OBS lies outside the block its name says, so the server would file it "
+        "under another block (a stack stamped with its stacking time?)"
+    )
 
 
 @attrs.frozen
@@ -180,6 +194,48 @@ class UploadDecision:
     candidate: UploadCandidate
     action: UploadAction
     reason: UploadReason
+
+
+def block_of_chunk_key(key: str) -> tuple[datetime, datetime] | None:
+    """The UTC block ``[start, end)`` a chunk key (``YYYYMMDD.CC`` or ``YYYYMMDD.<i>m<min>``) names.
+
+    ``None`` for anything else, including a block index past the end of the day.
+
+    Examples
+    --------
+    >>> start, end = block_of_chunk_key("20260227.81")
+    >>> start.isoformat(), end.isoformat()
+    ('2026-02-27T20:15:00+00:00', '2026-02-27T20:30:00+00:00')
+    >>> block_of_chunk_key("20260227.130m10")[0].isoformat()
+    '2026-02-27T21:40:00+00:00'
+    >>> block_of_chunk_key("20260227.96") is None
+    True
+    """
+    match = re.fullmatch(r"(\d{8})\.(\d+)(?:m(\d+))?", key)
+    if match is None:
+        return None
+    minutes = int(match.group(3) or 15)
+    index = int(match.group(2))
+    if minutes <= 0 or (index + 1) * minutes > 24 * 60:
+        return None
+    try:
+        day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    start = day + timedelta(minutes=minutes * index)
+    return start, start + timedelta(minutes=minutes)
+
+
+def misfiled(candidate: UploadCandidate) -> bool:
+    """True when the header's ``DATE-OBS`` lies outside the block the name's chunk key names.
+
+    Without a ``DATE-OBS``, a name chunk key, or a key of a known form, nothing is proven.
+    """
+    facts, key = candidate.facts, candidate.parsed.chunk_key
+    if facts is None or facts.date_obs is None or key is None:
+        return False
+    block = block_of_chunk_key(key)
+    return block is not None and not block[0] <= facts.date_obs < block[1]
 
 
 def server_key_of(header: Mapping[str, Any]) -> str | None:
@@ -326,7 +382,9 @@ def plan_uploads(
     records, journal = tuple(server_records), tuple(journal_entries)
     decisions = []
     for candidate in candidates:
-        if skip_existing:
+        if misfiled(candidate):
+            action, reason = UploadAction.REFUSE, UploadReason.MISFILED
+        elif skip_existing:
             action, reason = _decide(candidate, records, journal)
         else:
             action, reason = UploadAction.UPLOAD, UploadReason.FORCED

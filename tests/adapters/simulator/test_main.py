@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import re
+import socket
 import stat
 import threading
 from pathlib import Path
@@ -45,6 +47,7 @@ def test_run_simulator_serves_the_demo_with_a_key(tmp_path: Path) -> None:
                 root=tmp_path / "emmc",
                 rpc_port=0,
                 http_port=0,
+                udp_port=0,
                 auth_key_out=key_path,
                 firmware="7.32",
                 out=out,
@@ -75,6 +78,11 @@ def test_run_simulator_serves_the_demo_with_a_key(tmp_path: Path) -> None:
             assert {a["name"]: a["count"] for a in albums}["IC 434_sub"] == 158
         finally:
             client.close()
+        udp = int(re.search(r"discovery UDP 127\.0\.0\.1:(\d+)", banner).group(1))  # type: ignore[union-attr]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.settimeout(10)
+            probe.sendto(b'{"id":1,"method":"scan_iscope","params":""}', ("127.0.0.1", udp))
+            assert json.loads(probe.recvfrom(65536)[0])["result"]["product_model"]
     finally:
         stop.set()
         thread.join()

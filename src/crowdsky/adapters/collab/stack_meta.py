@@ -10,10 +10,8 @@ other lengths and for headers without a pointing.
 from __future__ import annotations
 
 import cmath
-import re
 import warnings
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from astropy.utils.exceptions import AstropyWarning
 
 from crowdsky.domain import block_bounds, parse_crowdsky_name
 from crowdsky.domain.headers import parse_date_obs
-from crowdsky.domain.uploads import StackFacts, stack_facts
+from crowdsky.domain.uploads import StackFacts, block_of_chunk_key, stack_facts
 from crowdsky.errors import ServerError, StorageError
 
 __all__ = ["LocalFitsFiles", "StackMeta", "companion_thumbnail", "image_type", "stack_meta"]
@@ -67,19 +65,6 @@ def _read_cards(path: Path) -> dict[str, Any]:
     return cards
 
 
-def _block_of_key(key: str) -> tuple[datetime, datetime] | None:
-    match = re.fullmatch(r"(\d{8})\.(\d+)(?:m(\d+))?", key)
-    if match is None:
-        return None
-    minutes = int(match.group(3) or 15)
-    try:
-        day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    start = day + timedelta(minutes=minutes * int(match.group(2)))
-    return start, start + timedelta(minutes=minutes)
-
-
 def stack_meta(path: Path) -> StackMeta:
     """Frame counts, the observation span, the server's chunk key and the object of a stack.
 
@@ -95,7 +80,7 @@ def stack_meta(path: Path) -> StackMeta:
     named = name.frames if name is not None else None
     date_obs = parse_date_obs(header.get("DATE-OBS"))
     facts = stack_facts(header, name)
-    block = _block_of_key(name.chunk_key) if name is not None and name.chunk_key else None
+    block = block_of_chunk_key(name.chunk_key) if name is not None and name.chunk_key else None
     if block is None and date_obs is not None:
         block = block_bounds(date_obs)
     return StackMeta(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -41,6 +41,7 @@ __all__ = [
     "NO_IMAGE",
     "TOO_FEW_STARS",
     "TRANSITIONS",
+    "StackDateObs",
     "StackEvent",
     "StackRun",
     "StackerState",
@@ -53,6 +54,19 @@ __all__ = [
 
 NO_IMAGE = ("no image", 267)
 TOO_FEW_STARS = ("stack error, too few stars", 263)
+
+
+class StackDateObs(enum.Enum):
+    """Which time a stack's ``DATE-OBS`` holds: unknown for real devices (reference §6).
+
+    The CrowdSky server keys a stack by its ``DATE-OBS``; only ``FIRST_FRAME`` puts a block's
+    stack in that block.
+    """
+
+    #: The earliest stacked frame's ``DATE-OBS`` (the simulator's default).
+    FIRST_FRAME = "first-frame"
+    #: The UTC time the device finished stacking.
+    STACKING_TIME = "stacking-time"
 
 
 class StackerState(enum.Enum):
@@ -304,12 +318,17 @@ def _mean_pointing(headers: Sequence[Mapping[str, Any]]) -> tuple[float, float] 
 
 
 def stack_image(
-    headers: Sequence[Mapping[str, Any]], *, target: str, missing_radec: bool = False
+    headers: Sequence[Mapping[str, Any]],
+    *,
+    target: str,
+    missing_radec: bool = False,
+    stacked_at: datetime | None = None,
 ) -> FitsImage:
     """The 3-plane stacked image of frames with ``headers`` (in stacking order).
 
     ``STACKCNT`` is the number of frames, ``TOTALEXP`` their summed exposure, ``RA``/``DEC`` the
-    mean pointing (left out when ``missing_radec``), ``DATE-OBS`` the earliest frame's.
+    mean pointing (left out when ``missing_radec``), ``DATE-OBS`` the earliest frame's, or the
+    aware time ``stacked_at`` in UTC when given (:attr:`StackDateObs.STACKING_TIME`).
     """
     first = headers[0]
     exposure = float(first.get("EXPTIME", first.get("EXPOSURE", 0.0)))
@@ -327,7 +346,9 @@ def stack_image(
         cards["RA"], cards["DEC"] = pointing
     cards.update({k: first[k] for k in _INHERITED_LATE if k in first})
     dates = sorted(str(h["DATE-OBS"]) for h in headers if h.get("DATE-OBS"))
-    if dates:
+    if stacked_at is not None:
+        cards["DATE-OBS"] = f"{stacked_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}"
+    elif dates:
         cards["DATE-OBS"] = dates[0]
     for key in ("FILTER", "INSTRUME", "GAIN", "TELESCOP"):
         if key in first:
@@ -369,7 +390,8 @@ def wire_entry(status: BatchStackStatus, lapse_ms: int, dates: str = "") -> dict
         }
     if status.state is BatchStackState.FAIL:
         entry.update(error=status.error, code=status.code)
-    entry["route"] = []
+    # No ``route``: real app-state replies carry none (a stage's events may; BatchStack's are
+    # not known to be pushed at all, §4.2).
     return entry
 
 

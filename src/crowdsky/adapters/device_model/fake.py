@@ -30,6 +30,7 @@ import attrs
 from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.device_model.batch_stack import (
     NO_IMAGE,
+    StackDateObs,
     StackerState,
     StackEvent,
     StackRun,
@@ -122,6 +123,9 @@ class FakeSeestar:
         Injected faults; may be changed at any time.
     instrument, telescope : str
         ``INSTRUME`` and ``TELESCOP`` of the frames laid down on this device.
+    stack_date_obs : StackDateObs
+        Whether a stack's ``DATE-OBS`` is its first frame's (default) or the time it was
+        stacked; which one real devices write is unknown.
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class FakeSeestar:
         faults: Faults | None = None,
         instrument: str = "Seestar S50",
         telescope: str = "S50_5eed0042",
+        stack_date_obs: StackDateObs = StackDateObs.FIRST_FRAME,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.zone = zone
@@ -151,6 +156,7 @@ class FakeSeestar:
         self.faults = faults if faults is not None else Faults()
         self.instrument = instrument
         self.telescope = telescope
+        self.stack_date_obs = stack_date_obs
         self._skew = timedelta(0)
         self._lock = threading.RLock()
         self._config: tuple[str, tuple[str, ...]] = ("", ())
@@ -428,7 +434,10 @@ class FakeSeestar:
                 BatchStackState.FAIL, total_img=run.total, error=str(exc), code=-1
             )
         target = stack_target(run.folder, kept[0], headers[0])
-        image = stack_image(headers, target=target, missing_radec=run.missing_radec)
+        stacked_at = at + self._skew if self.stack_date_obs is StackDateObs.STACKING_TIME else None
+        image = stack_image(
+            headers, target=target, missing_radec=run.missing_radec, stacked_at=stacked_at
+        )
         exposure = float(image.cards.get("EXPTIME", 0.0))
         name = output_name(len(kept), target, exposure, self.local_time(at + self._skew))
         folder = folder_path(target)

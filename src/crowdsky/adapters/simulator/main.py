@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.device_model.batch_stack import StackDateObs
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.simulator.auth import generate_test_keypair
@@ -46,7 +47,12 @@ def write_private_key(path: Path, private_pem: bytes) -> None:
 
 
 def _device(
-    root: Path, firmware: str, seconds_per_frame: float, setup_seconds: float, zone: str
+    root: Path,
+    firmware: str,
+    seconds_per_frame: float,
+    setup_seconds: float,
+    zone: str,
+    stack_date_obs: StackDateObs,
 ) -> FakeSeestar:
     """A demo night in ``root``, or the files already there when ``root/MyWorks`` has folders."""
     storage = DirectoryStorage(root)
@@ -58,6 +64,7 @@ def _device(
             seconds_per_frame=seconds_per_frame,
             setup_seconds=setup_seconds,
             firmware=device_firmware(firmware),
+            stack_date_obs=stack_date_obs,
         )
     return demo_simulator_device(
         root,
@@ -65,6 +72,7 @@ def _device(
         seconds_per_frame=seconds_per_frame,
         setup_seconds=setup_seconds,
         zone=zone,
+        stack_date_obs=stack_date_obs,
     )
 
 
@@ -83,6 +91,7 @@ def run_simulator(
     host: str = "127.0.0.1",
     rpc_port: int = 4700,
     http_port: int = 8080,
+    udp_port: int | None = None,
     auth_key_out: Path | None = None,
     firmware: str = "7.75",
     seconds_per_frame: float = 0.5,
@@ -90,6 +99,7 @@ def run_simulator(
     zone: str = "Europe/Vienna",
     idle_drop_seconds: float | None = None,
     pistatus_interval: float | None = 2.0,
+    stack_date_obs: StackDateObs = StackDateObs.FIRST_FRAME,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> None:
@@ -105,6 +115,9 @@ def run_simulator(
         Address to bind; loopback by default.
     rpc_port, http_port : int
         JSON-RPC and HTTP ports (0: any free port; the line printed says which).
+    udp_port : int or None
+        Answer UDP ``scan_iscope`` discovery probes on this port (the device: 4720; 0: any free
+        port); none by default.
     auth_key_out : Path or None
         When given, a fresh test key pair is made, its private key written there (mode 0600;
         an existing file is never overwritten) and the simulator requires the handshake on
@@ -119,7 +132,9 @@ def run_simulator(
     idle_drop_seconds : float or None
         Drop connections idle this long (the firmware: ~16 s); never by default.
     pistatus_interval : float or None
-        Seconds between ``PiStatus`` events.
+        Seconds between the device's periodic events.
+    stack_date_obs : StackDateObs
+        Whether a stack's ``DATE-OBS`` is its first frame's (default) or the stacking time.
     out : TextIO, optional
         Where the one status line goes (stdout by default).
     stop : threading.Event, optional
@@ -149,9 +164,15 @@ def run_simulator(
             pistatus_interval=pistatus_interval,
         )
     with _root_dir(root) as where:
-        device = _device(where, firmware, seconds_per_frame, setup_seconds, zone)
+        device = _device(where, firmware, seconds_per_frame, setup_seconds, zone, stack_date_obs)
         with SimulatorServer(
-            device, where, options, host=host, rpc_port=rpc_port, http_port=http_port
+            device,
+            where,
+            options,
+            host=host,
+            rpc_port=rpc_port,
+            http_port=http_port,
+            udp_port=udp_port,
         ) as sim:
             print(_banner(sim, where, auth_key_out), file=out, flush=True)
             waiter = stop if stop is not None else threading.Event()
@@ -168,7 +189,8 @@ def _banner(sim: SimulatorServer, root: Path, key: Path | None) -> str:
     )
     if key is not None:
         point += f' --key "{key}"'
+    udp = f", discovery UDP {sim.host}:{sim.udp_port}" if sim.udp_port is not None else ""
     return (
         f"Simulated Seestar (firmware {sim.options.firmware}): JSON-RPC {sim.host}:{sim.rpc_port}, "
-        f"files {sim.http_url}/{ROOT_FOLDER}/ from {root}. Ctrl-C stops. Try:\n  {point}"
+        f"files {sim.http_url}/{ROOT_FOLDER}/ from {root}{udp}. Ctrl-C stops. Try:\n  {point}"
     )

@@ -22,6 +22,7 @@ from crowdsky.adapters.jsonrpc import ABSENT, Request
 from crowdsky.adapters.jsonrpc.marker import MarkerForm, carries_marker, form_of, unmark
 from crowdsky.adapters.simulator.auth import verify_signature
 from crowdsky.adapters.simulator.options import SimulatorOptions
+from crowdsky.adapters.simulator.traffic import other_stages
 from crowdsky.app.ports import FileEntry
 from crowdsky.domain.device_paths import ROOT_FOLDER, listed_folder
 from crowdsky.errors import CrowdskyError, SeestarRpcError, StorageError
@@ -421,9 +422,16 @@ def stop_batch_stack(call: Call, request: Request) -> object:
 
 
 def iscope_get_app_state(call: Call, request: Request) -> object:
-    """``{"BatchStack": {...}}``; the key is absent before the first stack and after a clear."""
+    """Every stage's entry; ``BatchStack`` is absent before the first stack and after a clear.
+
+    With ``app_state_stages`` the reply also holds the other stages a real device reports
+    (:func:`~crowdsky.adapters.simulator.traffic.other_stages`).
+    """
+    state = other_stages() if call.options.app_state_stages else {}
     entry = call.device.batch_stack_app_state()
-    return {} if entry is None else {"BatchStack": entry}
+    if entry is not None:
+        state["BatchStack"] = entry
+    return state
 
 
 METHODS: Mapping[str, Handler] = {

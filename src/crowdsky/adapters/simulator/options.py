@@ -84,7 +84,8 @@ class SimulatorOptions:
     side_effect_events_first : bool
         Events caused by ``start_batch_stack`` / ``stop_batch_stack`` go out before the reply.
     pistatus_interval : float or None
-        Seconds between ``PiStatus`` events to every connection; ``None`` for none.
+        Seconds between the periodic events to every connection (``PiStatus``, or events of any
+        kind with ``event_variety``); ``None`` for none.
     idle_drop_seconds : float or None
         Close a connection after this long without client traffic (the firmware: ~16 s).
     latency : tuple of float
@@ -112,6 +113,17 @@ class SimulatorOptions:
         Close the connection instead of answering these ``get_img_file_page_name`` requests,
         numbered from 1 across all connections: a link lost while a folder is being paged. The
         client's new connection has no listing context (§3.3).
+    event_variety : bool
+        The periodic events are those of a working device (:class:`~.traffic.EventMix`): about
+        half ``PiStatus`` with its several field sets, the rest ``View``, ``Stack``,
+        ``Exposure``, ``FocuserMove``, ``PlateSolve``, ``DarkLibrary``, ... some carrying
+        ``code``/``error`` or ``result``. When False only ``PiStatus`` (one field each).
+    events_before_reply : int
+        Send this many such events on a connection before each reply (events between a request
+        and its reply, §1.5); 0 for none.
+    app_state_stages : bool
+        ``iscope_get_app_state`` also holds the entries of other stages (``View``,
+        ``FocuserMove``, ``DarkLibrary``, ``PlateSolve``), as real replies do.
     """
 
     auth_public_key: bytes | None = None
@@ -133,6 +145,9 @@ class SimulatorOptions:
     silent_methods: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     half_open_after: int | None = None
     drop_page_requests: frozenset[int] = attrs.field(default=frozenset(), converter=frozenset)
+    event_variety: bool = True
+    events_before_reply: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    app_state_stages: bool = True
 
     @property
     def version(self) -> tuple[int, int]:

@@ -9,9 +9,12 @@ handled lands before its reply, which is how the device's side-effect events win
 (protocol reference §1.6). With ``coalesce_and_split`` the writer joins queued frames into one
 write and cuts large writes in pieces with tiny pauses, as the device does (§1.2).
 
-Two server threads feed every outbox: ``PiStatus`` events with partial fields, and a ticker that
-polls the device so that a batch stack in progress, whose state the device only computes when
-asked, turns into ``BatchStack`` events.
+Two server threads feed every outbox: the chatter of a working device (``PiStatus`` with partial
+fields and, with ``event_variety``, events of many other kinds, see
+:mod:`~crowdsky.adapters.simulator.traffic`), and a ticker that polls the device so that a batch
+stack in progress, whose state the device only computes when asked, turns into ``BatchStack``
+events. With ``events_before_reply`` each reply is also preceded by that many such events on its
+own connection.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from crowdsky.adapters.simulator.methods import (
     ignored,
 )
 from crowdsky.adapters.simulator.options import SimulatorOptions
+from crowdsky.adapters.simulator.traffic import EventMix
 from crowdsky.errors import CrowdskyError, SeestarRpcError
 
 __all__ = ["RpcServer"]
@@ -64,6 +68,7 @@ class _Connection:
         self.session = Session()
         self._requests = 0
         self._rng = random.Random(f"{server.options.seed}:{number}")
+        self._chatter = server.event_mix(f"{server.options.seed}:chatter:{number}")
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name=f"sim-rx{number}")
@@ -151,8 +156,16 @@ class _Connection:
             for event in held:
                 self._server.broadcast(event)
         else:
+            self._send_chatter()
             self.send(self._answer(request, timestamp))
         return True
+
+    def _send_chatter(self) -> None:
+        """The ``events_before_reply`` events that go out between a request and its reply."""
+        mix = self._chatter
+        for _ in range(self._options.events_before_reply):
+            name, fields = mix.next() if self._options.event_variety else mix.pistatus()
+            self.send(encode_event(name, fields, timestamp=self._server.timestamp()))
 
     def _answer(self, request: Request, timestamp: float) -> bytes:
         call = Call(self._server.device, self._options, self.session)
@@ -273,6 +286,10 @@ class RpcServer:
         for connection in connections:
             connection.join()
 
+    def event_mix(self, seed: str) -> EventMix:
+        """A seeded source of this device's chatter (its ``Version`` events name its firmware)."""
+        return EventMix(seed, self.device.firmware_ver_int, self.device.firmware)
+
     def timestamp(self) -> float:
         """Seconds since the simulated device booted (its ``Timestamp``)."""
         return time.monotonic() - self._started
@@ -345,6 +362,9 @@ class RpcServer:
                 connection.start()
 
     def _pistatus_loop(self) -> None:
+        if self.options.event_variety:
+            self._chatter_loop()
+            return
         rng = random.Random(self.options.seed)
         interval = float(self.options.pistatus_interval or 0.0)
         temp, battery = 44.5, 88
@@ -358,6 +378,12 @@ class RpcServer:
             else:
                 battery = max(5, battery - rng.choice((0, 0, 1)))
                 self.broadcast_event("PiStatus", {"battery_capacity": battery})
+
+    def _chatter_loop(self) -> None:
+        mix = self.event_mix(f"{self.options.seed}:chatter")
+        interval = float(self.options.pistatus_interval or 0.0)
+        while not self._stop.wait(interval):
+            self.broadcast_event(*mix.next())
 
     def _ticker_loop(self) -> None:
         while not self._stop.wait(self.options.batch_poll_interval):

@@ -6,9 +6,11 @@ from pathlib import Path
 from types import TracebackType
 
 from crowdsky.adapters.clock import SystemClock
+from crowdsky.adapters.device_model.batch_stack import StackDateObs
 from crowdsky.adapters.device_model.fake import FakeSeestar, Faults
 from crowdsky.adapters.device_model.night import demo_seestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
+from crowdsky.adapters.simulator.discovery import DiscoveryResponder, scan_iscope_result
 from crowdsky.adapters.simulator.http_server import FileServer
 from crowdsky.adapters.simulator.options import SimulatorOptions, firmware_version
 from crowdsky.adapters.simulator.rpc_server import RpcServer
@@ -40,6 +42,7 @@ def demo_simulator_device(
     report_zone: bool = True,
     faults: Faults | None = None,
     seed: int = 0,
+    stack_date_obs: StackDateObs = StackDateObs.FIRST_FRAME,
 ) -> FakeSeestar:
     """The spec's demo night laid down as real files under ``root/MyWorks``.
 
@@ -56,13 +59,15 @@ def demo_simulator_device(
         Batch-stack timing.
     zone, report_zone, faults, seed
         Passed to :func:`~crowdsky.adapters.device_model.night.demo_seestar`.
+    stack_date_obs : StackDateObs
+        Whether a stack's ``DATE-OBS`` is its first frame's or the stacking time.
 
     Returns
     -------
     FakeSeestar
         A device whose storage is a :class:`DirectoryStorage` on ``root``.
     """
-    return demo_seestar(
+    device = demo_seestar(
         clock=clock if clock is not None else SystemClock(),
         zone=zone,
         report_zone=report_zone,
@@ -73,6 +78,8 @@ def demo_simulator_device(
         faults=faults,
         seed=seed,
     )
+    device.stack_date_obs = stack_date_obs
+    return device
 
 
 class SimulatorServer:
@@ -93,6 +100,9 @@ class SimulatorServer:
         Address to bind (loopback by default).
     rpc_port, http_port : int
         Ports to bind; 0 (default) picks free ones, see :attr:`rpc_port` / :attr:`http_port`.
+    udp_port : int or None
+        Answer UDP ``scan_iscope`` discovery probes on this port of ``host`` (0: any free one,
+        see :attr:`udp_port`); ``None`` (default) for no discovery responder.
 
     Examples
     --------
@@ -113,6 +123,7 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         rpc_port: int = 0,
         http_port: int = 0,
+        udp_port: int | None = None,
     ) -> None:
         self.device = device
         self.root = Path(root)
@@ -132,6 +143,18 @@ class SimulatorServer:
         self.host: str = self._rpc.host
         self.rpc_port: int = self._rpc.port
         self.http_port: int = self._http.port
+        self._udp: DiscoveryResponder | None = None
+        if udp_port is not None:
+            try:
+                self._udp = DiscoveryResponder(
+                    host, udp_port, self._scan_iscope_result, self._rpc.timestamp
+                )
+            except BaseException:
+                self._rpc.close()
+                self._http.close()
+                raise
+        #: The UDP discovery port, or ``None`` without a responder.
+        self.udp_port: int | None = self._udp.port if self._udp is not None else None
         self._running = False
 
     @property
@@ -160,6 +183,11 @@ class SimulatorServer:
         """JSON-RPC connections currently open."""
         return self._rpc.client_count
 
+    def _scan_iscope_result(self) -> dict[str, object]:
+        telescope = self.device.telescope
+        serial = telescope.rsplit("_", 1)[-1] if "_" in telescope else telescope
+        return scan_iscope_result(self.device.instrument, serial, self.host, self.client_count)
+
     def broadcast_event(self, name: str, fields: dict[str, object]) -> None:
         """Push an arbitrary event to every connection (for tests of event handling)."""
         self._rpc.broadcast_event(name, dict(fields))
@@ -170,6 +198,8 @@ class SimulatorServer:
             self._running = True
             self._rpc.start()
             self._http.start()
+            if self._udp is not None:
+                self._udp.start()
         return self
 
     def close(self) -> None:
@@ -177,6 +207,8 @@ class SimulatorServer:
         self._running = False
         self._rpc.close()
         self._http.close()
+        if self._udp is not None:
+            self._udp.close()
 
     def __enter__(self) -> SimulatorServer:
         return self.start()

@@ -21,6 +21,7 @@ import binascii
 import hmac
 import json
 import mmap
+import re
 import tempfile
 import threading
 import time
@@ -39,7 +40,7 @@ from crowdsky.adapters.collab.loopback.store import (
     spool,
 )
 
-__all__ = ["LoopbackCrowdskyServer", "serve_forever"]
+__all__ = ["LoopbackCrowdskyServer", "download_name", "serve_forever"]
 
 _ENDPOINTS = {
     "/api/my_stacks.php": "my_stacks",
@@ -53,6 +54,26 @@ _LOGIN_PAGE = (
     b'<form action="login.php" method="post"><input name="username">'
     b'<input type="password" name="password"></form></body></html>'
 )
+#: Characters the real server keeps in a download's file name; every other one becomes ``_``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def download_name(record: Mapping[str, Any]) -> str:
+    """The file name the real server gives a download: ``<object>_<chunk_key>.fits``, made safe.
+
+    Characters other than ASCII letters, digits, ``.``, ``_`` and ``-`` become ``_`` (which ones
+    the real server replaces is not published; these are the ones seen kept). A stack without an
+    object name is called ``stack``.
+
+    Examples
+    --------
+    >>> download_name({"object_name": "IC 434", "chunk_key": "20260227.81_HP102265"})
+    'IC_434_20260227.81_HP102265.fits'
+    >>> download_name({"object_name": "\u03b5 Cnc/x", "chunk_key": "20260227.81_HP071234"})
+    '__Cnc_x_20260227.81_HP071234.fits'
+    """
+    name = f"{record.get('object_name') or 'stack'}_{record['chunk_key']}.fits"
+    return _UNSAFE.sub("_", name)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -226,14 +247,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         size = path.stat().st_size
         length = size // 2 + 7 if faults.truncate_downloads else size
-        name = faults.disposition_name or record["filename"]
+        name = faults.disposition_name or download_name(record)
+        disposition = f'attachment; filename="{name}"'
+        if faults.rfc6266_disposition:
+            disposition += f"; filename*=UTF-8''{quote(name)}"
         self.send_response(200)
         self.send_header("Content-Type", "application/fits")
         self.send_header("Content-Length", str(length))
-        self.send_header(
-            "Content-Disposition",
-            f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}",
-        )
+        self.send_header("Content-Disposition", disposition)
         self.end_headers()
         try:
             for chunk in file_chunks(path, length):

@@ -67,6 +67,9 @@ class LoopbackFaults:
         Answer downloads 200 with half the file (and a matching ``Content-Length``).
     disposition_name : str or None
         The ``Content-Disposition`` filename to send instead of the real one.
+    rfc6266_disposition : bool
+        Add the RFC 6266 ``filename*=UTF-8''...`` part to a download's ``Content-Disposition``
+        (the real server sends only ``filename="<object>_<chunk_key>.fits"``).
     login_redirect : bool
         Answer everything with ``302 Location: /login.php``.
     bare_text_errors : bool
@@ -88,6 +91,7 @@ class LoopbackFaults:
     delay: float = 0.0
     truncate_downloads: bool = False
     disposition_name: str | None = None
+    rfc6266_disposition: bool = False
     login_redirect: bool = False
     bare_text_errors: bool = False
     legacy_upload_answer: bool = False
