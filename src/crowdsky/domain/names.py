@@ -54,7 +54,7 @@ _RAW_RE = re.compile(
 # name, so that ``findall`` gives exactly one result per name. The stamp is split into its hour
 # (``YYYYMMDD-HH``) and its minutes and seconds (``MMSS``): few distinct values, checked once each.
 _RAW_LINES_RE = re.compile(
-    r"^(?:Light_(.+)_(\d+(?:\.\d+)?)s_([A-Za-z0-9-]+)_(\d{8}-\d\d)(\d{4})\.fits?|.+)$",
+    r"^(?:Light_(.+?)_(\d+(?:\.\d+)?)s_([A-Za-z0-9-]+)_(\d{8}-\d\d)(\d{4})\.fits?|.+)$",
     re.ASCII | re.MULTILINE,
 )
 #: Names parsed per regex pass: bounds the transient strings of a pass to a few MB.
