@@ -30,7 +30,7 @@ from crowdsky.app.service import Crowdsky
 from crowdsky.domain import parse_raw_name, parse_raw_names, plan_blocks
 
 sys.path.insert(0, "tests")
-from reference_planner import reference_plan_names  # noqa: E402
+from reference_planner import reference_plan_names
 
 VIENNA = ZoneInfo("Europe/Vienna")
 
@@ -123,9 +123,7 @@ def million(count: int, repeat: int) -> None:
         del fast_blocks, ref_blocks
         for who, seconds, run in (("fast", fast_s, fast), ("reference", ref_s, reference)):
             mib = peak_growth_mib(run)
-            print(
-                f"| {who}, {order} | {count / seconds:,.0f} | {seconds:.2f} s | {mib:.0f} MiB |"
-            )
+            print(f"| {who}, {order} | {count / seconds:,.0f} | {seconds:.2f} s | {mib:.0f} MiB |")
         print(f"| speed-up, {order} | {ref_s / fast_s:.1f}x | | |")
 
 
