@@ -1,12 +1,22 @@
 """Benchmarks of the pure planning core and of a whole night on the in-memory Seestar.
 
-Run from the repository root:  python bench/bench_planning.py
-Prints a Markdown table; paste it into BENCHMARKS.md.
+Run from the repository root:  python bench/bench_planning.py [--frames 1000000] [--repeat 3]
+Prints Markdown tables; paste them into BENCHMARKS.md.
+
+The million-frame run plans names to blocks (``parse_raw_names`` + ``plan_blocks``) for several
+targets, filters and exposures, in the device's listing order and shuffled, and the same with the
+old one-by-one planner kept in ``tests/reference_planner.py``. The machine is shared, so each run
+is repeated: the best time is reported, and the speed-up is the ratio of the two best times.
+Memory is the peak growth traced by ``tracemalloc`` (in a separate run: tracing slows Python).
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
+import random
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -17,7 +27,10 @@ from crowdsky.adapters.clock import SystemClock
 from crowdsky.adapters.console import QuietProgress
 from crowdsky.adapters.device_model.night import demo_seestar
 from crowdsky.app.service import Crowdsky
-from crowdsky.domain import parse_raw_name, plan_blocks
+from crowdsky.domain import parse_raw_name, parse_raw_names, plan_blocks
+
+sys.path.insert(0, "tests")
+from reference_planner import reference_plan_names
 
 VIENNA = ZoneInfo("Europe/Vienna")
 
@@ -44,7 +57,89 @@ def timed(run: Callable[[], object], repeat: int = 5) -> tuple[float, float]:
     return statistics.median(times), peak / 2**20
 
 
+def archive_names(count: int) -> list[str]:
+    """An archive of ``count`` raw names: 4 targets x 2 filters x 3 exposures, many nights."""
+    kinds = [
+        (target, exposure, filter)
+        for target in ("M 81", "IC 434", "NGC 7000", "ε Cnc")
+        for filter in ("IRCUT", "LP")
+        for exposure in ("10.0s", "20.0s", "30.0s")
+    ]
+    names = []
+    start = datetime(2025, 9, 1, 19, 0)
+    per_run = 300  # a session of one kind, then the next
+    for run in range(-(-count // per_run)):
+        target, exposure, filter = kinds[run % len(kinds)]
+        night = start + timedelta(days=run // 8, minutes=45 * (run % 8))
+        step = float(exposure[:-1]) + 3.5
+        for k in range(min(per_run, count - run * per_run)):
+            stamp = night + timedelta(seconds=step * k)
+            names.append(f"Light_{target}_{exposure}_{filter}_{stamp:%Y%m%d-%H%M%S}.fit")
+    return sorted(names)  # as the device lists them
+
+
+def best_of(run: Callable[[], object], repeat: int) -> tuple[float, object]:
+    """Best wall time of ``repeat`` runs, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        result = None
+        gc.collect()
+        begin = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - begin)
+    return best, result
+
+
+def peak_growth_mib(run: Callable[[], object]) -> float:
+    """Peak traced memory growth of ``run`` (its result included) in MiB."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    result = run()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del result
+    return (peak - base) / 2**20
+
+
+def million(count: int, repeat: int) -> None:
+    """Names to blocks at ``count`` frames: fast planner against the reference, per order."""
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    listed = archive_names(count)
+    shuffled = random.Random(12).sample(listed, len(listed))
+    print(f"| {count:,} names | frames/s | best of {repeat} | peak memory growth |")
+    print("|---|---|---|---|")
+    for order, names in (("device order", listed), ("shuffled", shuffled)):
+
+        def fast(names: list[str] = names) -> object:
+            return plan_blocks(parse_raw_names(names), now=now, device_tz=VIENNA)
+
+        def reference(names: list[str] = names) -> object:
+            return reference_plan_names(names, now=now, device_tz=VIENNA)
+
+        fast_s, fast_blocks = best_of(fast, repeat)
+        ref_s, ref_blocks = best_of(reference, max(1, repeat // 2))
+        assert fast_blocks == ref_blocks, "the fast planner disagrees with the reference"
+        del fast_blocks, ref_blocks
+        for who, seconds, run in (("fast", fast_s, fast), ("reference", ref_s, reference)):
+            mib = peak_growth_mib(run)
+            print(f"| {who}, {order} | {count / seconds:,.0f} | {seconds:.2f} s | {mib:.0f} MiB |")
+        print(f"| speed-up, {order} | {ref_s / fast_s:.1f}x | | |")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--million-only", action="store_true")
+    args = parser.parse_args()
+    million(args.frames, args.repeat)
+    if not args.million_only:
+        print()
+        small()
+
+
+def small() -> None:
     now = datetime(2027, 1, 1, tzinfo=UTC)
     rows = []
     for count in (3_000, 30_000):

@@ -23,7 +23,7 @@ from crowdsky.domain import (
     RawFrame,
     ZoneDecision,
     parse_crowdsky_name,
-    parse_raw_name,
+    parse_raw_names,
 )
 from crowdsky.domain.device_paths import device_path, target_of_sub_folder
 from crowdsky.domain.device_time import (
@@ -108,12 +108,10 @@ def device_zone(seestar: Seestar) -> tzinfo | None:
 
 
 def _raw_frames(seestar: Seestar, folders: Iterable[str]) -> list[tuple[str, RawFrame]]:
-    frames = []
+    frames: list[tuple[str, RawFrame]] = []
     for folder in folders:
-        for entry in seestar.list_files(folder):
-            frame = parse_raw_name(entry.name)
-            if frame is not None:
-                frames.append((folder, frame))
+        parsed = parse_raw_names(entry.name for entry in seestar.list_files(folder))
+        frames += ((folder, frame) for frame in parsed)
     return frames
 
 

@@ -32,7 +32,7 @@ from crowdsky.domain import (
     check_min_exptime,
     companion_names,
     parse_crowdsky_name,
-    parse_raw_name,
+    parse_raw_names,
     partition_by_exptime,
     plan_blocks,
 )
@@ -88,7 +88,7 @@ class Crowdsky:
                 for entry in self.seestar.list_files(folder)
                 if entry.name.lower().endswith((".fit", ".fits"))
             ]
-            frames = [f for f in map(parse_raw_name, raw_names) if f is not None]
+            frames = parse_raw_names(raw_names)
             names = [e.name for e in self.seestar.list_files(target)]
             crowd = sum(1 for name in names if parse_crowdsky_name(name))
             stacked = sum(1 for name in names if name.lower().endswith((".fit", ".fits")))

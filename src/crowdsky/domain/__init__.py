@@ -26,6 +26,7 @@ from crowdsky.domain.names import (
     parse_crowdsky_name,
     parse_exposure,
     parse_raw_name,
+    parse_raw_names,
     parse_stacked_name,
 )
 from crowdsky.domain.outcomes import BlockStatus
@@ -89,6 +90,7 @@ __all__ = [
     "parse_crowdsky_name",
     "parse_exposure",
     "parse_raw_name",
+    "parse_raw_names",
     "parse_stacked_name",
     "partition_by_exptime",
     "plan_blocks",

@@ -8,23 +8,45 @@ the device rejected frames or the pointing moved a pixel.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta, tzinfo
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
+from operator import add, attrgetter, itemgetter
 
 import attrs
 
-from crowdsky.domain.names import CrowdskyName, RawFrame, format_exposure
+from crowdsky.domain.names import (
+    CrowdskyName,
+    RawFrame,
+    format_exposure,
+    stamp_in_name,
+    times_in_names,
+)
 from crowdsky.domain.timekeys import (
     BOUNDARY_MARGIN_S,
     SAVE_DELAY_S,
     as_utc,
-    block_bounds,
     check_block_minutes,
     chunk_key,
     frame_utc,
     local_to_utc,
 )
 from crowdsky.errors import PlanError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+_GROUP = attrgetter("target", "exposure_s", "filter")
+_NAME = attrgetter("name")
+_DATE_OBS = attrgetter("date_obs")
+# "YYYYMMDD-HH" and "MMSS" of a name ending in "_YYYYMMDD-HHMMSS.fit"
+_HOUR_OF_FIT = itemgetter(slice(-19, -8))
+_MINUTE_OF_FIT = itemgetter(slice(-8, -4))
+#: Moments within the hour at which the zone's offset is compared with the hour's start; an
+#: hour whose offset differs at any of them is converted frame by frame.
+_HOUR_PROBES = (*(timedelta(minutes=m) for m in (15, 30, 45)), timedelta(seconds=3599))
 
 __all__ = [
     "Block",
@@ -174,24 +196,110 @@ def plan_blocks(
     check_block_minutes(block_minutes)
     cutoff = as_utc(now)
     done = frozenset(covered)
-    groups: dict[tuple[str, float, str, datetime], list[tuple[datetime, RawFrame]]] = {}
+    groups: defaultdict[tuple[str, float, str], list[RawFrame]] = defaultdict(list)
     for frame in frames:
-        utc = frame_utc(frame, device_tz)
-        start, _ = block_bounds(utc, block_minutes)
-        key = (frame.target, frame.exposure_s, frame.filter, start)
-        groups.setdefault(key, []).append((utc, frame))
+        groups[_GROUP(frame)].append(frame)
+    hours = _HourStarts(device_tz)
     length = timedelta(minutes=block_minutes)
-    blocks = (
-        Block(target, exp, filt, start, start + length, block_minutes, _in_order(members))
-        for (target, exp, filt, start), members in groups.items()
-        if start + length + settle_time(exp) <= cutoff
+    blocks = []
+    for (target, exp, filt), members in groups.items():
+        starts = _exposure_starts_us(members, exp, hours)
+        late = cutoff - length - settle_time(exp)
+        for index, chunk in _split_blocks(members, starts, block_minutes * 60_000_000):
+            start = _EPOCH + index * length
+            if start > late:
+                continue
+            block = Block(target, exp, filt, start, start + length, block_minutes, chunk)
+            if not done or block.coverage_key not in done:
+                blocks.append(block)
+    return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
+
+
+class _HourStarts(dict[str, int | None]):
+    """UTC microseconds of each local hour ``YYYYMMDD-HH`` that ``tz`` gives one offset over.
+
+    ``None`` for an hour in which the offset changes (a DST change): its frames are converted
+    one by one. An offset change that is undone within 15 minutes would go unseen; no zone has
+    one.
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        super().__init__()
+        self._tz = tz
+
+    def __missing__(self, hour: str) -> int | None:
+        local = datetime(int(hour[:4]), int(hour[4:6]), int(hour[6:8]), int(hour[9:11]))
+        offset = local.replace(tzinfo=self._tz).utcoffset()
+        probes = ((local + step).replace(tzinfo=self._tz).utcoffset() for step in _HOUR_PROBES)
+        start = None
+        if offset is not None and all(probe == offset for probe in probes):
+            start = (local - offset - _NAIVE_EPOCH) // _MICROSECOND
+        self[hour] = start
+        return start
+
+
+def _minute_us(text: str, *, delay_us: int) -> int:
+    """Microseconds of ``MMSS`` into the hour, less the delay from exposure start to stamp."""
+    return (int(text[:2]) * 60 + int(text[2:])) * 1_000_000 - delay_us
+
+
+def _exposure_starts_us(
+    members: Sequence[RawFrame], exposure_s: float, hours: _HourStarts
+) -> list[int]:
+    """UTC exposure starts (:func:`frame_utc`) of frames of one exposure, in microseconds.
+
+    The fast way when every time is the name's own, no ``DATE-OBS`` is known and every hour
+    keeps one offset: an hour's start plus minutes and seconds, each distinct text converted
+    once. Otherwise frame by frame.
+    """
+    delay_us = timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
+    minutes = _Minutes(partial(_minute_us, delay_us=delay_us))
+    names = list(map(_NAME, members))
+    fast = (
+        not any(map(_DATE_OBS, members))
+        and times_in_names(members)
+        and all(name.endswith(".fit") for name in names)
     )
-    wanted = (b for b in blocks if b.coverage_key not in done)
-    return tuple(sorted(wanted, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
+    if fast:
+        starts = list(map(hours.__getitem__, map(_HOUR_OF_FIT, names)))
+        if None not in starts:
+            return list(map(add, starts, map(minutes.__getitem__, map(_MINUTE_OF_FIT, names))))
+    return [_exposure_start_us(frame, hours, minutes) for frame in members]
 
 
-def _in_order(members: list[tuple[datetime, RawFrame]]) -> tuple[RawFrame, ...]:
-    return tuple(frame for _, frame in sorted(members, key=lambda m: (m[0], m[1].name)))
+class _Minutes(dict[str, int]):
+    def __init__(self, compute: partial[int]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, text: str) -> int:
+        value = self[text] = self._compute(text)
+        return value
+
+
+def _exposure_start_us(frame: RawFrame, hours: _HourStarts, minutes: _Minutes) -> int:
+    stamp = stamp_in_name(frame) if frame.date_obs is None else None
+    hour = None if stamp is None else hours[stamp[:11]]
+    if stamp is None or hour is None:
+        return (frame_utc(frame, hours._tz) - _EPOCH) // _MICROSECOND
+    return hour + minutes[stamp[11:]]
+
+
+def _split_blocks(
+    members: list[RawFrame], starts: list[int], block_us: int
+) -> Iterator[tuple[int, tuple[RawFrame, ...]]]:
+    """Block index and frames (by start, then name) of each block the frames fall in."""
+    order = sorted(range(len(members)), key=starts.__getitem__)
+    if len(set(starts)) != len(starts):  # equal starts: the name decides
+        order.sort(key=lambda i: (starts[i], members[i].name))
+    keys = list(map(starts.__getitem__, order))
+    ordered = list(map(members.__getitem__, order))
+    first = 0
+    while first < len(keys):
+        index = keys[first] // block_us
+        end = bisect_left(keys, (index + 1) * block_us, first)
+        yield index, tuple(ordered[first:end])
+        first = end
 
 
 def partition_by_exptime(

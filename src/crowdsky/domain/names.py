@@ -15,7 +15,11 @@ Name forms (protocol reference §3.4, shared README):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
+from itertools import islice
+from operator import attrgetter
+from typing import Generic, TypeVar
 
 import attrs
 
@@ -32,6 +36,7 @@ __all__ = [
     "parse_crowdsky_name",
     "parse_exposure",
     "parse_raw_name",
+    "parse_raw_names",
     "parse_stacked_name",
 ]
 
@@ -45,6 +50,15 @@ _RAW_RE = re.compile(
     rf"^Light_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9-]+)_(?P<stamp>\d{{8}}-\d{{6}})\.fits?$",
     re.ASCII,
 )
+# The same pattern over many names at once, one per line; ``|.+`` takes a line that is no raw
+# name, so that ``findall`` gives exactly one result per name. The stamp is split into its hour
+# (``YYYYMMDD-HH``) and its minutes and seconds (``MMSS``): few distinct values, checked once each.
+_RAW_LINES_RE = re.compile(
+    r"^(?:Light_(.+?)_(\d+(?:\.\d+)?)s_([A-Za-z0-9-]+)_(\d{8}-\d\d)(\d{4})\.fits?|.+)$",
+    re.ASCII | re.MULTILINE,
+)
+#: Names parsed per regex pass: bounds the transient strings of a pass to a few MB.
+_BATCH = 8192
 _STACKED_RE = re.compile(
     rf"^DSO_Stacked_(?P<n>\d+)_(?P<target>.+)_{_EXP}_(?P<date>\d{{8}})_(?P<time>\d{{6}})\.fits?$",
     re.ASCII,
@@ -107,6 +121,51 @@ def _stamp(text: str, fmt: str) -> datetime | None:
     return stamp if FIRST_YEAR <= stamp.year < END_YEAR else None
 
 
+def _hour_ok(text: str) -> bool:
+    """True for ``YYYYMMDD-HH`` naming a real hour of a believable year (as ``strptime`` would)."""
+    try:
+        moment = datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]))
+    except ValueError:
+        return False
+    return FIRST_YEAR <= moment.year < END_YEAR
+
+
+def _minute_second_ok(text: str) -> bool:
+    """True for ``MMSS`` with minutes and seconds below 60."""
+    return int(text[:2]) < 60 and int(text[2:]) < 60
+
+
+def _raw_stamp(text: str) -> datetime | None:
+    """The time of a ``YYYYMMDD-HHMMSS`` stamp, ``None`` unless it is real and believable.
+
+    The fields have fixed widths, so this reads exactly what ``strptime`` with
+    ``%Y%m%d-%H%M%S`` reads, without its cost.
+    """
+    if not (_hour_ok(text[:11]) and _minute_second_ok(text[11:])):
+        return None
+    return _stamp_datetime(text)
+
+
+def _stamp_datetime(text: str) -> datetime:
+    """The time of a ``YYYYMMDD-HHMMSS`` stamp already known to be valid."""
+    return datetime(
+        int(text[:4]), int(text[4:6]), int(text[6:8]),
+        int(text[9:11]), int(text[11:13]), int(text[13:15]),
+    )  # fmt: skip
+
+
+def _stamp_text(name: str) -> str:
+    """The ``YYYYMMDD-HHMMSS`` stamp of a name the raw-name pattern accepts."""
+    stem = name.removesuffix("\n")  # the single-name pattern's ``$`` admits one line break
+    return stem[-19:-4] if stem.endswith(".fit") else stem[-20:-5]
+
+
+def _name_time(name: str) -> datetime | None:
+    """The time stamped in a raw sub-frame name, ``None`` for any other name."""
+    match = _RAW_RE.match(name)
+    return None if match is None else _raw_stamp(match["stamp"])
+
+
 def _exposure(text: str) -> float | None:
     """The exposure of a name's field, ``None`` unless ``0 < seconds <= MAX_EXPOSURE_S``."""
     value = float(text)  # the pattern admits digits and one dot only; 400 digits give inf
@@ -145,7 +204,7 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
         raise PlanError(f"{attribute.name} must be positive, got {value!r}.")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False, weakref_slot=False)
 class RawFrame:
     """One raw sub-frame, as its name describes it.
 
@@ -159,24 +218,80 @@ class RawFrame:
         Exposure time in seconds.
     filter : str
         Filter name as the device writes it (``"LP"``, ``"IRCUT"``).
-    local_time : datetime
-        Naive wall-clock time of the device when the frame was saved.
+    local_time : datetime or None
+        Naive wall-clock time of the device when the frame was saved. ``None`` means the time
+        stamped in ``name``; a frame keeps no separate copy of a time its name already carries
+        (that keeps a million frames in well under 100 MB), so it is read back from the name
+        whenever :attr:`local_time` is asked for.
     date_obs : datetime or None
         UTC start of the exposure from the FITS header, when it has been read. It settles the
         UTC time of frames taken in a repeated or skipped hour of a DST change.
+
+    Raises
+    ------
+    PlanError
+        For a bad target, filter or exposure, or ``local_time=None`` with a name carrying no
+        time stamp.
     """
 
     name: str
     target: str = attrs.field(validator=_check_target)
     exposure_s: float = attrs.field(validator=_positive)
     filter: str = attrs.field(validator=_check_filter)
-    local_time: datetime
+    # None when the name carries the time (always so for parsed frames): one form per value, so
+    # the generated ==, hash and attrs.evolve agree whichever way a frame was made.
+    _local_time: datetime | None = attrs.field(alias="local_time")
     date_obs: datetime | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        from_name = _name_time(self.name)
+        if self._local_time is None and from_name is None:
+            raise PlanError(f"{self.name!r} carries no time stamp: pass local_time.")
+        if self._local_time is not None and self._local_time == from_name:
+            object.__setattr__(self, "_local_time", None)
+
+    @property
+    def local_time(self) -> datetime:
+        """Naive device wall-clock time at which the frame was saved."""
+        if self._local_time is not None:
+            return self._local_time
+        return _stamp_datetime(_stamp_text(self.name))
 
     @property
     def exposure(self) -> str:
         """The exposure as the device writes it, e.g. ``"10.0s"``."""
         return format_exposure(self.exposure_s)
+
+    def __repr__(self) -> str:
+        return (
+            f"RawFrame(name={self.name!r}, target={self.target!r}, "
+            f"exposure_s={self.exposure_s!r}, filter={self.filter!r}, "
+            f"local_time={self.local_time!r}, date_obs={self.date_obs!r})"
+        )
+
+
+class _TrustedRawFrame:
+    """Builds a :class:`RawFrame` from fields the batch parser has already checked.
+
+    The same slots as :class:`RawFrame` and a plain ``__init__``: assigning the slots and then
+    the class is several times cheaper than RawFrame's frozen ``__init__`` with its validators,
+    which is most of the cost of parsing a million names. Only :func:`parse_raw_names` uses it,
+    and only with values that passed the same checks the validators make.
+    """
+
+    __slots__ = RawFrame.__slots__  # type: ignore[attr-defined]
+
+    def __init__(self, name: str, target: str, exposure_s: float, filter: str) -> None:
+        self.name = name
+        self.target = target
+        self.exposure_s = exposure_s
+        self.filter = filter
+        self._local_time = None
+        self.date_obs = None
+        self.__class__ = RawFrame  # type: ignore[assignment]
+
+
+_trusted_raw_frame: Callable[[str, str, float, str], RawFrame] = _TrustedRawFrame  # type: ignore[assignment]
 
 
 @attrs.frozen
@@ -250,6 +365,82 @@ class CrowdskyName:
         return f"{self.chunk_key}_HP{self.pixel:06d}"
 
 
+_Key = TypeVar("_Key", bound=Hashable)
+_Value = TypeVar("_Value")
+
+
+class _Memo(dict[_Key, _Value], Generic[_Key, _Value]):
+    """A dict that computes a missing value once, with ``compute(key)``."""
+
+    def __init__(self, compute: Callable[[_Key], _Value]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: _Key) -> _Value:
+        value = self[key] = self._compute(key)
+        return value
+
+
+def _usable_target(text: str) -> str | None:
+    try:
+        _check_target(None, None, text)
+    except PlanError:  # a padded target (" M 42"): no name this tool can build on, so not ours
+        return None
+    return text
+
+
+def _same(text: str) -> str:
+    return text
+
+
+class _FieldChecks:
+    """The checks of a raw name's fields, each distinct text checked once.
+
+    Targets and filters come back as one shared string per distinct text, so a million frames
+    of a few targets hold a few strings, not a million.
+    """
+
+    def __init__(self) -> None:
+        self.targets: _Memo[str, str | None] = _Memo(_usable_target)
+        self.exposures: _Memo[str, float | None] = _Memo(_exposure)
+        self.filters: _Memo[str, str] = _Memo(_same)  # the pattern admits good filters only
+        self.hours: _Memo[str, bool] = _Memo(_hour_ok)
+        self.minutes: _Memo[str, bool] = _Memo(_minute_second_ok)
+
+    def frame(
+        self, name: str, target: str, exp: str, filt: str, hour: str, minute: str
+    ) -> RawFrame | None:
+        """The frame of a name whose pattern groups these are, ``None`` if a field is bad."""
+        usable, exposure = self.targets[target], self.exposures[exp]
+        if usable is None or exposure is None or not (self.hours[hour] and self.minutes[minute]):
+            return None
+        return _trusted_raw_frame(name, usable, exposure, self.filters[filt])
+
+    def parse_one(self, name: str) -> RawFrame | None:
+        """Parse one name with the single-name pattern."""
+        match = _RAW_RE.match(name)
+        if match is None:
+            return None
+        stamp = match["stamp"]
+        return self.frame(
+            name, match["target"], match["exp"], match["filter"], stamp[:11], stamp[11:]
+        )
+
+    def parse_batch(self, names: list[str]) -> list[RawFrame | None]:
+        """Parse names that start with ``Light_``, one regex pass over all of them."""
+        text = "\n".join(names)
+        if text.count("\n") != len(names) - 1:  # a name holding a line break: one at a time
+            return [self.parse_one(name) for name in names]
+        found = _RAW_LINES_RE.findall(text)
+        if len(found) != len(names):  # cannot happen: every line is one match
+            return [self.parse_one(name) for name in names]
+        frame = self.frame
+        return [
+            frame(name, *groups) if groups[0] else None
+            for name, groups in zip(names, found, strict=True)
+        ]
+
+
 def parse_raw_name(name: str) -> RawFrame | None:
     """Parse a raw sub-frame name; anything else (JPEG companions, stacks, junk) gives ``None``.
 
@@ -270,17 +461,57 @@ def parse_raw_name(name: str) -> RawFrame | None:
     >>> parse_raw_name("Light_IC 434_10.0s_LP_20260227-211503_thn.jpg") is None
     True
     """
-    match = _RAW_RE.match(name)
-    if match is None:
-        return None
-    stamp = _stamp(match["stamp"], "%Y%m%d-%H%M%S")
-    exposure = _exposure(match["exp"])
-    if stamp is None or exposure is None:
-        return None
-    try:
-        return RawFrame(name, match["target"], exposure, match["filter"], stamp)
-    except PlanError:  # a padded target (" M 42"): no name this tool can build on, so not ours
-        return None
+    return _FieldChecks().parse_one(name)
+
+
+def parse_raw_names(names: Iterable[str]) -> tuple[RawFrame, ...]:
+    """Parse many names at once: the frames of those that are raw sub-frame names, in order.
+
+    The same frames as :func:`parse_raw_name` on each name, about ten times faster on large
+    listings: one precompiled pattern runs over a few thousand names at a time, each distinct
+    target, exposure, filter, hour and minute is checked once, and no ``strptime`` is needed.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Bare file names (companions, stacks and junk are skipped).
+
+    Returns
+    -------
+    tuple of RawFrame
+
+    Examples
+    --------
+    >>> frames = parse_raw_names(["Light_M 81_10.0s_LP_20260227-211503.fit",
+    ...                           "Light_M 81_10.0s_LP_20260227-211503.jpg",
+    ...                           "Light_M 81_10.0s_LP_20260227-211517.fit"])
+    >>> [f.local_time.strftime("%H:%M:%S") for f in frames]
+    ['21:15:03', '21:15:17']
+    """
+    checks = _FieldChecks()
+    frames: list[RawFrame] = []
+    listed = iter(names)
+    while chunk := list(islice(listed, _BATCH)):
+        raw = [name for name in chunk if name.startswith("Light_")]
+        frames.extend(f for f in checks.parse_batch(raw) if f is not None)
+    return tuple(frames)
+
+
+def stamp_in_name(frame: RawFrame) -> str | None:
+    """The ``YYYYMMDD-HHMMSS`` stamp of a frame whose local time is the one its name carries.
+
+    ``None`` for a frame made with a local time of its own (the planner then takes the slow path
+    for it).
+    """
+    return _stamp_text(frame.name) if frame._local_time is None else None
+
+
+def times_in_names(frames: Iterable[RawFrame]) -> bool:
+    """True when every frame's local time is the one stamped in its name."""
+    return not any(map(_GIVEN_LOCAL_TIME, frames))
+
+
+_GIVEN_LOCAL_TIME = attrgetter("_local_time")
 
 
 def parse_stacked_name(name: str) -> StackedName | None:
