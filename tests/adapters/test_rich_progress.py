@@ -98,3 +98,30 @@ def test_not_a_terminal_plain_lines_only() -> None:
         "── M 42 (target 2 of 2) ──",
         "  Renamed -> CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit",
     ]
+
+
+def test_summary_table_per_target() -> None:
+    from crowdsky.adapters.console import summary_table
+
+    buffer = StringIO()
+    console = Console(file=buffer, force_terminal=True, width=160, color_system=None)
+    results = {
+        "IC 434": {
+            "blocks_stacked": 2,
+            "blocks_failed": 1,
+            "blocks_skipped": 1,
+            "files": ["CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit"],
+        }
+    }
+    summary_table(console, results, {"M 42": "header could not be read"})
+    out = buffer.getvalue()
+    row = next(line for line in out.splitlines() if "IC 434" in line)
+    cells = [c.strip() for c in re.split(r"[│┃|]", row) if c.strip()]
+    assert cells == [
+        "IC 434",
+        "2",
+        "1",
+        "1 (too little exposure)",
+        "CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit",
+    ]
+    assert "header could not be read" in out

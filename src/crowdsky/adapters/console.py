@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from crowdsky.app.ports import BatchStackStatus
 
@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
-__all__ = ["CollectingProgress", "PrintProgress", "QuietProgress", "RichProgress"]
+__all__ = [
+    "CollectingProgress",
+    "PrintProgress",
+    "QuietProgress",
+    "RichProgress",
+    "skipped_block_lines",
+    "summary_table",
+]
 
 
 class PrintProgress:
@@ -328,3 +335,53 @@ def _size(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"  # pragma: no cover
+
+
+def skipped_block_lines(results: Mapping[str, Mapping[str, Any]], min_exptime: float) -> list[str]:
+    """One line per block skipped for too little exposure, with its exposure and date.
+
+    ``results`` maps each target to its :meth:`~crowdsky.app.service.Crowdsky.stack_blocks`
+    result.
+    """
+    skipped = [
+        (target, block)
+        for target, result in results.items()
+        for block in result["blocks"]
+        if block["status"] == "skipped"
+    ]
+    if not skipped:
+        return []
+    lines = [f"Skipped (less than {min_exptime:g}s of exposure):"]
+    for target, block in skipped:
+        start, end = block["block_start"], block["block_end"]
+        lines.append(
+            f"  {target} {start:%Y-%m-%d %H:%M}-{end:%H:%M}: {block['frame_count']} frames x "
+            f"{block['exposure']} = {block['total_exposure_s']:g}s"
+        )
+    return lines
+
+
+def summary_table(
+    console: Console,
+    results: Mapping[str, Mapping[str, Any]],
+    targets_failed: Mapping[str, str],
+) -> None:
+    """The end-of-run table: per target, blocks stacked, failed, skipped (and why), files."""
+    from rich.table import Table
+
+    table = Table(title="crowdsky stack", title_justify="left")
+    for column in ("target", "stacked", "failed", "skipped", "files"):
+        table.add_column(column, justify="right" if column in ("stacked", "failed") else "left")
+    for target, result in results.items():
+        skipped = int(result["blocks_skipped"])
+        why = f"{skipped} (too little exposure)" if skipped else "0"
+        table.add_row(
+            target,
+            str(result["blocks_stacked"]),
+            str(result["blocks_failed"]),
+            why,
+            "\n".join(result["files"]) or "-",
+        )
+    for target, error in targets_failed.items():
+        table.add_row(target, "-", "target", "-", error)
+    console.print(table)
