@@ -267,16 +267,15 @@ def _print_stack_report(
     args: argparse.Namespace, result: dict[str, Any], progress: Progress, min_exptime: float
 ) -> None:
     """The skipped blocks with their exposure, "would stack N blocks", the table, the summary."""
-    from crowdsky.adapters import console
-
     per_target = {result["target"]: result} if args.target else result["results"]
-    for line in console.skipped_block_lines(per_target, min_exptime):
+    for line in _skipped_block_lines(per_target, min_exptime):
         print(line)
     if args.dry_run:
         planned = sum(int(r["blocks_planned"]) for r in per_target.values())
         print(f"Would stack {planned} block{'s' if planned != 1 else ''}")
-    if isinstance(progress, console.RichProgress):
-        console.summary_table(progress.console, per_target, result.get("targets_failed", {}))
+    table = getattr(progress, "summary_table", None)  # the live display draws one
+    if callable(table):
+        table(per_target, result.get("targets_failed", {}))
     if args.target:
         print(
             f"Stacked: {result['blocks_stacked']} Failed: {result['blocks_failed']} "
@@ -287,6 +286,30 @@ def _print_stack_report(
         f"Stacked: {result['total_blocks_stacked']} Failed: {result['total_blocks_failed']} "
         f"Skipped: {result['total_blocks_skipped']} across {result['targets_processed']} targets"
     )
+
+
+def _skipped_block_lines(results: Mapping[str, Mapping[str, Any]], min_exptime: float) -> list[str]:
+    """One line per block skipped for too little exposure, with its exposure and date.
+
+    ``results`` maps each target to its :meth:`~crowdsky.app.service.Crowdsky.stack_blocks`
+    result.
+    """
+    skipped = [
+        (target, block)
+        for target, result in results.items()
+        for block in result["blocks"]
+        if block["status"] == "skipped"
+    ]
+    if not skipped:
+        return []
+    lines = [f"Skipped (less than {min_exptime:g}s of exposure):"]
+    for target, block in skipped:
+        start, end = block["block_start"], block["block_end"]
+        lines.append(
+            f"  {target} {start:%Y-%m-%d %H:%M}-{end:%H:%M}: {block['frame_count']} frames x "
+            f"{block['exposure']} = {block['total_exposure_s']:g}s"
+        )
+    return lines
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:

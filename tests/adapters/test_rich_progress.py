@@ -101,8 +101,6 @@ def test_not_a_terminal_plain_lines_only() -> None:
 
 
 def test_summary_table_per_target() -> None:
-    from crowdsky.adapters.console import summary_table
-
     buffer = StringIO()
     console = Console(file=buffer, force_terminal=True, width=160, color_system=None)
     results = {
@@ -113,7 +111,8 @@ def test_summary_table_per_target() -> None:
             "files": ["CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit"],
         }
     }
-    summary_table(console, results, {"M 42": "header could not be read"})
+    with RichProgress(console) as progress:
+        progress.summary_table(results, {"M 42": "header could not be read"})
     out = buffer.getvalue()
     row = next(line for line in out.splitlines() if "IC 434" in line)
     cells = [c.strip() for c in re.split(r"[│┃|]", row) if c.strip()]

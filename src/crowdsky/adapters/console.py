@@ -23,7 +23,6 @@ __all__ = [
     "PrintProgress",
     "QuietProgress",
     "RichProgress",
-    "skipped_block_lines",
     "summary_table",
 ]
 
@@ -216,6 +215,13 @@ class RichProgress:
             self._bars.stop()
             self._live = False
 
+    def summary_table(
+        self, results: Mapping[str, Mapping[str, Any]], targets_failed: Mapping[str, str]
+    ) -> None:
+        """Print the end-of-run table (see :func:`summary_table`)."""
+        self.close()
+        summary_table(self._console, results, targets_failed)
+
     def line(self, text: str) -> None:
         """Print one report line above the live display, exactly as given."""
         self._console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
@@ -335,30 +341,6 @@ def _size(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"  # pragma: no cover
-
-
-def skipped_block_lines(results: Mapping[str, Mapping[str, Any]], min_exptime: float) -> list[str]:
-    """One line per block skipped for too little exposure, with its exposure and date.
-
-    ``results`` maps each target to its :meth:`~crowdsky.app.service.Crowdsky.stack_blocks`
-    result.
-    """
-    skipped = [
-        (target, block)
-        for target, result in results.items()
-        for block in result["blocks"]
-        if block["status"] == "skipped"
-    ]
-    if not skipped:
-        return []
-    lines = [f"Skipped (less than {min_exptime:g}s of exposure):"]
-    for target, block in skipped:
-        start, end = block["block_start"], block["block_end"]
-        lines.append(
-            f"  {target} {start:%Y-%m-%d %H:%M}-{end:%H:%M}: {block['frame_count']} frames x "
-            f"{block['exposure']} = {block['total_exposure_s']:g}s"
-        )
-    return lines
 
 
 def summary_table(
