@@ -1,4 +1,4 @@
-"""Test-wide settings: the Hypothesis profiles.
+"""Test-wide settings: the Hypothesis profiles, and no user configuration file.
 
 ``dev`` (the default) is quick for the edit-test loop; ``ci`` runs more examples,
 deterministically and without per-example deadlines (a loaded CI machine must not fail a test
@@ -8,8 +8,10 @@ for being slow). Choose with ``HYPOTHESIS_PROFILE=dev|ci``; ``CI=true`` picks ``
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("dev", max_examples=60, deadline=timedelta(seconds=2))
@@ -24,3 +26,17 @@ def _profile() -> str:
 
 
 settings.load_profile(_profile())
+
+
+@pytest.fixture(autouse=True)
+def _no_user_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point ``$CROWDSKY_CONFIG`` at a file that does not exist: never the user's own config.
+
+    A test that wants a configuration file writes one and sets the variable itself.
+    """
+    missing = tmp_path_factory.mktemp("config") / "config.toml"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CROWDSKY_CONFIG", str(missing))
+        for name in ("CROWDSKY_SCOPE", "CROWDSKY_HOST", "CROWDSKY_KEY", "CROWDSKY_SHARE"):
+            patch.delenv(name, raising=False)
+        yield

@@ -264,18 +264,27 @@ def set_credentials(username: str, password: str, *, url: str | None = None) -> 
 
 
 def configure_server(
-    url: str | None = None, *, client: httpx.Client | None = None, allow_insecure_http: bool = False
+    url: str | None = None,
+    *,
+    client: httpx.Client | None = None,
+    allow_insecure_http: bool | None = None,
 ) -> None:
     """Choose the server the module-level functions talk to.
+
+    Each call changes only what it is given: ``configure_server(url)`` followed by
+    ``configure_server(client=...)`` keeps the URL. ``crowdsky.session.server_settings().reset()``
+    forgets every setting.
 
     Parameters
     ----------
     url : str, optional
-        Server root; else ``CROWDSKY_URL``; else ``https://crowdsky.univie.ac.at``.
+        Server root; else the one set earlier; else ``CROWDSKY_URL``; else
+        ``https://crowdsky.univie.ac.at``.
     client : httpx.Client, optional
         A client to send with (its transport, proxies, certificates); not closed here.
-    allow_insecure_http : bool
-        Allow the password over plain ``http://`` to a host that is not loopback.
+    allow_insecure_http : bool, optional
+        Allow the password over plain ``http://`` to a host that is not loopback (unchanged
+        when not given; not allowed until allowed).
     """
     server_settings().configure(url, client, allow_insecure_http)
 

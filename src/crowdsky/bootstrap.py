@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crowdsky.app.config import Settings, merge_settings
 from crowdsky.app.ports import Clock, Progress, Seestar
 from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
@@ -33,12 +34,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "collab_server",
+    "console_progress",
     "crowdsky_service",
+    "load_settings",
     "network_seestar",
     "print_progress",
     "resolve_zone",
     "run_simulator",
     "serve_loopback",
+    "server_password",
     "simulator_seestar",
     "system_clock",
     "upload_stacks",
@@ -127,6 +131,75 @@ def print_progress() -> Progress:
     from crowdsky.adapters.console import PrintProgress
 
     return PrintProgress()
+
+
+def console_progress(*, to_stderr: bool = False, quiet: bool = False) -> Progress:
+    """Progress for the command line.
+
+    A live display (:class:`~crowdsky.adapters.console.RichProgress`) when the stream is a
+    terminal, plain lines otherwise, nothing with ``quiet``. ``to_stderr`` keeps standard
+    output for ``--json``. Close it (``close()``) when done.
+    """
+    import sys
+
+    from crowdsky.adapters.console import PrintProgress, QuietProgress, RichProgress
+
+    if quiet:
+        return QuietProgress()
+    stream = sys.stderr if to_stderr else sys.stdout
+    if stream.isatty():
+        from rich.console import Console
+
+        return RichProgress(Console(stderr=to_stderr))
+    return PrintProgress(stream)
+
+
+def load_settings(
+    command_line: Mapping[str, Any],
+    *,
+    scope: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> Settings:
+    """The settings in effect: command line > environment > configuration file > defaults.
+
+    The file is ``$CROWDSKY_CONFIG`` or ``config.toml`` in the platform's configuration
+    directory (see :mod:`crowdsky.adapters.config_file`).
+
+    Raises
+    ------
+    ConfigError
+        For a malformed file, an unknown scope or a value of the wrong type.
+    """
+    import os
+
+    from crowdsky.adapters.config_file import config_path, read_config_file
+
+    env = os.environ if environment is None else environment
+    path = config_path(env)
+    return merge_settings(command_line, env, read_config_file(path), scope=scope, path=path)
+
+
+def server_password(username: str | None, *, prompt: bool) -> str | None:
+    """The server password: ``$CROWDSKY_PASSWORD``, else the system keyring, else a prompt.
+
+    Never from a command-line argument or the configuration file. ``None`` when there is no
+    user name, or none of the sources has one (and ``prompt`` is false).
+    """
+    import os
+
+    secret = os.environ.get("CROWDSKY_PASSWORD")
+    if secret:
+        return secret
+    if not username:
+        return None
+    from crowdsky.adapters.config_file import keyring_password
+
+    secret = keyring_password(username)
+    if secret is None and prompt:
+        import getpass
+
+        secret = getpass.getpass(f"CrowdSky password for {username}: ") or None
+    return secret
 
 
 def crowdsky_service(

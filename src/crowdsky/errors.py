@@ -11,6 +11,7 @@ edge into one of these, with the original kept as ``__cause__``.
     ├── PlanError (also ValueError)        bad arguments: block_minutes, min_exptime, names
     ├── UnknownTargetError (also LookupError)
     ├── NoSeestarError                     a module-level function before a Seestar was chosen
+    ├── ConfigError                        settings: configuration file, environment, options
     ├── SeestarError                       the telescope misbehaved or is unreachable
     │   ├── SeestarConnectionError         cannot connect, link dropped, no reply in time
     │   ├── SeestarAuthError               key missing or signature rejected
@@ -24,6 +25,7 @@ edge into one of these, with the original kept as ``__cause__``.
         │   └── UploadUnconfirmed          a change may have reached the server; answer lost
         ├── ServerRejected                 4xx with the server's own message
         │   └── ServerAuthError            401 or a redirect to the login page
+        │       └── MissingCredentialsError  no credentials set (also a ConfigError)
         └── ServerProtocolError            an answer that is not what the API promises
 
     CrowdskyWarning (UserWarning)
@@ -34,11 +36,13 @@ from __future__ import annotations
 
 __all__ = [
     "BatchStackError",
+    "ConfigError",
     "CrowdskyError",
     "CrowdskyWarning",
     "DeviceTimeWarning",
     "HeaderReadError",
     "ListingIncompleteError",
+    "MissingCredentialsError",
     "NoSeestarError",
     "PlanError",
     "SeestarAuthError",
@@ -89,6 +93,16 @@ class NoSeestarError(CrowdskyError):
     """A module-level function was called before a Seestar was chosen.
 
     Choose one with :func:`crowdsky.connect` or :func:`crowdsky.use_simulator`.
+    """
+
+
+class ConfigError(CrowdskyError):
+    """The settings cannot be used (a usage or configuration problem).
+
+    A malformed configuration file, an unknown ``--scope``, an environment variable of the
+    wrong type, a missing host or missing credentials.
+
+    The command line exits with status 2 for it (a usage or configuration problem).
     """
 
 
@@ -233,3 +247,7 @@ class CrowdskyWarning(UserWarning):
 
 class DeviceTimeWarning(CrowdskyWarning):
     """The device's UTC offset could not be established and had to be assumed."""
+
+
+class MissingCredentialsError(ServerAuthError, ConfigError):
+    """No CrowdSky credentials were set, so nothing was sent."""

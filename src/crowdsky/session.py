@@ -111,12 +111,24 @@ class ServerSettings:
             self._choice = attrs.evolve(self._choice, username=username, password=password, url=url)
 
     def configure(
-        self, url: str | None, client: httpx.Client | None, allow_insecure_http: bool
+        self, url: str | None, client: httpx.Client | None, allow_insecure_http: bool | None
     ) -> None:
-        """Choose the server URL, an optional client, and whether plain http is allowed."""
+        """Change the server URL, client, or whether plain http is allowed.
+
+        ``None`` keeps the current value, so a later call never silently undoes an earlier one;
+        :meth:`reset` forgets everything.
+        """
         with self._lock:
+            choice = self._choice
             self._choice = attrs.evolve(
-                self._choice, url=url, client=client, allow_insecure_http=allow_insecure_http
+                choice,
+                url=url if url is not None else choice.url,
+                client=client if client is not None else choice.client,
+                allow_insecure_http=(
+                    allow_insecure_http
+                    if allow_insecure_http is not None
+                    else choice.allow_insecure_http
+                ),
             )
 
     def reset(self) -> None:

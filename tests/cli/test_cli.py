@@ -47,7 +47,7 @@ def test_plan_lists_blocks(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_input_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["stack", "IC 434", "--simulator", "--block-minutes", "7"]) == 1
+    assert main(["stack", "IC 434", "--simulator", "--block-minutes", "7"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("crowdsky: block_minutes=7 does not split a day")
     assert "Traceback" not in err
@@ -62,12 +62,12 @@ def test_no_telescope_chosen_says_what_to_do(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SEESTAR_HOST", raising=False)
-    assert main(["targets"]) == 1
+    assert main(["targets"]) == 2
     assert "--host" in capsys.readouterr().err
 
 
 def test_purge_needs_confirmation(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["purge", "--simulator"]) == 1
+    assert main(["purge", "--simulator"]) == 2
     assert "--yes" in capsys.readouterr().err
     assert main(["purge", "M 42", "--simulator", "--yes"]) == 0
     assert "Deleted 3 file(s); 0 failed" in capsys.readouterr().out

@@ -56,7 +56,7 @@ def test_missing_credentials_say_how_to_set_them(
     for name in ("CROWDSKY_USERNAME", "CROWDSKY_PASSWORD", "CROWDSKY_URL"):
         monkeypatch.delenv(name, raising=False)
     session.server_settings().reset()
-    assert main(["stacks", "--url", "http://127.0.0.1:9"]) == 1
+    assert main(["stacks", "--url", "http://127.0.0.1:9"]) == 2
     assert "CROWDSKY_USERNAME" in capsys.readouterr().err
 
 

@@ -1,13 +1,30 @@
-"""Progress adapters: print to a terminal, collect in memory, or stay quiet."""
+"""Progress adapters: print plain lines, draw live bars on a terminal, collect, or stay quiet.
+
+:class:`PrintProgress` writes the report lines only (no escape codes off a terminal);
+:class:`RichProgress` adds, on a terminal, a live bar for the block that stacks and an overall
+line "block i of N · target j of M · about T left", drawn with ``rich``.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from crowdsky.app.ports import BatchStackStatus
 
-__all__ = ["CollectingProgress", "PrintProgress", "QuietProgress"]
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+
+__all__ = [
+    "CollectingProgress",
+    "PrintProgress",
+    "QuietProgress",
+    "RichProgress",
+    "summary_table",
+]
 
 
 class PrintProgress:
@@ -49,6 +66,22 @@ class PrintProgress:
         self.stream.flush()
         self._dirty = True
 
+    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
+        """Nothing: the plain report has no overall line."""
+
+    def target_started(self, target: str, index: int, total: int) -> None:
+        """Nothing: the report's own lines name the blocks."""
+
+    def block_started(self, label: str, frames: int) -> None:
+        """Nothing: the report prints its own ``Stacking block`` line."""
+
+    def block_finished(self, stacked: bool) -> None:
+        """End the rewritten progress line, if one is showing."""
+        self._end_progress()
+
+    def transfer(self, name: str, done: int, total: int | None) -> None:
+        """Nothing: byte counts only show on a live display."""
+
     def _end_progress(self) -> None:
         if self._dirty:
             self.stream.write("\n")
@@ -56,11 +89,16 @@ class PrintProgress:
 
 
 class CollectingProgress:
-    """Keep the lines and status readings in lists (tests, GUIs, notebooks)."""
+    """Keep the lines, status readings and events in lists (tests, GUIs, notebooks).
+
+    ``events`` holds one tuple per call of the other methods, such as
+    ``("block_started", "21:15-21:30", 33)``.
+    """
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.statuses: list[BatchStackStatus] = []
+        self.events: list[tuple[object, ...]] = []
 
     def line(self, text: str) -> None:
         """Remember a report line."""
@@ -69,6 +107,26 @@ class CollectingProgress:
     def stack_progress(self, status: BatchStackStatus) -> None:
         """Remember a status reading."""
         self.statuses.append(status)
+
+    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
+        """Remember the plan's size."""
+        self.events.append(("run_planned", blocks, frames, targets))
+
+    def target_started(self, target: str, index: int, total: int) -> None:
+        """Remember the target."""
+        self.events.append(("target_started", target, index, total))
+
+    def block_started(self, label: str, frames: int) -> None:
+        """Remember the block."""
+        self.events.append(("block_started", label, frames))
+
+    def block_finished(self, stacked: bool) -> None:
+        """Remember how the block ended."""
+        self.events.append(("block_finished", stacked))
+
+    def transfer(self, name: str, done: int, total: int | None) -> None:
+        """Remember the byte count."""
+        self.events.append(("transfer", name, done, total))
 
 
 class QuietProgress:
@@ -79,3 +137,233 @@ class QuietProgress:
 
     def stack_progress(self, status: BatchStackStatus) -> None:
         """Discard the reading."""
+
+    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
+        """Discard the plan's size."""
+
+    def target_started(self, target: str, index: int, total: int) -> None:
+        """Discard the target."""
+
+    def block_started(self, label: str, frames: int) -> None:
+        """Discard the block."""
+
+    def block_finished(self, stacked: bool) -> None:
+        """Discard the outcome."""
+
+    def transfer(self, name: str, done: int, total: int | None) -> None:
+        """Discard the byte count."""
+
+
+class RichProgress:
+    """Report lines above a live display: the stacking block's bar and the overall line.
+
+    Parameters
+    ----------
+    console : rich.console.Console, optional
+        Where to draw; a console on standard output by default. The display is drawn only when
+        the console is a terminal; otherwise only the report lines are printed, plainly.
+    monotonic : callable, optional
+        Seconds from a monotonic clock, for the measured speed ("about T left").
+
+    Use it as a context manager (or call :meth:`close`) so the live display is taken down.
+    """
+
+    def __init__(
+        self, console: Console | None = None, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+        self._console = console if console is not None else Console()
+        self._now = monotonic
+        self._bars = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}", markup=False),
+            console=self._console,
+            auto_refresh=False,
+            transient=True,
+        )
+        self._live = False
+        self._overall: TaskID | None = None
+        self._block: TaskID | None = None
+        self._transfer: TaskID | None = None
+        self._blocks = self._frames = self._targets = 0
+        self._block_index = self._frames_done = 0
+        self._target = ""
+        self._target_index = 0
+        self._block_frames = 0
+        self._block_began = 0.0
+        self._stacking_seconds = 0.0
+        self._device_left: float | None = None
+
+    def __enter__(self) -> RichProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def console(self) -> Console:
+        """The console drawn on."""
+        return self._console
+
+    def close(self) -> None:
+        """Take the live display down (the report lines stay)."""
+        if self._live:
+            self._bars.stop()
+            self._live = False
+
+    def summary_table(
+        self, results: Mapping[str, Mapping[str, Any]], targets_failed: Mapping[str, str]
+    ) -> None:
+        """Print the end-of-run table (see :func:`summary_table`)."""
+        self.close()
+        summary_table(self._console, results, targets_failed)
+
+    def line(self, text: str) -> None:
+        """Print one report line above the live display, exactly as given."""
+        self._console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
+        """Remember the plan's size for the overall line."""
+        self._blocks, self._frames, self._targets = blocks, frames, targets
+
+    def target_started(self, target: str, index: int, total: int) -> None:
+        """Name the target when it changes."""
+        self._target, self._target_index, self._targets = target, index, total
+        self.line(f"── {target} (target {index} of {total}) ──")
+
+    def block_started(self, label: str, frames: int) -> None:
+        """Start the block's bar and move the overall line on."""
+        self._block_index += 1
+        self._block_frames = frames
+        self._block_began = self._now()
+        self._device_left = None
+        self._ensure_live()
+        if self._block is not None:
+            self._bars.remove_task(self._block)
+        self._block = self._bars.add_task(
+            f"{self._target} {label}", total=100.0, detail=f"0/{frames} frames"
+        )
+        self._update_overall()
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        """Move the block's bar: percent, frames, the device's own time left."""
+        if self._block is None:
+            return
+        self._device_left = status.remaining_sec
+        left = "" if status.remaining_sec is None else f" · {_duration(status.remaining_sec)} left"
+        self._bars.update(
+            self._block,
+            completed=status.percent,
+            detail=f"{status.stacked_img}/{status.total_img} frames{left}",
+        )
+        self._update_overall()
+
+    def block_finished(self, stacked: bool) -> None:
+        """Count the block's frames and time toward the measured speed."""
+        self._frames_done += self._block_frames
+        self._stacking_seconds += max(0.0, self._now() - self._block_began)
+        if self._block is not None:
+            self._bars.remove_task(self._block)
+            self._block = None
+        self._device_left = None
+        self._update_overall()
+
+    def transfer(self, name: str, done: int, total: int | None) -> None:
+        """Show the bytes of a download or upload moved so far."""
+        self._ensure_live()
+        detail = f"{_size(done)}" + ("" if total is None else f" of {_size(total)}")
+        if self._transfer is None:
+            self._transfer = self._bars.add_task(name, total=total, detail=detail)
+        self._bars.update(
+            self._transfer, description=name, completed=done, total=total, detail=detail
+        )
+        if total is not None and done >= total:
+            self._bars.remove_task(self._transfer)
+            self._transfer = None
+        self._bars.refresh()
+
+    def overall_text(self) -> str:
+        """``block i of N · target j of M · about T left`` (the time once it can be told)."""
+        parts = [f"block {self._block_index} of {self._blocks}"]
+        if self._targets:
+            parts.append(f"target {self._target_index} of {self._targets}")
+        left = self._seconds_left()
+        parts.append(
+            "time left not measured yet" if left is None else f"about {_duration(left)} left"
+        )
+        return " · ".join(parts)
+
+    def _seconds_left(self) -> float | None:
+        if self._frames_done == 0 or self._stacking_seconds <= 0:
+            return self._device_left if self._blocks == 1 else None
+        per_frame = self._stacking_seconds / self._frames_done
+        in_block = self._block_frames if self._block is not None else 0
+        later = max(0, self._frames - self._frames_done - in_block)
+        current = self._device_left if self._device_left is not None else per_frame * in_block
+        return current + per_frame * later
+
+    def _ensure_live(self) -> None:
+        if self._live or not self._console.is_terminal:
+            return
+        self._bars.start()
+        self._live = True
+
+    def _update_overall(self) -> None:
+        if not self._live:
+            return
+        if self._overall is None:
+            self._overall = self._bars.add_task(
+                self.overall_text(), total=None, detail="", start=False
+            )
+        self._bars.update(self._overall, description=self.overall_text())
+        self._bars.refresh()
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def summary_table(
+    console: Console,
+    results: Mapping[str, Mapping[str, Any]],
+    targets_failed: Mapping[str, str],
+) -> None:
+    """The end-of-run table: per target, blocks stacked, failed, skipped (and why), files."""
+    from rich.table import Table
+
+    table = Table(title="crowdsky stack", title_justify="left")
+    for column in ("target", "stacked", "failed", "skipped", "files"):
+        table.add_column(column, justify="right" if column in ("stacked", "failed") else "left")
+    for target, result in results.items():
+        skipped = int(result["blocks_skipped"])
+        why = f"{skipped} (too little exposure)" if skipped else "0"
+        table.add_row(
+            target,
+            str(result["blocks_stacked"]),
+            str(result["blocks_failed"]),
+            why,
+            "\n".join(result["files"]) or "-",
+        )
+    for target, error in targets_failed.items():
+        table.add_row(target, "-", "target", "-", error)
+    console.print(table)

@@ -289,6 +289,26 @@ class Progress(Protocol):
         """A status reading while a block stacks (percent, frames, time left)."""
         ...
 
+    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
+        """Stacking is about to start: ``blocks`` blocks of ``frames`` frames in ``targets``."""
+        ...
+
+    def target_started(self, target: str, index: int, total: int) -> None:
+        """Stacking moves on to ``target``, the ``index``-th (from 1) of ``total``."""
+        ...
+
+    def block_started(self, label: str, frames: int) -> None:
+        """A block of ``frames`` frames starts; ``label`` is its span (dated if several nights)."""
+        ...
+
+    def block_finished(self, stacked: bool) -> None:
+        """The block that started last is done: stacked and renamed, or not."""
+        ...
+
+    def transfer(self, name: str, done: int, total: int | None) -> None:
+        """``done`` of ``total`` bytes (``None``: unknown) of the file ``name`` moved so far."""
+        ...
+
 
 class LocalFits(Protocol):
     """FITS files on this computer (the stacks to upload)."""

@@ -194,20 +194,43 @@ class Crowdsky:
             ``blocks_skipped`` (below ``min_exptime``), ``rename_failed``, ``files`` (new CrowdSky
             names) and ``blocks`` (one dict per block with its ``status``).
         """
-        inventory, keep, skip = self._plan(target, block_minutes, min_exptime)
-        tz = inventory.zone.tz
-        outcomes = [BlockOutcome(b, BlockStatus.SKIPPED) for b in skip]
+        plan = _TargetPlan(target, *self._plan(target, block_minutes, min_exptime))
+        if not dry_run:
+            self._announce([plan])
+        return self._carry_out(plan, dry_run, index=1, total=1)
+
+    def _announce(self, plans: list[_TargetPlan]) -> None:
+        self.progress.run_planned(
+            sum(len(p.keep) for p in plans),
+            sum(b.frame_count for p in plans for b in p.keep),
+            sum(1 for p in plans if p.keep),
+        )
+
+    def _carry_out(
+        self, plan: _TargetPlan, dry_run: bool, *, index: int, total: int
+    ) -> dict[str, Any]:
+        tz = plan.inventory.zone.tz
+        outcomes = [BlockOutcome(b, BlockStatus.SKIPPED) for b in plan.skip]
         if dry_run:
-            for line in text.dry_run_lines(target, keep, tz):
+            for line in text.dry_run_lines(plan.target, plan.keep, tz):
                 self.progress.line(line)
-            outcomes += [BlockOutcome(b, BlockStatus.PLANNED) for b in keep]
-        else:
-            try:
-                outcomes += [self._stack(inventory, b) for b in keep]
-            finally:
-                if keep:
-                    finish_stacking(self.seestar)
-        return _summary(target, dry_run, outcomes, tz)
+            outcomes += [BlockOutcome(b, BlockStatus.PLANNED) for b in plan.keep]
+            return _summary(plan.target, dry_run, outcomes, tz)
+        if plan.keep:
+            self.progress.target_started(plan.target, index, total)
+        several = len({text.night_of(b, tz) for b in plan.keep}) > 1
+        try:
+            for block in plan.keep:
+                self.progress.block_started(
+                    text.block_label(block, tz, several_nights=several), block.frame_count
+                )
+                outcome = self._stack(plan.inventory, block)
+                self.progress.block_finished(outcome.status is BlockStatus.STACKED)
+                outcomes.append(outcome)
+        finally:
+            if plan.keep:
+                finish_stacking(self.seestar)
+        return _summary(plan.target, dry_run, outcomes, tz)
 
     def _stack(self, inventory: TargetInventory, block: Block) -> BlockOutcome:
         paths = [inventory.path_of(frame) for frame in block.frames]
@@ -237,14 +260,28 @@ class Crowdsky:
         check_min_exptime(min_exptime)
         results: dict[str, dict[str, Any]] = {}
         failed: dict[str, str] = {}
+        plans: list[_TargetPlan] = []
+        # Every target is planned before the first block stacks, so progress can say
+        # "block i of N" over the whole run.
         for target in list_target_folders(self.seestar):
             try:
-                results[target] = self.stack_blocks(
-                    target, block_minutes=block_minutes, min_exptime=min_exptime, dry_run=dry_run
-                )
+                plans.append(_TargetPlan(target, *self._plan(target, block_minutes, min_exptime)))
             except CrowdskyError as exc:
                 failed[target] = str(exc)
                 self.progress.line(f"{target}: {exc}")
+        if not dry_run:
+            self._announce(plans)
+        stacking_targets = sum(1 for p in plans if p.keep)
+        index = 0
+        for plan in plans:
+            index += 1 if plan.keep else 0
+            try:
+                results[plan.target] = self._carry_out(
+                    plan, dry_run, index=index, total=stacking_targets
+                )
+            except CrowdskyError as exc:
+                failed[plan.target] = str(exc)
+                self.progress.line(f"{plan.target}: {exc}")
 
         def total(key: str) -> int:
             return sum(int(r[key]) for r in results.values())
@@ -293,6 +330,16 @@ class Crowdsky:
 
     def _stack_folders(self) -> list[str]:
         return [e.name for e in self.seestar.list_folders() if not is_sub_folder(e.name)]
+
+
+@attrs.frozen
+class _TargetPlan:
+    """What one target's run will do: its inventory, the blocks to stack and those skipped."""
+
+    target: str
+    inventory: TargetInventory
+    keep: tuple[Block, ...]
+    skip: tuple[Block, ...]
 
 
 def _purgeable(seestar: Seestar, folder: str) -> list[str]:

@@ -6,15 +6,17 @@ Pure text: the application layer hands these to the progress port, which prints 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 
 from crowdsky.domain.blocks import Block
 
 __all__ = [
+    "block_label",
     "block_span",
     "complete_line",
     "dry_run_lines",
     "failed_line",
+    "night_of",
     "rename_failed_line",
     "renamed_line",
     "seconds_text",
@@ -32,6 +34,26 @@ def block_span(block: Block, tz: tzinfo) -> str:
     """``HH:MM-HH:MM`` in the device's local time, as the specification prints blocks."""
     start, end = block.local_bounds(tz)
     return f"{start:%H:%M}-{end:%H:%M}"
+
+
+def night_of(block: Block, tz: tzinfo) -> str:
+    """The night a block belongs to, as the local date on which it began (``YYYY-MM-DD``).
+
+    A night runs from local noon to local noon, so 23:45 and 00:15 are the same night.
+    """
+    start, _ = block.local_bounds(tz)
+    return f"{(start - timedelta(hours=12)).date():%Y-%m-%d}"
+
+
+def block_label(block: Block, tz: tzinfo, *, several_nights: bool) -> str:
+    """``21:15-21:30``, or ``2026-02-27 21:15-21:30`` when the plan spans several nights.
+
+    The date is the block's own local date (not its night's), as a clock would show it.
+    """
+    if not several_nights:
+        return block_span(block, tz)
+    start, _ = block.local_bounds(tz)
+    return f"{start:%Y-%m-%d} {block_span(block, tz)}"
 
 
 def dry_run_lines(target: str, blocks: Sequence[Block], tz: tzinfo) -> tuple[str, ...]:

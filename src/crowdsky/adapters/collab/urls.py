@@ -15,7 +15,7 @@ from urllib.parse import SplitResult, urlsplit
 import attrs
 import httpx
 
-from crowdsky.errors import PlanError, ServerAuthError
+from crowdsky.errors import MissingCredentialsError, PlanError
 
 __all__ = [
     "CREDENTIALS_HINT",
@@ -61,10 +61,10 @@ class Credentials:
         return cls(user, secret)
 
 
-def missing_credentials() -> ServerAuthError:
+def missing_credentials() -> MissingCredentialsError:
     """The error for a request that cannot be sent because no credentials are set."""
     message = f"No CrowdSky credentials set; nothing was sent. {CREDENTIALS_HINT}"
-    error = ServerAuthError(401, message)
+    error = MissingCredentialsError(401, message)
     error.args = (message,)  # nothing reached the server: no "server refused" wording
     return error
 
