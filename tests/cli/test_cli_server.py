@@ -67,7 +67,7 @@ def test_plain_http_refusal_names_the_command_line_option(
     monkeypatch.setenv("CROWDSKY_PASSWORD", SECRET)
     session.server_settings().reset()
     try:
-        assert main(["stacks", "--url", "http://192.0.2.7:8080"]) == 1
+        assert main(["stacks", "--url", "http://192.0.2.7:8080"]) == 2  # a configuration problem
     finally:
         session.server_settings().reset()
     err = capsys.readouterr().err
