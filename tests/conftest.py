@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("dev", max_examples=60, deadline=timedelta(seconds=2))
@@ -24,3 +25,11 @@ def _profile() -> str:
 
 
 settings.load_profile(_profile())
+
+
+@pytest.fixture(autouse=True)
+def _simulator_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own ``$CROWDSKY_CACHE_DIR``: a fresh ``--simulator``, no home writes."""
+    monkeypatch.setenv("CROWDSKY_CACHE_DIR", str(tmp_path_factory.mktemp("crowdsky-cache")))

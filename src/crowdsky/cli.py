@@ -36,7 +36,14 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--simulator",
         action="store_true",
-        help="use the built-in in-memory Seestar with a demo night (no telescope needed)",
+        help="use the built-in simulated Seestar with a demo night (no telescope needed); it "
+        "keeps its state between commands in $CROWDSKY_CACHE_DIR/simulator (default: the "
+        "user cache folder, e.g. ~/.cache/crowdsky/simulator)",
+    )
+    group.add_argument(
+        "--simulator-reset",
+        action="store_true",
+        help="with --simulator: start over from the demo night",
     )
     group.add_argument(
         "--host",
@@ -72,8 +79,10 @@ def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
     """The telescope the options name, closed (batch stack left clean) when done."""
     from crowdsky import bootstrap
 
+    if args.simulator_reset and not args.simulator:
+        raise CrowdskyError("--simulator-reset goes with --simulator.")
     if args.simulator:
-        seestar: Seestar = bootstrap.simulator_seestar()
+        seestar: Seestar = bootstrap.cached_simulator_seestar(reset=args.simulator_reset)
     elif not args.host:
         raise CrowdskyError(
             "No telescope chosen: pass --host <address> (or set SEESTAR_HOST), or --simulator "

@@ -306,7 +306,7 @@ class RsaAuthenticator:
         return True
 
     def _probe_unverified(self, rpc: RpcCaller) -> None:
-        """Offered a challenge but holding no key: does the device answer without one?
+        """Tell, without a key, a device that answers unverified from one that will not.
 
         Firmware 7.18-7.31 offers the handshake but does not insist on it; 7.32+ then ignores
         every command. One harmless ``test_connection`` with a short timeout tells them apart
