@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crowdsky.errors import CrowdskyError, CrowdskyWarning
+from crowdsky.domain.preflight import Link, Problem
+from crowdsky.errors import CrowdskyError, CrowdskyWarning, PlanError, SeestarAuthError
 
 if TYPE_CHECKING:
     from crowdsky.adapters.collab import HttpCollabServer
@@ -146,6 +148,80 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How to fix each pre-flight problem, in command-line terms.
+_PREFLIGHT_FIXES = {
+    Problem.CONTROL_UNREACHABLE: (
+        "the Seestar does not answer",
+        "check --host and --port, and that it is on and on this computer's network",
+    ),
+    Problem.KEY: (
+        "the Seestar needs its key",
+        "pass --key FILE or set SEESTAR_KEY_PATH to the PEM file with the Seestar app's key",
+    ),
+    Problem.FILES_UNREACHABLE: (
+        "the Seestar's file server does not answer",
+        "check --http-port (80 on a Seestar)",
+    ),
+    Problem.RENAME_UNAVAILABLE: (
+        "files on the Seestar cannot be renamed",
+        "mount its 'EMMC Images' share and pass --share DIR, or check --smb-port (445) and "
+        "that this computer allows anonymous SMB",
+    ),
+}
+
+
+class _NotReady(Exception):
+    """Pre-flight found problems; already printed. ``status`` is the exit status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _preflight(
+    args: argparse.Namespace,
+    seestar: Seestar,
+    service: Crowdsky,
+    *,
+    links: frozenset[Link] = frozenset(Link),
+    check_state: bool = False,
+) -> None:
+    """Check the links (and, for stacking, that the telescope is idle) before any work.
+
+    Prints one line per problem and raises :class:`_NotReady`: exit status 2 for configuration,
+    1 for a busy telescope that was left alone.
+    """
+    from crowdsky.app.preflight import preflight
+
+    findings = preflight(
+        seestar,
+        links=links,
+        check_state=check_state,
+        clock=service.clock,
+        progress=service.progress,
+        wait=getattr(args, "wait", 0.0) or 0.0,
+    )
+    for finding in findings:
+        if finding.problem is Problem.BUSY:
+            waited = f" after waiting {args.wait:g} s" if getattr(args, "wait", 0) else ""
+            print(
+                f"crowdsky: the Seestar is busy ({finding.detail} running){waited}; skipped so "
+                "as not to disturb it. Run again when it is idle, or wait with --wait SECONDS.",
+                file=sys.stderr,
+            )
+        else:
+            what, fix = _PREFLIGHT_FIXES[finding.problem]
+            print(f"crowdsky: {what}: {fix}. ({_first_sentence(finding.detail)})", file=sys.stderr)
+    if findings:
+        raise _NotReady(2 if any(f.problem.is_configuration for f in findings) else 1)
+
+
+def _first_sentence(text: str) -> str:
+    text = _cli_wording(text)
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 def _cmd_stack(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "block_minutes": args.block_minutes,
@@ -154,6 +230,7 @@ def _cmd_stack(args: argparse.Namespace) -> int:
     }
     with _seestar(args) as seestar:
         service = _service(args, seestar)
+        _preflight(args, seestar, service, check_state=not args.dry_run)
         if args.target:
             result = service.stack_blocks(args.target, **options)
         else:
@@ -178,7 +255,9 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             "--dry-run to see what would go."
         )
     with _seestar(args) as seestar:
-        result = _service(args, seestar).purge_crowdsky_stacks(args.target, dry_run=args.dry_run)
+        service = _service(args, seestar)
+        _preflight(args, seestar, service, links=frozenset({Link.CONTROL, Link.RENAME}))
+        result = service.purge_crowdsky_stacks(args.target, dry_run=args.dry_run)
     verb = "Would delete" if args.dry_run else "Deleted"
     print(f"{verb} {len(result['files_deleted'])} file(s); {len(result['files_failed'])} failed")
     return 1 if result["files_failed"] else 0
@@ -224,6 +303,9 @@ def _cmd_upload(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(_server(args))
         seestar = stack.enter_context(_seestar(args)) if args.local_dir is None else None
+        if seestar is not None:  # downloads only: the control link and the file server
+            service = _service(args, seestar)
+            _preflight(args, seestar, service, links=frozenset({Link.CONTROL, Link.FILES}))
         result = bootstrap.upload_stacks(
             server,
             seestar=seestar,
@@ -267,6 +349,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 24 * 3600:
+        raise argparse.ArgumentTypeError("give between 0 and 86400 seconds")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crowdsky",
@@ -291,6 +383,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack", help="batch-stack unstacked blocks (one target, or all)")
     p.add_argument("target", nargs="?", help="target name; all targets when omitted")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--wait",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="if the Seestar is imaging, wait up to this long for it to finish (default: skip)",
+    )
     _add_device_options(p)
     _add_plan_options(p)
     p.set_defaults(handler=_cmd_stack)
@@ -345,6 +444,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Library wording (Python names) → command-line wording, for messages shown by the CLI.
+_CLI_WORDING: tuple[tuple[str, str], ...] = (
+    ("Pass key_path= or set", "Pass --key FILE or set"),
+    ("pass key_path= or set", "pass --key FILE or set"),
+    ("Call list_targets() to see the exact names", "Run 'crowdsky targets' to see the exact names"),
+    (
+        "mount the 'EMMC Images' share and use MountedShareFileOps.",
+        "mount the 'EMMC Images' share and pass its folder with --share DIR.",
+    ),
+    (
+        "pass allow_insecure_http=True if you really mean it",
+        "pass --insecure-http if you really mean it",
+    ),
+    (
+        "crowdsky.set_credentials('username', 'password') or the environment variables",
+        "the environment variables",
+    ),
+    ("try again, or raise the timeout.", "try again."),
+)
+
+
+#: Keyword arguments named in library messages → the option that sets them, and its value.
+_KEYWORD_OPTIONS = {
+    "block_minutes": ("--block-minutes", "MINUTES"),
+    "min_exptime": ("--min-exptime", "SECONDS"),
+    "local_dir": ("--local-dir", "DIR"),
+    "tz": ("--tz", "ZONE"),
+}
+
+
+def _cli_wording(message: str) -> str:
+    """``message`` with the library's Python names replaced by options and commands."""
+    for python, cli in _CLI_WORDING:
+        message = message.replace(python, cli)
+    for keyword, (option, value) in _KEYWORD_OPTIONS.items():
+        message = re.sub(rf"\b{keyword}=(?=[^\s.,;])", f"{option} ", message)
+        message = re.sub(rf"\b{keyword}=", f"{option} {value}", message)
+        if "_" in keyword:
+            message = re.sub(rf"\b{keyword}\b", option, message)
+    return message
+
+
 def _show_warning(
     message: Warning | str,
     category: type[Warning],
@@ -372,9 +513,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", CrowdskyWarning)
             return handler(args)
+    except _NotReady as not_ready:
+        return not_ready.status
     except CrowdskyError as exc:
-        print(f"crowdsky: {exc}", file=sys.stderr)
-        return 1
+        print(f"crowdsky: {_cli_wording(str(exc))}", file=sys.stderr)
+        return 2 if isinstance(exc, (PlanError, SeestarAuthError)) else 1
     except KeyboardInterrupt:
         print("crowdsky: interrupted; the Seestar's batch stack was stopped.", file=sys.stderr)
         return 130
