@@ -38,7 +38,12 @@ from crowdsky.domain import (
 )
 from crowdsky.domain import report as text
 from crowdsky.domain.device_paths import device_path, is_sub_folder
-from crowdsky.errors import CrowdskyError, StorageError
+from crowdsky.errors import (
+    CrowdskyError,
+    SeestarConnectionError,
+    StorageError,
+    UnknownTargetError,
+)
 
 __all__ = ["Crowdsky"]
 
@@ -219,6 +224,10 @@ class Crowdsky:
     ) -> dict[str, Any]:
         """:meth:`stack_blocks` for every target; a target that fails does not stop the rest.
 
+        A telescope that cannot be reached any more does: a
+        :class:`~crowdsky.errors.SeestarConnectionError` after which the folder list cannot be
+        read either ends the run (the error propagates, reported once).
+
         Returns
         -------
         dict
@@ -235,6 +244,11 @@ class Crowdsky:
                 results[target] = self.stack_blocks(
                     target, block_minutes=block_minutes, min_exptime=min_exptime, dry_run=dry_run
                 )
+            except SeestarConnectionError as exc:
+                if not self._still_reachable():
+                    raise  # the telescope is gone: every other target would fail the same way
+                failed[target] = str(exc)
+                self.progress.line(f"{target}: {exc}")
             except CrowdskyError as exc:
                 failed[target] = str(exc)
                 self.progress.line(f"{target}: {exc}")
@@ -264,7 +278,15 @@ class Crowdsky:
         -------
         dict
             ``files_deleted``, ``files_failed`` (path → error) and ``dry_run``.
+
+        Raises
+        ------
+        UnknownTargetError
+            When ``target`` names neither a folder on the Seestar nor a target with raw
+            sub-frames.
         """
+        if target is not None:
+            self._check_purge_target(target)
         folders = [target] if target is not None else self._stack_folders()
         deleted: list[str] = []
         failed: dict[str, str] = {}
@@ -283,6 +305,20 @@ class Crowdsky:
                     deleted.append(path)
                     self.progress.line(f"Deleted {path}")
         return {"files_deleted": deleted, "files_failed": failed, "dry_run": dry_run}
+
+    def _still_reachable(self) -> bool:
+        try:
+            self.seestar.list_folders()
+        except SeestarConnectionError:
+            return False
+        return True
+
+    def _check_purge_target(self, target: str) -> None:
+        """:class:`UnknownTargetError` unless ``target`` is a folder or has raw sub-frames."""
+        known = list_target_folders(self.seestar)
+        if target in known or any(e.name == target for e in self.seestar.list_folders()):
+            return
+        raise UnknownTargetError(target, tuple(known))
 
     def _stack_folders(self) -> list[str]:
         return [e.name for e in self.seestar.list_folders() if not is_sub_folder(e.name)]
