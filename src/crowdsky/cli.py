@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import re
 import sys
@@ -21,16 +22,60 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crowdsky.domain.preflight import Link, Problem
-from crowdsky.errors import CrowdskyError, CrowdskyWarning, PlanError, SeestarAuthError
+from crowdsky.errors import (
+    CrowdskyError,
+    CrowdskyWarning,
+    PlanError,
+    SeestarAuthError,
+    SeestarConnectionError,
+)
 
 if TYPE_CHECKING:
     from crowdsky.adapters.collab import HttpCollabServer
-    from crowdsky.app.ports import Seestar
+    from crowdsky.app.ports import BatchStackStatus, Progress, Seestar
     from crowdsky.app.service import Crowdsky
 
 __all__ = ["main"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class _Run:
+    """What one command has done so far, for the line printed when it is cut short."""
+
+    def __init__(self) -> None:
+        self.telescope = False  # a telescope was opened
+        self.blocks_started = 0
+        self.blocks_done = 0
+
+    def summary(self) -> str:
+        """``2 block(s) stacked and renamed; the block in progress was not.`` or ``""``."""
+        if not self.blocks_started:
+            return ""
+        pending = self.blocks_started - self.blocks_done
+        rest = "; the block in progress was not" if pending else ""
+        return f"{self.blocks_done} block(s) stacked and renamed{rest}"
+
+
+class _CountingProgress:
+    """Progress that also counts blocks begun and renamed, for :class:`_Run`."""
+
+    def __init__(self, inner: Progress, run: _Run) -> None:
+        from crowdsky.domain.report import renamed_line
+
+        self._inner = inner
+        self._run = run
+        self._renamed = renamed_line("")
+
+    def line(self, text: str) -> None:
+        if text.startswith("Stacking "):
+            self._run.blocks_started += 1
+        elif text.startswith(self._renamed):
+            self._run.blocks_done += 1
+        self._inner.line(text)
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        self._inner.stack_progress(status)
 
 
 def _add_device_options(parser: argparse.ArgumentParser) -> None:
@@ -63,10 +108,13 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--port", type=int, default=4700, help="JSON-RPC port (default 4700)")
     group.add_argument("--http-port", type=int, default=80, help="file server port (default 80)")
     group.add_argument("--smb-port", type=int, default=445, help="SMB port (default 445)")
-    group.add_argument("--tz", help="the telescope's IANA time zone, if it reports a wrong one")
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    # Only planning uses the zone; elsewhere --tz would be accepted and silently ignored.
+    parser.add_argument(
+        "--tz", help="the telescope's IANA time zone (plans blocks), if it reports a wrong one"
+    )
     parser.add_argument("--block-minutes", type=int, default=15, help="block length (default 15)")
     parser.add_argument(
         "--min-exptime",
@@ -99,6 +147,7 @@ def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
             http_port=args.http_port,
             smb_port=args.smb_port,
         )
+    args.run.telescope = True
     try:
         yield seestar
     finally:
@@ -110,7 +159,8 @@ def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
 def _service(args: argparse.Namespace, seestar: Seestar) -> Crowdsky:
     from crowdsky import bootstrap
 
-    return bootstrap.crowdsky_service(seestar, tz=getattr(args, "tz", None))
+    progress = _CountingProgress(bootstrap.print_progress(), args.run)
+    return bootstrap.crowdsky_service(seestar, tz=getattr(args, "tz", None), progress=progress)
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:
@@ -263,9 +313,43 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     return 1 if result["files_failed"] else 0
 
 
+class _UsageError(CrowdskyError):
+    """Wrong input on the command line (exit status 2)."""
+
+
+def _check_port_free(host: str, port: int, option: str) -> None:
+    """:class:`_UsageError` naming ``option`` when ``port`` is taken on ``host``."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = "in use" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else exc.strerror
+        raise _UsageError(
+            f"port {port} on {host} is {reason or 'not available'}: choose another with "
+            f"{option} PORT."
+        ) from None
+
+
+def _dest_folder(path: Path, option: str = "--dest") -> Path:
+    """``path`` as a folder that exists (made if missing); :class:`_UsageError` if it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"{option} {path}: cannot create that folder ({exc.strerror}).") from None
+    if not os.access(path, os.W_OK):
+        raise _UsageError(f"{option} {path}: that folder is not writable.")
+    return path
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
+    for port, option in ((args.port, "--port"), (args.http_port, "--http-port")):
+        _check_port_free(args.bind, port, option)
     bootstrap.run_simulator(
         root=args.root,
         host=args.bind,
@@ -300,6 +384,10 @@ def _server(args: argparse.Namespace) -> HttpCollabServer:
 def _cmd_upload(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
+    if args.local_dir is not None and not args.local_dir.is_dir():
+        raise _UsageError(f"--local-dir {args.local_dir}: no such folder.")
+    if args.local_dir is None:
+        _dest_folder(args.dest)
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(_server(args))
         seestar = stack.enter_context(_seestar(args)) if args.local_dir is None else None
@@ -333,6 +421,7 @@ def _cmd_stacks(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
+    _dest_folder(args.dest)
     with _server(args) as server:
         for key in args.keys:
             print(server.download_stack(key, args.dest))
@@ -345,6 +434,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     users = [tuple(u.split(":", 1)) for u in args.user] or [("username", "password")]
     if any(len(u) != 2 for u in users):
         raise CrowdskyError("--user takes NAME:PASSWORD")
+    _check_port_free(args.bind, args.port, "--port")
     bootstrap.serve_loopback(args.bind, args.port, args.storage, [(u[0], u[1]) for u in users])
     return 0
 
@@ -462,6 +552,7 @@ _CLI_WORDING: tuple[tuple[str, str], ...] = (
         "the environment variables",
     ),
     ("try again, or raise the timeout.", "try again."),
+    ("(the Seestar's control port is 4700)", "(check --port: the Seestar's control port is 4700)"),
 )
 
 
@@ -497,6 +588,35 @@ def _show_warning(
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _interrupted(run: _Run) -> str:
+    """The line printed after Ctrl-C: what finished, and the telescope only if one was used."""
+    done = run.summary()
+    parts = ["interrupted"]
+    if done:
+        parts.append(done)
+    if run.telescope and run.blocks_started:
+        parts.append("the Seestar's batch stack was stopped and cleared")
+    elif run.telescope:
+        parts.append("nothing on the Seestar was left half done")
+    return "; ".join(parts) + "."
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; with the reader gone that would raise again.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _quiet_library_logging() -> None:
+    """Keep the library's log records off the terminal; the CLI prints its own one-liners."""
+    import logging
+
+    library = logging.getLogger("crowdsky")
+    if not library.handlers and not logging.getLogger().handlers:
+        library.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -506,7 +626,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         Arguments without the program name; ``sys.argv[1:]`` by default.
     """
     args = _parser().parse_args(argv)
+    args.run = _Run()
     handler: Handler = args.handler
+    _quiet_library_logging()
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
@@ -515,12 +637,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
     except _NotReady as not_ready:
         return not_ready.status
+    except SeestarConnectionError as exc:
+        done = args.run.summary()
+        before = f" ({done} before it)" if done else ""
+        print(f"crowdsky: {_cli_wording(str(exc))}{before}", file=sys.stderr)
+        return 1
     except CrowdskyError as exc:
         print(f"crowdsky: {_cli_wording(str(exc))}", file=sys.stderr)
-        return 2 if isinstance(exc, (PlanError, SeestarAuthError)) else 1
+        return 2 if isinstance(exc, (PlanError, SeestarAuthError, _UsageError)) else 1
     except KeyboardInterrupt:
-        print("crowdsky: interrupted; the Seestar's batch stack was stopped.", file=sys.stderr)
+        print(f"\ncrowdsky: {_interrupted(args.run)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()  # `crowdsky ... | head`: the reader left; nothing more to say
+        return 1
+    except ImportError as exc:
+        print(
+            f"crowdsky: a package crowdsky needs is missing ({exc}); reinstall it with "
+            "pip install --force-reinstall crowdsky",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         warnings.showwarning = previous
 

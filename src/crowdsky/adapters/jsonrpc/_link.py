@@ -271,13 +271,22 @@ class HandshakeCaller:
         wait = self._timeout if timeout is None else timeout
         try:
             return self._link.roundtrip(method, params, wait)
-        except LinkDropped as exc:
-            raise SeestarConnectionError(
+        except (LinkDropped, ReplyTimeout) as exc:
+            raise self._error(exc, method, wait) from exc
+
+    def _error(self, exc: Exception, method: str, wait: float) -> SeestarConnectionError:
+        if self._link.problems and not self._link.replies_received:
+            # Only frames that are not JSON-RPC came back: an HTTP server, say.
+            return SeestarConnectionError(
+                f"{self._address} is not a Seestar's control port: it answered {method!r} "
+                "with something that is not JSON-RPC (the Seestar's control port is 4700)."
+            )
+        if isinstance(exc, LinkDropped):
+            return SeestarConnectionError(
                 f"The Seestar at {self._address} closed the connection during authentication "
                 f"({method!r}). Check that no other program holds the Seestar and try again."
-            ) from exc
-        except ReplyTimeout as exc:
-            raise SeestarConnectionError(
-                f"The Seestar at {self._address} did not answer {method!r} within {wait:g} s "
-                "during authentication. It may be busy (imaging); try again in a minute."
-            ) from exc
+            )
+        return SeestarConnectionError(
+            f"The Seestar at {self._address} did not answer {method!r} within {wait:g} s "
+            "during authentication. It may be busy (imaging); try again in a minute."
+        )
