@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import http.server
 import io
 import os
@@ -234,3 +235,18 @@ def test_a_port_that_is_not_json_rpc_says_so_in_one_line(
 class _Silent(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def test_every_library_phrase_the_cli_rewords_is_still_in_the_library() -> None:
+    # A reworded library message would silently bring the Python name back to the terminal.
+    from crowdsky import cli
+
+    texts = []
+    for path in Path(cli.__file__).parent.rglob("*.py"):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                texts.append(node.value)
+    for python, _ in cli._CLI_WORDING:
+        assert any(python in text for text in texts), python
