@@ -639,8 +639,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return not_ready.status
     except SeestarConnectionError as exc:
         done = args.run.summary()
-        before = f" ({done} before it)" if done else ""
-        print(f"crowdsky: {_cli_wording(str(exc))}{before}", file=sys.stderr)
+        stopped = f" Stopped: {done}." if done else ""
+        print(f"crowdsky: {_cli_wording(str(exc))}{stopped}", file=sys.stderr)
         return 1
     except CrowdskyError as exc:
         print(f"crowdsky: {_cli_wording(str(exc))}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from crowdsky.cli import main
+from crowdsky.errors import SeestarConnectionError
 
 
 def _out(capsys: pytest.CaptureFixture[str]) -> str:
@@ -250,3 +251,49 @@ def test_every_library_phrase_the_cli_rewords_is_still_in_the_library() -> None:
                 texts.append(node.value)
     for python, _ in cli._CLI_WORDING:
         assert any(python in text for text in texts), python
+
+
+class _VanishesAfterFirstBlock:
+    """The demo Seestar, out of Wi-Fi range from the second block on."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self._configured = 0
+        self.calls_after = 0
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: object, **kwargs: object) -> object:
+            if name == "configure_batch_stack":
+                self._configured += 1
+            if self._configured > 1:
+                self.calls_after += 1
+                raise SeestarConnectionError("The Seestar at 10.0.0.1:4700 did not answer.")
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def test_a_telescope_that_vanishes_mid_run_is_reported_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crowdsky import bootstrap
+
+    made: list[_VanishesAfterFirstBlock] = []
+    real = bootstrap.cached_simulator_seestar
+
+    def vanishing(**options: object) -> object:
+        made.append(_VanishesAfterFirstBlock(real(**options)))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(bootstrap, "cached_simulator_seestar", vanishing)
+    assert main(["stack", "--simulator"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "crowdsky: The Seestar at 10.0.0.1:4700 did not answer. Stopped: 1 block(s) stacked "
+        "and renamed; the block in progress was not.\n"
+    )
+    assert made[0].calls_after <= 4  # not one attempt per remaining block
