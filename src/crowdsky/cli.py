@@ -3,9 +3,13 @@
 Every subcommand builds what it needs through :mod:`crowdsky.bootstrap` (a Seestar: ``--simulator``
 for the built-in one, ``--host`` for a real telescope; a server client), calls one application
 function, prints its result and closes what it opened. It never touches the module-level session
-that ``import crowdsky`` users work with. A
-:class:`~crowdsky.errors.CrowdskyError` becomes a one-line message and exit status 1; Ctrl-C exits
-with 130 after the device was left clean.
+that ``import crowdsky`` users work with. Work on a telescope (``stack``, ``purge``, ``upload``
+from a Seestar) starts with a pre-flight check (:mod:`crowdsky.app.preflight`).
+
+A :class:`~crowdsky.errors.CrowdskyError` becomes a one-line message in command-line terms
+(:data:`_CLI_WORDING` replaces the library's Python names with options) and exit status 1, or 2
+for usage and configuration (a bad option value, a missing key, a link pre-flight found down);
+Ctrl-C exits with 130 after the device was left clean and says what finished.
 """
 
 from __future__ import annotations
