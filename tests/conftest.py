@@ -40,3 +40,11 @@ def _no_user_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         for name in ("CROWDSKY_SCOPE", "CROWDSKY_HOST", "CROWDSKY_KEY", "CROWDSKY_SHARE"):
             patch.delenv(name, raising=False)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _simulator_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own ``$CROWDSKY_CACHE_DIR``: a fresh ``--simulator``, no home writes."""
+    monkeypatch.setenv("CROWDSKY_CACHE_DIR", str(tmp_path_factory.mktemp("crowdsky-cache")))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from crowdsky.adapters.seestar import NetworkSeestar
 
 __all__ = [
+    "cached_simulator_seestar",
     "collab_server",
     "console_progress",
     "crowdsky_service",
@@ -79,6 +80,25 @@ def simulator_seestar(**options: Any) -> FakeSeestar:
     from crowdsky.adapters.device_model import demo_seestar
 
     return demo_seestar(**options)
+
+
+def cached_simulator_seestar(*, reset: bool = False, **options: Any) -> FakeSeestar:
+    """The demo Seestar of ``crowdsky ... --simulator``, keeping its state between commands.
+
+    Its target folders live in ``$CROWDSKY_CACHE_DIR/simulator`` (else the user's cache folder,
+    e.g. ``~/.cache/crowdsky/simulator``), created on first use; see
+    :mod:`crowdsky.adapters.device_model.demo_cache`.
+
+    Parameters
+    ----------
+    reset : bool
+        Start over from the demo night (``--simulator-reset``).
+    **options
+        Passed to :func:`crowdsky.adapters.device_model.night.demo_seestar`.
+    """
+    from crowdsky.adapters.device_model.demo_cache import cached_demo_seestar
+
+    return cached_demo_seestar(reset=reset, **options)
 
 
 def network_seestar(

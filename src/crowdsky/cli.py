@@ -4,12 +4,16 @@ Every subcommand builds what it needs through :mod:`crowdsky.bootstrap` (a Seest
 for the built-in one, ``--host`` for a real telescope; a server client), calls one application
 function, prints its result and closes what it opened. It never touches the module-level session
 that ``import crowdsky`` users work with. Settings come from the command line, the environment,
-the configuration file and the defaults, in that order (:mod:`crowdsky.app.config`).
+the configuration file and the defaults, in that order (:mod:`crowdsky.app.config`). Work on a
+telescope (``stack``, ``purge``, ``upload`` from a Seestar) starts with a pre-flight check
+(:mod:`crowdsky.app.preflight`). Messages are in command-line terms
+(:mod:`crowdsky.cli_wording` replaces the library's Python names with options).
 
 Exit status: 0 success; 1 something failed (a block, a target, a file, the device or server);
 2 a usage or configuration problem (argparse's own errors, a
 :class:`~crowdsky.errors.ConfigError`, a :class:`~crowdsky.errors.PlanError` from the arguments,
-no telescope chosen); 130 after Ctrl-C, with the device left clean. ``--json`` prints one JSON
+no telescope chosen, a missing key, a link pre-flight found down); 130 after Ctrl-C, with the
+device left clean and a line saying what finished. ``--json`` prints one JSON
 document on standard output and nothing else there.
 """
 
@@ -17,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,18 +34,28 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from crowdsky.cli_wording import (
+    PREFLIGHT_FIXES,
+    CommandRun,
+    cli_wording,
+    first_sentence,
+    interrupted_line,
+)
+from crowdsky.domain.preflight import Link, Problem
 from crowdsky.errors import (
     ConfigError,
     CrowdskyError,
     CrowdskyWarning,
     NoSeestarError,
     PlanError,
+    SeestarAuthError,
+    SeestarConnectionError,
 )
 
 if TYPE_CHECKING:
     from crowdsky.adapters.collab import HttpCollabServer
     from crowdsky.app.config import Settings
-    from crowdsky.app.ports import Progress, Seestar
+    from crowdsky.app.ports import BatchStackStatus, Progress, Seestar
     from crowdsky.app.service import Crowdsky
 
 __all__ = ["main"]
@@ -47,12 +63,59 @@ __all__ = ["main"]
 Handler = Callable[[argparse.Namespace], int]
 
 
+class _CountingProgress:
+    """Progress that also counts blocks begun and renamed, for the line after Ctrl-C."""
+
+    def __init__(self, inner: Progress, run: CommandRun) -> None:
+        self._inner = inner
+        self._run = run
+
+    def line(self, text: str) -> None:
+        self._inner.line(text)
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        self._inner.stack_progress(status)
+
+    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
+        self._inner.run_planned(blocks, frames, targets)
+
+    def target_started(self, target: str, index: int, total: int) -> None:
+        self._inner.target_started(target, index, total)
+
+    def block_started(self, label: str, frames: int) -> None:
+        self._run.blocks_started += 1
+        self._inner.block_started(label, frames)
+
+    def block_finished(self, stacked: bool) -> None:
+        self._run.blocks_done += int(stacked)
+        self._inner.block_finished(stacked)
+
+    def transfer(self, name: str, done: int, total: int | None) -> None:
+        self._inner.transfer(name, done, total)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Extras of the live display (its summary table) pass through.
+        return getattr(self._inner, name)
+
+
 def _add_device_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("telescope")
     group.add_argument(
         "--simulator",
         action="store_true",
-        help="use the built-in in-memory Seestar with a demo night (no telescope needed)",
+        help="use the built-in simulated Seestar with a demo night (no telescope needed); it "
+        "keeps its state between commands in $CROWDSKY_CACHE_DIR/simulator (default: the "
+        "user cache folder, e.g. ~/.cache/crowdsky/simulator)",
+    )
+    group.add_argument(
+        "--simulator-reset",
+        action="store_true",
+        help="with --simulator: start over from the demo night",
     )
     group.add_argument(
         "--scope", help="a telescope named in the configuration file (default: $CROWDSKY_SCOPE)"
@@ -71,10 +134,13 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--port", type=int, help="JSON-RPC port (default 4700)")
     group.add_argument("--http-port", type=int, help="file server port (default 80)")
     group.add_argument("--smb-port", type=int, help="SMB port (default 445)")
-    group.add_argument("--tz", help="the telescope's IANA time zone, if it reports a wrong one")
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    # Only planning uses the zone; elsewhere --tz would be accepted and silently ignored.
+    parser.add_argument(
+        "--tz", help="the telescope's IANA time zone (plans blocks), if it reports a wrong one"
+    )
     parser.add_argument("--block-minutes", type=int, help="block length (default 15)")
     parser.add_argument(
         "--min-exptime",
@@ -112,7 +178,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _progress(args: argparse.Namespace) -> Progress:
     from crowdsky import bootstrap
 
-    return bootstrap.console_progress(to_stderr=args.json, quiet=args.quiet)
+    inner = bootstrap.console_progress(to_stderr=args.json, quiet=args.quiet)
+    return _CountingProgress(inner, args.run)
 
 
 def _emit_json(payload: Any) -> None:
@@ -142,8 +209,10 @@ def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
     from crowdsky import bootstrap
 
     settings = _settings(args)
+    if args.simulator_reset and not args.simulator:
+        raise ConfigError("--simulator-reset goes with --simulator.")
     if args.simulator:
-        seestar: Seestar = bootstrap.simulator_seestar()
+        seestar: Seestar = bootstrap.cached_simulator_seestar(reset=args.simulator_reset)
     elif not settings["host"]:
         raise ConfigError(
             "No telescope chosen: pass --host <address> (or set CROWDSKY_HOST, or name one with "
@@ -159,6 +228,7 @@ def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
             http_port=settings["http_port"],
             smb_port=settings["smb_port"],
         )
+    args.run.telescope = True
     try:
         yield seestar
     finally:
@@ -249,9 +319,55 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+class _NotReady(Exception):
+    """Pre-flight found problems; already printed. ``status`` is the exit status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _preflight(
+    args: argparse.Namespace,
+    service: Crowdsky,
+    *,
+    links: frozenset[Link] = frozenset(Link),
+    check_state: bool = False,
+) -> None:
+    """Check the links (and, for stacking, that the telescope is idle) before any work.
+
+    Prints one line per problem and raises :class:`_NotReady`: exit status 2 for configuration,
+    1 for a busy telescope that was left alone.
+    """
+    from crowdsky.app.preflight import preflight
+
+    findings = preflight(
+        service.seestar,
+        links=links,
+        check_state=check_state,
+        clock=service.clock,
+        progress=service.progress,
+        wait=getattr(args, "wait", 0.0) or 0.0,
+    )
+    for finding in findings:
+        if finding.problem is Problem.BUSY:
+            waited = f" after waiting {args.wait:g} s" if getattr(args, "wait", 0) else ""
+            print(
+                f"crowdsky: the Seestar is busy ({finding.detail} running){waited}; skipped so "
+                "as not to disturb it. Run again when it is idle, or wait with --wait SECONDS.",
+                file=sys.stderr,
+            )
+        else:
+            what, fix = PREFLIGHT_FIXES[finding.problem]
+            print(f"crowdsky: {what}: {fix}. ({first_sentence(finding.detail)})", file=sys.stderr)
+    if findings:
+        raise _NotReady(2 if any(f.problem.is_configuration for f in findings) else 1)
+
+
 def _cmd_stack(args: argparse.Namespace) -> int:
     options = {**_run_options(args), "dry_run": args.dry_run}
     with _service(args) as service:
+        _preflight(args, service, check_state=not args.dry_run)
         if args.target:
             result = service.stack_blocks(args.target, **options)
         else:
@@ -324,6 +440,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             "--dry-run to see what would go."
         )
     with _service(args) as service:
+        _preflight(args, service, links=frozenset({Link.CONTROL, Link.RENAME}))
         result = service.purge_crowdsky_stacks(args.target, dry_run=args.dry_run)
     code = 1 if result["files_failed"] else 0
     if args.json:
@@ -342,10 +459,44 @@ def _refuse_json(args: argparse.Namespace) -> None:
         )
 
 
+class _UsageError(CrowdskyError):
+    """Wrong input on the command line (exit status 2)."""
+
+
+def _check_port_free(host: str, port: int, option: str) -> None:
+    """:class:`_UsageError` naming ``option`` when ``port`` is taken on ``host``."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = "in use" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else exc.strerror
+        raise _UsageError(
+            f"port {port} on {host} is {reason or 'not available'}: choose another with "
+            f"{option} PORT."
+        ) from None
+
+
+def _dest_folder(path: Path, option: str = "--dest") -> Path:
+    """``path`` as a folder that exists (made if missing); :class:`_UsageError` if it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"{option} {path}: cannot create that folder ({exc.strerror}).") from None
+    if not os.access(path, os.W_OK):
+        raise _UsageError(f"{option} {path}: that folder is not writable.")
+    return path
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
     _refuse_json(args)
+    for port, option in ((args.port, "--port"), (args.http_port, "--http-port")):
+        _check_port_free(args.bind, port, option)
 
     bootstrap.run_simulator(
         root=args.root,
@@ -389,10 +540,18 @@ def _server(args: argparse.Namespace) -> HttpCollabServer:
 def _cmd_upload(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
+    if args.local_dir is not None and not args.local_dir.is_dir():
+        raise _UsageError(f"--local-dir {args.local_dir}: no such folder.")
+    if args.local_dir is None:
+        _dest_folder(args.dest)
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(_server(args))
-        seestar = stack.enter_context(_seestar(args)) if args.local_dir is None else None
-        progress = stack.enter_context(_closing(_progress(args)))
+        if args.local_dir is None:  # downloads only: the control link and the file server
+            service = stack.enter_context(_service(args))
+            _preflight(args, service, links=frozenset({Link.CONTROL, Link.FILES}))
+            seestar, progress = service.seestar, service.progress
+        else:
+            seestar, progress = None, stack.enter_context(_closing(_progress(args)))
         result = bootstrap.upload_stacks(
             server,
             seestar=seestar,
@@ -428,6 +587,7 @@ def _cmd_stacks(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
+    _dest_folder(args.dest)
     with _server(args) as server:
         paths = [server.download_stack(key, args.dest) for key in args.keys]
     if args.json:
@@ -470,9 +630,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     users = [tuple(u.split(":", 1)) for u in args.user] or [("username", "password")]
     if any(len(u) != 2 for u in users):
-        raise CrowdskyError("--user takes NAME:PASSWORD")
+        raise _UsageError("--user takes NAME:PASSWORD")
+    _check_port_free(args.bind, args.port, "--port")
     bootstrap.serve_loopback(args.bind, args.port, args.storage, [(u[0], u[1]) for u in users])
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 24 * 3600:
+        raise argparse.ArgumentTypeError("give between 0 and 86400 seconds")
+    return value
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -545,6 +716,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack", help="batch-stack unstacked blocks (one target, or all)")
     p.add_argument("target", nargs="?", help="target name; all targets when omitted")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--wait",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="if the Seestar is imaging, wait up to this long for it to finish (default: skip)",
+    )
     _add_device_options(p)
     _add_plan_options(p)
     p.set_defaults(handler=_cmd_stack)
@@ -615,25 +793,50 @@ def _show_warning(
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (redirections and tests replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+@contextlib.contextmanager
+def _logging_for(args: argparse.Namespace) -> Iterator[None]:
+    """The ``crowdsky`` logger's level and handler for one command, put back afterwards.
+
+    The library's log records are detail for ``-v``: by default the command line prints its own
+    one-line messages and nothing else.
+    """
+    level = logging.ERROR
     if args.quiet:
-        level = logging.ERROR
+        level = logging.CRITICAL
     elif args.verbose == 1:
         level = logging.INFO
     elif args.verbose >= 2:
         level = logging.DEBUG
     logger = logging.getLogger("crowdsky")
+    previous = logger.level
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("crowdsky: %(levelname)s: %(message)s"))
     logger.setLevel(level)
-    if not any(getattr(h, "_crowdsky_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("crowdsky: %(levelname)s: %(message)s"))
-        handler._crowdsky_cli = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 #: Errors that mean "the command was asked wrongly or the settings are wrong": exit status 2.
-_USAGE_ERRORS = (ConfigError, PlanError, NoSeestarError)
+_USAGE_ERRORS = (ConfigError, PlanError, NoSeestarError, SeestarAuthError, _UsageError)
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; with the reader gone that would raise again.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -650,23 +853,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 success; 1 something failed; 2 usage or configuration problem; 130 interrupted.
     """
     args = _parser().parse_args(argv)
-    _configure_logging(args)
+    args.run = CommandRun()
     handler: Handler = args.handler
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
-        with warnings.catch_warnings():
+        with _logging_for(args), warnings.catch_warnings():
             warnings.simplefilter("always", CrowdskyWarning)
             return handler(args)
+    except _NotReady as not_ready:
+        return not_ready.status
     except _USAGE_ERRORS as exc:
-        print(f"crowdsky: {exc}", file=sys.stderr)
+        print(f"crowdsky: {cli_wording(str(exc))}", file=sys.stderr)
         return 2
+    except SeestarConnectionError as exc:
+        done = args.run.summary()
+        stopped = f" Stopped: {done}." if done else ""
+        print(f"crowdsky: {cli_wording(str(exc))}{stopped}", file=sys.stderr)
+        return 1
     except CrowdskyError as exc:
-        print(f"crowdsky: {exc}", file=sys.stderr)
+        print(f"crowdsky: {cli_wording(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("crowdsky: interrupted; the Seestar's batch stack was stopped.", file=sys.stderr)
+        print(f"\ncrowdsky: {interrupted_line(args.run)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()  # `crowdsky ... | head`: the reader left; nothing more to say
+        return 1
+    except ImportError as exc:
+        print(
+            f"crowdsky: a package crowdsky needs is missing ({exc}); reinstall it with "
+            "pip install --force-reinstall crowdsky",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         warnings.showwarning = previous
 

@@ -250,3 +250,24 @@ def test_mounted_share_that_is_not_mounted(tmp_path: Path) -> None:
     ops = MountedShareFileOps(tmp_path / "not-mounted")
     with pytest.raises(SeestarConnectionError, match="mounted"):
         ops.exists("MyWorks/M 81/a.fit")
+
+
+def test_the_preflight_check_passes_and_changes_nothing(storage: tuple[FileOps, Path]) -> None:
+    ops, root = storage
+    put(root, f"{STACK}.fit")
+    before = snapshot(root)
+    ops.check()
+    assert snapshot(root) == before
+
+
+def test_the_preflight_check_fails_without_an_smb_server() -> None:
+    with (
+        SmbFileOps("127.0.0.1", port=free_port(), timeout=5) as ops,
+        pytest.raises(SeestarConnectionError, match="unreachable"),
+    ):
+        ops.check()
+
+
+def test_the_preflight_check_fails_on_a_folder_that_is_not_the_share(tmp_path: Path) -> None:
+    with pytest.raises(SeestarConnectionError, match="mounted there"):
+        MountedShareFileOps(tmp_path).check()

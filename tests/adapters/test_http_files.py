@@ -451,3 +451,20 @@ def test_range_from_the_wrong_offset_is_refused(device_root: Path) -> None:
         files = HttpFiles("http://seestar.local", client=client)
         with pytest.raises(StorageError, match="not 0"):
             files.read_header(SUB)
+
+
+def test_the_preflight_check_needs_only_an_answer(files: HttpFiles) -> None:
+    files.check()  # the root may be 404: the server answered
+
+
+def test_the_preflight_check_fails_when_nothing_listens(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with (
+        HttpFiles(f"http://127.0.0.1:{port}", timeout=5) as files,
+        pytest.raises(SeestarConnectionError),
+    ):
+        files.check()

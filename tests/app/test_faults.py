@@ -281,3 +281,42 @@ def test_an_unknown_device_state_is_waited_on_and_named_in_the_timeout(
     assert "(last state: paused)" in block["error"]
     assert {s.state_text for s in progress.statuses} == {"paused"}
     assert device.batch_stack_status() is None  # stopped and cleared
+
+
+class Vanishing:
+    """A Seestar that stops answering altogether once its first block has been stacked."""
+
+    def __init__(self, inner: FakeSeestar) -> None:
+        self._inner = inner
+        self.gone = False
+        self.calls_after = 0
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: object, **kwargs: object) -> object:
+            if self.gone:
+                self.calls_after += 1
+                raise SeestarConnectionError("the Seestar did not answer")
+            result = attribute(*args, **kwargs)
+            if name == "rename" and str(args[1]).endswith(".fit"):
+                self.gone = True  # out of Wi-Fi range right after the first block
+            return result
+
+        return call
+
+
+def test_a_telescope_that_vanishes_ends_the_run_once(
+    device: FakeSeestar, clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    spec_night(add_run)
+    add_run(datetime(2026, 2, 27, 22, 0, 5, tzinfo=UTC), 40, target="M 42", radec=(83.82, -5.39))
+    vanishing = Vanishing(device)
+    app = Crowdsky(vanishing, clock, progress)  # type: ignore[arg-type]
+    with pytest.raises(SeestarConnectionError):
+        app.stack_all()
+    # A clear of the failed block, the final clear, one look at the folders: not a try per block.
+    assert vanishing.calls_after <= 4
+    assert sum(1 for line in progress.lines if line.startswith("Stacking")) <= 2

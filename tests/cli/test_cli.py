@@ -49,7 +49,7 @@ def test_plan_lists_blocks(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_input_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stack", "IC 434", "--simulator", "--block-minutes", "7"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("crowdsky: block_minutes=7 does not split a day")
+    assert err.startswith("crowdsky: --block-minutes 7 does not split a day")
     assert "Traceback" not in err
 
 

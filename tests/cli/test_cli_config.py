@@ -106,7 +106,7 @@ def test_the_file_setting_reaches_the_command(
     path.write_text("[run]\nblock_minutes = 7\n", encoding="utf-8")
     monkeypatch.setenv("CROWDSKY_CONFIG", str(path))
     assert main(["plan", "IC 434", "--simulator"]) == 2
-    assert "block_minutes=7" in capsys.readouterr().err
+    assert "--block-minutes 7" in capsys.readouterr().err  # in command-line terms
     assert main(["plan", "IC 434", "--simulator", "--block-minutes", "15"]) == 0
 
 

@@ -68,5 +68,5 @@ def test_without_the_key_the_silent_device_is_explained(
     simulator: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     without_key = simulator[: simulator.index("--key")]
-    assert main(["targets", *without_key[1:], "--key", "/nonexistent/key.pem"]) == 1
+    assert main(["targets", *without_key[1:], "--key", "/nonexistent/key.pem"]) == 2
     assert "key" in capsys.readouterr().err.lower()

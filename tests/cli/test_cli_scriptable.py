@@ -94,13 +94,32 @@ def test_quiet_prints_only_the_result(capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().out.splitlines() == ["Stacked: 3 Failed: 0 Skipped: 0"]
 
 
-def test_verbose_turns_on_info_logging() -> None:
-    assert main(["targets", "--simulator", "-v"]) == 0
-    assert logging.getLogger("crowdsky").getEffectiveLevel() == logging.INFO
-    assert main(["targets", "--simulator", "-vv"]) == 0
-    assert logging.getLogger("crowdsky").getEffectiveLevel() == logging.DEBUG
-    assert main(["targets", "--simulator"]) == 0
-    assert logging.getLogger("crowdsky").getEffectiveLevel() == logging.WARNING
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [
+        ([], logging.ERROR),
+        (["-v"], logging.INFO),
+        (["-vv"], logging.DEBUG),
+        (["-q"], logging.CRITICAL),
+    ],
+)
+def test_verbosity_sets_the_library_log_level_for_the_command_only(
+    flags: list[str], level: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    from crowdsky import bootstrap
+
+    real = bootstrap.cached_simulator_seestar
+
+    def spy(**kwargs: object) -> object:
+        seen.append(logging.getLogger("crowdsky").getEffectiveLevel())
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bootstrap, "cached_simulator_seestar", spy)
+    before = logging.getLogger("crowdsky").level
+    assert main(["targets", "--simulator", *flags]) == 0
+    assert seen == [level]
+    assert logging.getLogger("crowdsky").level == before  # put back after the command
 
 
 def test_plain_output_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:

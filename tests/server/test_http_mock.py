@@ -287,3 +287,33 @@ def test_no_password_in_reprs_errors_or_logs(
     texts += [r.getMessage() for r in caplog.records]
     assert caplog.records  # the retries were logged
     assert no_password_in(texts)
+
+
+def _timing_out(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("no answer", request=request)
+
+
+@pytest.mark.parametrize(("patience", "attempts"), [(0.0, 1), (3600.0, 4)])
+def test_a_server_that_never_answers_is_not_retried_past_the_patience(
+    patience: float, attempts: int
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return _timing_out(request)
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(handler)) as http,
+        HttpCollabServer(
+            "https://crowdsky.example",
+            username="u",
+            password=PASSWORD,
+            client=http,
+            sleep=lambda _: None,
+            patience=patience,
+        ) as server,
+        pytest.raises(ServerUnavailable),
+    ):
+        server.list_stacks()
+    assert len(sent) == attempts

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from crowdsky.domain.firmware import Firmware
+from crowdsky.domain.preflight import Link
 from crowdsky.domain.uploads import JournalEntry
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "BatchStackState",
     "BatchStackStatus",
     "Clock",
+    "DeviceChecks",
     "DeviceTime",
     "FileEntry",
     "FirmwareReport",
@@ -263,6 +265,28 @@ class BatchStackEvents(Protocol):
         Returns the status its payload carries, or ``None`` when none came in time or its
         payload could not be read (the caller then polls as usual).
         """
+        ...
+
+
+@runtime_checkable
+class DeviceChecks(Protocol):
+    """Optional: a Seestar that can be checked before any work starts (pre-flight).
+
+    Both the network adapter and the device model answer it; a Seestar without it is taken
+    as ready.
+    """
+
+    def check_link(self, link: Link) -> None:
+        """Probe ``link`` harmlessly (no file is changed); return when it works.
+
+        Raises :class:`~crowdsky.errors.SeestarAuthError` when the key is missing, unreadable
+        or rejected, and another :class:`~crowdsky.errors.CrowdskyError` when the link does not
+        work, with a message that says why.
+        """
+        ...
+
+    def app_state(self) -> Mapping[str, str]:
+        """Each entry of the device's app state (``View``, ``BatchStack``, ...) → its state text."""
         ...
 
 

@@ -38,7 +38,12 @@ from crowdsky.domain import (
 )
 from crowdsky.domain import report as text
 from crowdsky.domain.device_paths import device_path, is_sub_folder
-from crowdsky.errors import CrowdskyError, StorageError
+from crowdsky.errors import (
+    CrowdskyError,
+    SeestarConnectionError,
+    StorageError,
+    UnknownTargetError,
+)
 
 __all__ = ["Crowdsky"]
 
@@ -249,6 +254,10 @@ class Crowdsky:
     ) -> dict[str, Any]:
         """:meth:`stack_blocks` for every target; a target that fails does not stop the rest.
 
+        A telescope that cannot be reached any more does: a
+        :class:`~crowdsky.errors.SeestarConnectionError` after which the folder list cannot be
+        read either ends the run (the error propagates, reported once).
+
         Returns
         -------
         dict
@@ -267,8 +276,7 @@ class Crowdsky:
             try:
                 plans.append(_TargetPlan(target, *self._plan(target, block_minutes, min_exptime)))
             except CrowdskyError as exc:
-                failed[target] = str(exc)
-                self.progress.line(f"{target}: {exc}")
+                self._target_failed(failed, target, exc)
         if not dry_run:
             self._announce(plans)
         stacking_targets = sum(1 for p in plans if p.keep)
@@ -280,8 +288,7 @@ class Crowdsky:
                     plan, dry_run, index=index, total=stacking_targets
                 )
             except CrowdskyError as exc:
-                failed[plan.target] = str(exc)
-                self.progress.line(f"{plan.target}: {exc}")
+                self._target_failed(failed, plan.target, exc)
 
         def total(key: str) -> int:
             return sum(int(r[key]) for r in results.values())
@@ -297,6 +304,13 @@ class Crowdsky:
             "results": results,
         }
 
+    def _target_failed(self, failed: dict[str, str], target: str, exc: CrowdskyError) -> None:
+        """Note a target that failed, unless the telescope itself is gone (then re-raise)."""
+        if isinstance(exc, SeestarConnectionError) and not self._still_reachable():
+            raise exc  # the telescope is gone: every other target would fail the same way
+        failed[target] = str(exc)
+        self.progress.line(f"{target}: {exc}")
+
     def purge_crowdsky_stacks(
         self, target: str | None = None, *, dry_run: bool = False
     ) -> dict[str, Any]:
@@ -308,7 +322,15 @@ class Crowdsky:
         -------
         dict
             ``files_deleted``, ``files_failed`` (path → error) and ``dry_run``.
+
+        Raises
+        ------
+        UnknownTargetError
+            When ``target`` names neither a folder on the Seestar nor a target with raw
+            sub-frames.
         """
+        if target is not None:
+            self._check_purge_target(target)
         folders = [target] if target is not None else self._stack_folders()
         deleted: list[str] = []
         failed: dict[str, str] = {}
@@ -327,6 +349,20 @@ class Crowdsky:
                     deleted.append(path)
                     self.progress.line(f"Deleted {path}")
         return {"files_deleted": deleted, "files_failed": failed, "dry_run": dry_run}
+
+    def _still_reachable(self) -> bool:
+        try:
+            self.seestar.list_folders()
+        except SeestarConnectionError:
+            return False
+        return True
+
+    def _check_purge_target(self, target: str) -> None:
+        """:class:`UnknownTargetError` unless ``target`` is a folder or has raw sub-frames."""
+        known = list_target_folders(self.seestar)
+        if target in known or any(e.name == target for e in self.seestar.list_folders()):
+            return
+        raise UnknownTargetError(target, tuple(known))
 
     def _stack_folders(self) -> list[str]:
         return [e.name for e in self.seestar.list_folders() if not is_sub_folder(e.name)]

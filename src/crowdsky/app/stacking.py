@@ -65,6 +65,7 @@ from crowdsky.errors import (
     CrowdskyError,
     CrowdskyWarning,
     HeaderReadError,
+    SeestarConnectionError,
     StorageError,
 )
 
@@ -177,10 +178,18 @@ def run_block(
         The device's zone, for the printed lines.
     options : StackOptions
         Timeouts, polling and tiling.
+
+    Raises
+    ------
+    SeestarConnectionError
+        When the telescope cannot be reached any more: the run should stop, not fail every
+        remaining block the same way. Any other error fails this block only.
     """
     progress.line(text.stacking_line(block, tz))
     try:
         status = _stack_on_device(seestar, clock, progress, block, paths, options)
+    except SeestarConnectionError:
+        raise  # the telescope is gone: the next blocks would only fail the same way
     except CrowdskyError as exc:
         _clear_quietly(seestar)
         progress.line(text.failed_line(str(exc)))

@@ -177,16 +177,35 @@ def test_empty_challenge_means_no_authentication(tmp_path: Path) -> None:
     assert RsaAuthenticator(tmp_path / "none.pem").authenticate(device) is False
 
 
-def test_no_key_anywhere_continues_unverified_and_says_how_to_give_one(
+def test_no_key_anywhere_continues_unverified_when_the_device_still_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Firmware 7.18-7.31 offers the handshake without insisting; 7.32+ then stays silent,
-    # which the connection reports as a missing key (see test_connection).
+    # Firmware 7.18-7.31 offers the handshake without insisting: the probe is answered.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    device = FakeDevice({"get_verify_str": ok("get_verify_str", {"str": "c"})})
+    device = FakeDevice(
+        {
+            "get_verify_str": ok("get_verify_str", {"str": "c"}),
+            "test_connection": ok("test_connection", "server connected!"),
+        }
+    )
     assert RsaAuthenticator(env={}).authenticate(device) is False
-    assert [method for method, _ in device.calls] == ["get_verify_str"]
+    assert [method for method, _ in device.calls] == ["get_verify_str", "test_connection"]
     assert "SEESTAR_KEY_PATH" in caplog.text
+
+
+def test_no_key_and_a_silent_device_is_a_missing_key_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Firmware 7.32+ ignores every command of an unverified socket: say so, not "busy".
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    silence = SeestarConnectionError("did not answer 'test_connection' within 3 s")
+    device = FakeDevice(
+        {"get_verify_str": ok("get_verify_str", {"str": "c"}), "test_connection": silence}
+    )
+    with pytest.raises(SeestarAuthError, match="no key was given") as caught:
+        RsaAuthenticator(env={}).authenticate(device)
+    assert "SEESTAR_KEY_PATH" in str(caught.value)
+    assert "busy" not in str(caught.value)
 
 
 def test_a_named_key_file_that_is_missing_is_an_error(tmp_path: Path) -> None:

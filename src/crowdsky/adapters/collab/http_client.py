@@ -115,6 +115,9 @@ class HttpCollabServer:
         (:data:`~crowdsky.adapters.fits_transfer.MAX_FITS_BYTES`, 256 MB).
     clock : callable
         Monotonic seconds for the deadline (tests pass a fake).
+    patience : float
+        Seconds after which a request that keeps timing out is not tried again: a server
+        that does not answer at all fails after one 30 s timeout, not after every retry.
 
     Raises
     ------
@@ -138,6 +141,7 @@ class HttpCollabServer:
         transfer_deadline: float = DEFAULT_TRANSFER_DEADLINE,
         max_download_bytes: int = MAX_FITS_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        patience: float = 30.0,
     ) -> None:
         self.url = resolve_url(base_url)
         check_url(self.url, allow_insecure_http=allow_insecure_http)
@@ -149,6 +153,7 @@ class HttpCollabServer:
         self._sleep = sleep
         self._timeout = timeout
         self._limits = ReadLimits(transfer_deadline, max_download_bytes, clock)
+        self.patience = patience
 
     def __repr__(self) -> str:
         user = self._credentials.username if self._credentials else None
@@ -201,6 +206,7 @@ class HttpCollabServer:
         auth = self._auth()
         attempt = 0
         maybe_done = False  # an attempt of a non-idempotent request reached the server
+        started = time.monotonic()
         while True:
             request = build()
             what = f"{request.method} {request.url.path}"
@@ -216,15 +222,21 @@ class HttpCollabServer:
                 reached, problem = status not in _BUSY, error_for(response, self._limits)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 reached, problem = False, ServerUnavailable(f"Cannot reach {self.url}: {exc}")
+                problem.__cause__ = exc
             except httpx.TransportError as exc:
                 reached, problem = True, ServerUnavailable(f"{what} to {self.url} failed: {exc!r}")
+                problem.__cause__ = exc
             except OSError as exc:  # a local file could not be read or written
                 raise ServerError(f"Local file error during {what}: {exc}") from exc
             finally:
                 if response is not None:
                     response.close()
             maybe_done = maybe_done or (reached and not idempotent)
-            if attempt >= self.retries or (reached and not idempotent and before_retry is None):
+            if (
+                attempt >= self.retries
+                or (reached and not idempotent and before_retry is None)
+                or self._out_of_patience(problem, started)
+            ):
                 if maybe_done:
                     raise UploadUnconfirmed(
                         f"{problem} The server may have carried out {what} before the answer "
@@ -238,6 +250,11 @@ class HttpCollabServer:
             if before_retry is not None:
                 before_retry()
             attempt += 1
+
+    def _out_of_patience(self, problem: Exception, started: float) -> bool:
+        """True when the last attempt timed out and the request has used up its patience."""
+        timed_out = isinstance(problem.__cause__, httpx.TimeoutException)
+        return timed_out and time.monotonic() - started >= self.patience
 
     def _build(
         self,

@@ -65,7 +65,14 @@ from crowdsky.domain.firmware import (
     needs_verify_marker,
     version_int,
 )
-from crowdsky.errors import ListingIncompleteError, PlanError, SeestarRpcError, StorageError
+from crowdsky.domain.preflight import Link
+from crowdsky.errors import (
+    ListingIncompleteError,
+    PlanError,
+    SeestarConnectionError,
+    SeestarRpcError,
+    StorageError,
+)
 
 __all__ = ["COMPANION_FILES", "FIT_FILES", "FakeSeestar", "Faults"]
 
@@ -325,6 +332,21 @@ class FakeSeestar:
             entry = None if status is None else self._wire(status)
         self._deliver()
         return entry
+
+    def check_link(self, link: Link) -> None:
+        """Pre-flight probe: fails as the network adapter would for ``faults.unreachable``."""
+        if link.value in self.faults.unreachable:
+            if link is Link.RENAME:
+                raise StorageError("Cannot open the 'EMMC Images' share (injected fault)")
+            raise SeestarConnectionError(f"The {link.value} link did not answer (injected fault)")
+
+    def app_state(self) -> dict[str, str]:
+        """Each app-state entry → its state: ``BatchStack`` and ``faults.imaging``."""
+        state = dict(self.faults.imaging)
+        entry = self.batch_stack_app_state()
+        if entry is not None:
+            state["BatchStack"] = str(entry.get("state", ""))
+        return state
 
     def poll_events(self) -> None:
         """Bring the stack up to the clock and push any state change to subscribers.

@@ -67,6 +67,11 @@ class Faults:
     read_fail_times : int or None
         Fail only the first this many reads of each matching file (a passing glitch); ``None``
         fails every read.
+    imaging : dict of str to str
+        App-state entries another client has running, as ``iscope_get_app_state`` would show
+        them (``{"View": "working"}``: live view); pre-flight takes the telescope for busy.
+    unreachable : collection of str
+        Links (``"control"``, ``"files"``, ``"rename"``) whose pre-flight probe fails.
     """
 
     refuse_start: int | None = None
@@ -80,6 +85,8 @@ class Faults:
     read_fails: Callable[[str], bool] | Collection[str] | None = None
     read_fault: ReadFault = ReadFault.ERROR
     read_fail_times: int | None = None
+    imaging: dict[str, str] = attrs.field(factory=dict)
+    unreachable: Collection[str] = frozenset()
     _reads_failed: dict[str, int] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 

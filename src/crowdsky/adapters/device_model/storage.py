@@ -38,11 +38,12 @@ from crowdsky.domain.device_paths import (
     check_folder,
     check_new_name,
     device_path,
+    is_sub_folder,
     split_device_path,
 )
 from crowdsky.errors import StorageError
 
-__all__ = ["DeviceStorage", "DirectoryStorage", "MemoryStorage"]
+__all__ = ["DeviceStorage", "DirectoryStorage", "MemoryStorage", "SplitStorage"]
 
 #: What a stored file is: a FITS image or the bytes of a JPEG companion.
 Content = FitsImage | bytes
@@ -309,3 +310,64 @@ class DirectoryStorage:
         with _atomic_target(dest) as part:
             shutil.copyfile(source, part)
         return dest
+
+
+class SplitStorage:
+    """Raw sub-frame folders in one store, every other folder in another.
+
+    The persistent ``--simulator`` keeps the demo night's raw sub-frames in memory (they are
+    laid down the same way every time and nothing may change them) and the target folders,
+    where stacks are written, renamed and deleted, in a :class:`DirectoryStorage` that outlives
+    the process.
+
+    Parameters
+    ----------
+    raw : DeviceStorage
+        Holds the ``*_sub`` folders.
+    other : DeviceStorage
+        Holds every other folder.
+    """
+
+    def __init__(self, raw: DeviceStorage, other: DeviceStorage) -> None:
+        self.raw = raw
+        self.other = other
+
+    def _store(self, folder: str) -> DeviceStorage:
+        return self.raw if is_sub_folder(folder) else self.other
+
+    def _for_path(self, path: str) -> DeviceStorage:
+        return self._store(split_device_path(path)[0])
+
+    def folders(self) -> list[str]:
+        """Folder names of both stores, sorted."""
+        raw = [f for f in self.raw.folders() if is_sub_folder(f)]
+        other = [f for f in self.other.folders() if not is_sub_folder(f)]
+        return sorted(raw + other)
+
+    def files(self, folder: str) -> list[FileEntry]:
+        """Files of ``MyWorks/<folder>`` from the store that holds it."""
+        return self._store(folder).files(folder)
+
+    def exists(self, path: str) -> bool:
+        """True if a file is stored at ``path``."""
+        return self._for_path(path).exists(path)
+
+    def read_header(self, path: str) -> dict[str, Any]:
+        """Primary FITS header; :class:`StorageError` if missing or not FITS."""
+        return self._for_path(path).read_header(path)
+
+    def put(self, path: str, content: Content) -> None:
+        """Store ``content`` at ``path`` in the store that holds its folder."""
+        self._for_path(path).put(path, content)
+
+    def rename(self, path: str, new_name: str) -> None:
+        """Rename within the folder; :class:`StorageError` if missing or the target exists."""
+        self._for_path(path).rename(path, new_name)
+
+    def delete(self, path: str) -> None:
+        """Delete the file; :class:`StorageError` if it is missing."""
+        self._for_path(path).delete(path)
+
+    def download(self, path: str, dest: Path) -> Path:
+        """Copy the file to ``dest`` atomically; return ``dest``."""
+        return self._for_path(path).download(path, dest)

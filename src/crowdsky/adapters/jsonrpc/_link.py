@@ -321,6 +321,19 @@ class Link:
         self._sock.close()
 
 
+def not_json_rpc_error(link: Link, address: str, what: str) -> SeestarConnectionError | None:
+    """The error for a port that answered only with frames that are not JSON-RPC, if it did.
+
+    An HTTP server on the port, say: every frame it sent was a problem, none a reply.
+    """
+    if link.problems and not link.replies_received:
+        return SeestarConnectionError(
+            f"{address} is not a Seestar's control port: it answered {what} with something "
+            "that is not JSON-RPC (the Seestar's control port is 4700)."
+        )
+    return None
+
+
 class HandshakeCaller:
     """The :class:`RpcCaller` an authenticator gets: one socket, no reconnects, no retries."""
 
@@ -335,13 +348,19 @@ class HandshakeCaller:
         wait = self._timeout if timeout is None else timeout
         try:
             return self._link.roundtrip(method, params, wait)
-        except LinkDropped as exc:
-            raise SeestarConnectionError(
+        except (LinkDropped, ReplyTimeout) as exc:
+            raise self._error(exc, method, wait) from exc
+
+    def _error(self, exc: Exception, method: str, wait: float) -> SeestarConnectionError:
+        wrong_port = not_json_rpc_error(self._link, self._address, repr(method))
+        if wrong_port is not None:
+            return wrong_port
+        if isinstance(exc, LinkDropped):
+            return SeestarConnectionError(
                 f"The Seestar at {self._address} closed the connection during authentication "
                 f"({method!r}). Check that no other program holds the Seestar and try again."
-            ) from exc
-        except ReplyTimeout as exc:
-            raise SeestarConnectionError(
-                f"The Seestar at {self._address} did not answer {method!r} within {wait:g} s "
-                "during authentication. It may be busy (imaging); try again in a minute."
-            ) from exc
+            )
+        return SeestarConnectionError(
+            f"The Seestar at {self._address} did not answer {method!r} within {wait:g} s "
+            "during authentication. It may be busy (imaging); try again in a minute."
+        )

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 #: Environment variable naming the PEM file with the Seestar app's private key.
 KEY_ENV_VAR: Final = "SEESTAR_KEY_PATH"
 
+#: Seconds an unverified connection waits for ``test_connection`` before the key is missing.
+UNVERIFIED_PROBE_TIMEOUT: Final = 3.0
+
 #: Answer of firmware older than 7.18 to ``get_verify_str``: "method not found".
 _CODE_NO_SUCH_METHOD: Final = 103
 
@@ -261,13 +264,15 @@ class RsaAuthenticator:
         -------
         bool
             True when the device verified the signature; False when it needs no authentication
-            (firmware older than 7.18, or no challenge offered) or no key is configured (then
-            firmware 7.32+ stays silent and the connection raises ``SeestarAuthError``).
+            (firmware older than 7.18, or no challenge offered), or when no key is configured
+            and the device still answers ``test_connection`` (firmware 7.18-7.31).
 
         Raises
         ------
         SeestarAuthError
-            When the key is missing or unreadable, or the device rejects the signature.
+            When the key is missing or unreadable, or the device rejects the signature; also
+            when no key is configured and the device ignores ``test_connection`` for
+            :data:`UNVERIFIED_PROBE_TIMEOUT` seconds (firmware 7.32+).
         SeestarConnectionError
             When the device does not answer the handshake in time.
         """
@@ -285,13 +290,7 @@ class RsaAuthenticator:
             log.warning("get_verify_str gave no challenge; continuing without authentication")
             return False
         if self._key is None and find_key_path(self._explicit, self._env) is None:
-            # Firmware 7.18-7.31 offers the handshake but does not insist on it; 7.32+ then
-            # ignores every command, which the connection reports as a missing key.
-            log.warning(
-                "The Seestar offers authentication but no key is configured; continuing "
-                "unverified (set %s if commands go unanswered)",
-                KEY_ENV_VAR,
-            )
+            self._probe_unverified(rpc)
             return False
         sign = sign_challenge(self.key(), challenge)
         reply = rpc.call_reply(
@@ -305,6 +304,27 @@ class RsaAuthenticator:
         self._check_verified(rpc)
         log.debug("authenticated with the Seestar")
         return True
+
+    def _probe_unverified(self, rpc: RpcCaller) -> None:
+        """Tell, without a key, a device that answers unverified from one that will not.
+
+        Firmware 7.18-7.31 offers the handshake but does not insist on it; 7.32+ then ignores
+        every command. One harmless ``test_connection`` with a short timeout tells them apart
+        within seconds, instead of the first real command timing out as if the device were busy.
+        """
+        try:
+            rpc.call_reply("test_connection", timeout=UNVERIFIED_PROBE_TIMEOUT)
+        except SeestarConnectionError as exc:
+            raise SeestarAuthError(
+                "This Seestar asks for authentication and ignores commands without it, but no "
+                f"key was given. Pass key_path= or set {KEY_ENV_VAR} to the PEM file with the "
+                f"Seestar app's private key, or put it at {str(default_key_path())!r}."
+            ) from exc
+        log.warning(
+            "The Seestar offers authentication but no key is configured; continuing "
+            "unverified (set %s if commands go unanswered)",
+            KEY_ENV_VAR,
+        )
 
     def _check_verified(self, rpc: RpcCaller) -> None:
         # Informational only in every known client: a wrong answer here is logged, not fatal.

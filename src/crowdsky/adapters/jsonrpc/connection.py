@@ -51,6 +51,7 @@ from crowdsky.adapters.jsonrpc._link import (
     Link,
     LinkDropped,
     ReplyTimeout,
+    not_json_rpc_error,
     open_socket,
 )
 from crowdsky.adapters.jsonrpc.auth import KEY_ENV_VAR, RpcCaller, default_key_path
@@ -292,6 +293,9 @@ class JsonRpcConnection:
             self._prepare(link)
         except LinkDropped as exc:
             self._retire(link)
+            wrong_port = not_json_rpc_error(link, self.address, "the firmware probe")
+            if wrong_port is not None:
+                raise wrong_port from exc
             raise SeestarConnectionError(
                 f"The Seestar at {self.address} closed the connection while crowdsky was "
                 "asking for its firmware. Check that no other program holds it and try again."

@@ -60,6 +60,10 @@ class FileOps(Protocol):
         """Files (not folders) in ``MyWorks/<folder>``; empty when the folder does not exist."""
         ...
 
+    def check(self) -> None:
+        """Pre-flight: prove renames can work, changing nothing; raise when they cannot."""
+        ...
+
 
 def _renamed(path: str, new_name: str) -> tuple[tuple[str, ...], str]:
     """Check a rename and return the source components and the target path."""
@@ -111,6 +115,17 @@ class MountedShareFileOps:
     def exists(self, path: str) -> bool:
         """True if ``path`` is an existing file."""
         return self._local(check_path(path)).is_file()
+
+    def check(self) -> None:
+        """Pre-flight: ``MyWorks`` is there under the mount point and writable."""
+        works = self._local((ROOT_FOLDER,))
+        if not works.is_dir():
+            raise SeestarConnectionError(
+                f"No {ROOT_FOLDER} folder under {self.root}: is the Seestar's '{SHARE}' share "
+                "mounted there?"
+            )
+        if not os.access(works, os.W_OK | os.X_OK):
+            raise StorageError(f"{works} is not writable: renames would fail.")
 
     def list(self, folder: str) -> list[FileEntry]:
         """Files in ``MyWorks/<folder>``, sorted by name; empty if the folder does not exist."""
@@ -239,6 +254,13 @@ class SmbFileOps:
             if not e.isDirectory
         ]
         return sorted(files, key=lambda entry: entry.name)
+
+    def check(self) -> None:
+        """Pre-flight: log in to the share and list ``MyWorks`` (nothing is changed)."""
+        self._call(
+            f"Cannot open the '{self.share}' share",
+            lambda conn: conn.listPath(self.share, ROOT_FOLDER, timeout=self.timeout),
+        )
 
     def close(self) -> None:
         """Close the SMB connection, if one is open."""

@@ -219,6 +219,17 @@ class HttpFiles:
         except OSError as exc:
             raise StorageError(f"Local file error while copying {path}: {exc}") from exc
 
+    def check(self) -> None:
+        """Pre-flight: ask the file server for its root; any HTTP answer means it is there.
+
+        Raises
+        ------
+        SeestarConnectionError
+            When the server cannot be reached or does not answer.
+        """
+        with self._translate("/"), self._client.stream("GET", f"{self.base_url}/"):
+            pass  # whatever the status, the server answered
+
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
         if self._own_client:

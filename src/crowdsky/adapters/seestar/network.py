@@ -72,6 +72,7 @@ from crowdsky.adapters.seestar.replies import (
     page_length,
     parse_albums,
     parse_app_state,
+    parse_app_states,
     parse_batch_stack,
     parse_device_time,
     parse_page,
@@ -87,6 +88,7 @@ from crowdsky.app.ports import (
 )
 from crowdsky.domain.device_paths import as_folder_path
 from crowdsky.domain.firmware import Firmware, PathForm, batch_path_form
+from crowdsky.domain.preflight import Link
 from crowdsky.errors import (
     CrowdskyError,
     ListingIncompleteError,
@@ -502,6 +504,30 @@ class NetworkSeestar:
     def _drain_batch_stack_events(self) -> None:
         while self._rpc.wait_event(_is_batch_stack, 0) is not None:
             pass
+
+    # -- pre-flight ----------------------------------------------------------------------------
+
+    def check_link(self, link: Link) -> None:
+        """Probe ``link`` without changing anything: ``test_connection``, ``GET /``, SMB list.
+
+        Raises
+        ------
+        SeestarAuthError
+            When the control link needs a key that is missing, unreadable or rejected.
+        SeestarConnectionError, StorageError
+            When the link does not work.
+        """
+        if link is Link.CONTROL:
+            self._rpc.call("test_connection")
+        elif link is Link.FILES:
+            self._files.check()
+        else:
+            with self._ops_lock:
+                self._ops.check()
+
+    def app_state(self) -> dict[str, str]:
+        """Each ``iscope_get_app_state`` entry → its state text (live view, stacking, ...)."""
+        return parse_app_states(self._rpc.call("iscope_get_app_state"))
 
     # -- escape hatch --------------------------------------------------------------------------
 

@@ -256,6 +256,26 @@ def parse_app_state(result: Any) -> BatchStackStatus | None:
     return parse_batch_stack(result.get("BatchStack"))
 
 
+def parse_app_states(result: Any) -> dict[str, str]:
+    """Each entry of an ``iscope_get_app_state`` result → its ``state`` text.
+
+    Entries without a text ``state`` are left out (stages nest, §4.2: only the top level is
+    read).
+
+    Examples
+    --------
+    >>> parse_app_states({"View": {"state": "working", "stage": "Stack"}, "Odd": 3})
+    {'View': 'working'}
+    """
+    if not isinstance(result, Mapping):
+        return {}
+    return {
+        str(name): entry["state"]
+        for name, entry in result.items()
+        if isinstance(entry, Mapping) and isinstance(entry.get("state"), str)
+    }
+
+
 def _folder(path: Any) -> str | None:
     if not isinstance(path, str):
         return None
