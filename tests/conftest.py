@@ -1,4 +1,4 @@
-"""Test-wide settings: the Hypothesis profiles.
+"""Test-wide settings: the Hypothesis profiles, and a state folder of their own.
 
 ``dev`` (the default) is quick for the edit-test loop; ``ci`` runs more examples,
 deterministically and without per-example deadlines (a loaded CI machine must not fail a test
@@ -8,8 +8,11 @@ for being slow). Choose with ``HYPOTHESIS_PROFILE=dev|ci``; ``CI=true`` picks ``
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("dev", max_examples=60, deadline=timedelta(seconds=2))
@@ -24,3 +27,13 @@ def _profile() -> str:
 
 
 settings.load_profile(_profile())
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$CROWDSKY_STATE_DIR`` in a temporary folder: no test (nor its subprocesses) writes the
+    pending-stack journal into the real home."""
+    folder = tmp_path_factory.mktemp("crowdsky-state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CROWDSKY_STATE_DIR", str(folder))
+        yield folder

@@ -17,7 +17,8 @@ from crowdsky.app.inventory import (
     list_target_folders,
     load_target,
 )
-from crowdsky.app.ports import Clock, Progress, Seestar
+from crowdsky.app.orphans import PendingRecords, adopt_orphan, device_identity
+from crowdsky.app.ports import Clock, Progress, Seestar, StackJournal
 from crowdsky.app.stacking import (
     BlockOutcome,
     StackOptions,
@@ -28,6 +29,7 @@ from crowdsky.app.stacking import (
 from crowdsky.domain import (
     Block,
     BlockStatus,
+    CoverageKey,
     check_block_minutes,
     check_min_exptime,
     companion_names,
@@ -38,6 +40,7 @@ from crowdsky.domain import (
 )
 from crowdsky.domain import report as text
 from crowdsky.domain.device_paths import device_path, is_sub_folder
+from crowdsky.domain.orphans import PendingStack
 from crowdsky.errors import CrowdskyError, StorageError
 
 __all__ = ["Crowdsky"]
@@ -61,6 +64,10 @@ class Crowdsky:
         The computer's zone, the last resort when the device's cannot be learned.
     options : StackOptions
         Timeouts, polling and HEALPix tiling.
+    journal : StackJournal, optional
+        Where pending batch stacks are recorded, so that a stack the device finished after
+        crowdsky was killed is adopted by the next run (:mod:`crowdsky.app.orphans`). Without
+        one, or for a Seestar that knows no identity, nothing is recorded or adopted.
     """
 
     seestar: Seestar
@@ -69,6 +76,7 @@ class Crowdsky:
     tz: tzinfo | None = None
     host_zone: tzinfo | None = None
     options: StackOptions = attrs.field(factory=StackOptions)
+    journal: StackJournal | None = None
 
     def list_targets(self) -> list[dict[str, Any]]:
         """Targets that have raw sub-frames, with counts.
@@ -195,15 +203,60 @@ class Crowdsky:
                 self.progress.line(line)
             outcomes += [BlockOutcome(b, BlockStatus.PLANNED) for b in keep]
         else:
+            records = self._records(inventory.target)
+            pending = self._pending(records, inventory)
             try:
-                outcomes += [self._stack(inventory, b) for b in keep]
+                outcomes += [self._stack(inventory, b, records, pending) for b in keep]
             finally:
                 if keep:
                     finish_stacking(self.seestar)
         return _summary(target, dry_run, outcomes, tz)
 
-    def _stack(self, inventory: TargetInventory, block: Block) -> BlockOutcome:
+    def _records(self, folder: str) -> PendingRecords | None:
+        device = device_identity(self.seestar)
+        if self.journal is None or device is None:
+            return None
+        return PendingRecords(self.seestar, self.journal, device, folder)
+
+    def _pending(
+        self, records: PendingRecords | None, inventory: TargetInventory
+    ) -> dict[CoverageKey, PendingStack]:
+        """Pending records of the folder, by block; records of blocks now covered are dropped."""
+        if records is None:
+            return {}
+        pending: dict[CoverageKey, PendingStack] = {}
+        for record in records.journal.pending(records.device):
+            if record.folder != records.folder:
+                continue
+            if record.key in inventory.covered:
+                records.journal.done(records.device, record.key)
+            else:
+                pending[record.key] = record
+        return pending
+
+    def _stack(
+        self,
+        inventory: TargetInventory,
+        block: Block,
+        records: PendingRecords | None,
+        pending: dict[CoverageKey, PendingStack],
+    ) -> BlockOutcome:
         paths = [inventory.path_of(frame) for frame in block.frames]
+        record = pending.get(block.coverage_key)
+        if records is not None and record is not None:
+            adopted = adopt_orphan(
+                self.seestar,
+                self.clock,
+                self.progress,
+                block,
+                record=record,
+                records=records,
+                paths=paths,
+                tz=inventory.zone.tz,
+                options=self.options,
+            )
+            if adopted is not None:
+                return adopted
         return run_block(
             self.seestar,
             self.clock,
@@ -212,6 +265,7 @@ class Crowdsky:
             paths=paths,
             tz=inventory.zone.tz,
             options=self.options,
+            records=records,
         )
 
     def stack_all(
