@@ -288,3 +288,28 @@ def test_a_device_still_stacking_is_waited_for_before_deciding(
     assert result["blocks_stacked"] == 3
     assert names(device, "DSO_Stacked_") == []
     assert any("still stacking" in line for line in progress.lines)
+
+
+def test_ctrl_c_after_the_stack_completed_keeps_the_record_and_the_output_is_adopted(
+    device: KillableSeestar, clock: FakeClock, add_run: AddRun, journal: StackJournal
+) -> None:
+    class CtrlCAtComplete(CollectingProgress):
+        def line(self, text: str) -> None:
+            super().line(text)
+            if text.startswith("  Complete:"):
+                raise KeyboardInterrupt
+
+    spec_night(add_run)
+    app = Crowdsky(device, clock, CtrlCAtComplete(), host_zone=UTC, journal=journal)
+    with pytest.raises(KeyboardInterrupt):
+        app.stack_blocks(FOLDER)
+    [output] = names(device, "DSO_Stacked_")
+    assert len(journal.pending(device.identity)) == 1
+    starts = device.starts
+
+    result, progress = rerun(device, clock, journal)
+
+    assert device.starts - starts == 2
+    assert result["blocks_stacked"] == 3
+    assert names(device, "DSO_Stacked_") == []
+    assert any(output in line for line in progress.lines)

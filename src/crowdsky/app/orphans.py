@@ -28,7 +28,14 @@ from typing import Any
 import attrs
 
 from crowdsky.app.headers import read_header
-from crowdsky.app.ports import Clock, DeviceIdentity, Progress, Seestar, StackJournal
+from crowdsky.app.ports import (
+    BatchStackState,
+    Clock,
+    DeviceIdentity,
+    Progress,
+    Seestar,
+    StackJournal,
+)
 from crowdsky.app.stacking import (
     BlockOutcome,
     StackOptions,
@@ -36,7 +43,7 @@ from crowdsky.app.stacking import (
     rename_output,
     wait_for_batch_stack,
 )
-from crowdsky.domain import Block, BlockStatus, parse_stacked_name
+from crowdsky.domain import Block, BlockStatus, CoverageKey, parse_stacked_name
 from crowdsky.domain import report as text
 from crowdsky.domain.device_paths import device_path
 from crowdsky.domain.orphans import (
@@ -91,17 +98,29 @@ class PendingRecords:
     def settle(self, block: Block, outcome: BlockOutcome | None) -> None:
         """Drop the record unless something may still come of the stack.
 
-        Kept when the output keeps its firmware name (rename or header read failed) or when the
-        device is not known to be idle (an exception, a lost link). Never raises.
+        Dropped when the output was renamed, or when the device holds no output of the block:
+        its batch stack is cleared (a clean stop), failed or was cancelled. Kept when the output
+        keeps its firmware name (rename or header read failed), when the device still stacks or
+        cannot be asked (a lost link), and when an exception (Ctrl-C) came after a ``complete``
+        whose output was not renamed. Never raises.
         """
         stacked = outcome is not None and outcome.status is BlockStatus.STACKED
-        if stacked or (not _left_output(outcome) and device_idle(self.seestar)):
-            self.drop(block)
+        if stacked or (not _left_output(outcome) and _no_output_to_come(self.seestar)):
+            self.drop(block.coverage_key)
 
-    def drop(self, block: Block) -> None:
-        """Remove the record of ``block``; a failed write leaves it for the next run."""
+    def drop(self, key: CoverageKey) -> None:
+        """Remove the record of ``key``; a failed write leaves it for the next run."""
         with contextlib.suppress(CrowdskyError):
-            self.journal.done(self.device, block.coverage_key)
+            self.journal.done(self.device, key)
+
+
+def _no_output_to_come(seestar: Seestar) -> bool:
+    """The device's batch stack is cleared, failed or cancelled (not running, not complete)."""
+    try:
+        status = seestar.batch_stack_status()
+    except CrowdskyError:
+        return False
+    return status is None or (status.terminal and status.state is not BatchStackState.COMPLETE)
 
 
 def _left_output(outcome: BlockOutcome | None) -> bool:
@@ -175,7 +194,9 @@ def adopt_orphan(
                 f"  {len(decision.names)} stacks could be this block's from an earlier run "
                 f"({', '.join(decision.names)}); they are left alone."
             )
-        records.drop(block)  # the device is idle (see _decide): nothing more will come of it
+        records.drop(
+            block.coverage_key
+        )  # the device is idle (see _decide): nothing more will come of it
         return None
     return _adopt(seestar, progress, block, device_path(record.folder, adopted), records, paths,
                   options)  # fmt: skip
@@ -219,5 +240,5 @@ def _adopt(
     progress.line(f"  Found this block's stack from an earlier run: {name}")
     outcome = rename_output(seestar, progress, block, output, parsed.frames, paths, options)
     if outcome.status is BlockStatus.STACKED:
-        records.drop(block)
+        records.drop(block.coverage_key)
     return outcome

@@ -229,7 +229,7 @@ class Crowdsky:
             if record.folder != records.folder:
                 continue
             if record.key in inventory.covered:
-                records.journal.done(records.device, record.key)
+                records.drop(record.key)
             else:
                 pending[record.key] = record
         return pending
