@@ -461,6 +461,9 @@ def run_cli(
 ) -> CliResult:
     """Run ``python -m crowdsky.cli args`` with the soak's credentials; maybe signal it.
 
+    The state folder (``$CROWDSKY_STATE_DIR``, the pending-stack journal) is ``cwd/state``: one
+    per run, so the clean re-run sees what a killed command of the same run recorded.
+
     ``signal_after = (seconds, signal)`` sends the signal that long after the command's first
     line of output (so that it lands in the work, not in the interpreter's start-up).
     """
@@ -469,6 +472,7 @@ def run_cli(
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
         "CROWDSKY_USERNAME": USER,
         "CROWDSKY_PASSWORD": PASSWORD,
+        "CROWDSKY_STATE_DIR": str(cwd / "state"),
     }
     with subprocess.Popen(
         [sys.executable, "-m", "crowdsky.cli", *args],

@@ -1,4 +1,4 @@
-"""Test-wide settings: the Hypothesis profiles, and no user configuration file.
+"""Test-wide settings: the Hypothesis profiles; no user configuration, cache or state.
 
 ``dev`` (the default) is quick for the edit-test loop; ``ci`` runs more examples,
 deterministically and without per-example deadlines (a loaded CI machine must not fail a test
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -48,3 +49,13 @@ def _simulator_cache(
 ) -> None:
     """Every test gets its own ``$CROWDSKY_CACHE_DIR``: a fresh ``--simulator``, no home writes."""
     monkeypatch.setenv("CROWDSKY_CACHE_DIR", str(tmp_path_factory.mktemp("crowdsky-cache")))
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$CROWDSKY_STATE_DIR`` in a temporary folder: no test (nor its subprocesses) writes the
+    pending-stack journal into the real home."""
+    folder = tmp_path_factory.mktemp("crowdsky-state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CROWDSKY_STATE_DIR", str(folder))
+        yield folder

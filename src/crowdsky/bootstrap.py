@@ -11,6 +11,7 @@ neither the network stack nor the simulator until one is asked for.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crowdsky.app.config import Settings, merge_settings
-from crowdsky.app.ports import Clock, Progress, Seestar
+from crowdsky.app.ports import Clock, Progress, Seestar, StackJournal
 from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
@@ -45,6 +46,7 @@ __all__ = [
     "serve_loopback",
     "server_password",
     "simulator_seestar",
+    "stack_journal",
     "system_clock",
     "upload_stacks",
 ]
@@ -222,6 +224,25 @@ def server_password(username: str | None, *, prompt: bool) -> str | None:
     return secret
 
 
+def stack_journal(seestar: Seestar) -> StackJournal:
+    """Where pending batch stacks of ``seestar`` are recorded.
+
+    In memory for the in-memory Seestar (its records cannot outlive it); otherwise
+    ``pending-stacks.json`` in :func:`crowdsky.adapters.state.state_dir`
+    (``$CROWDSKY_STATE_DIR``, else the platform's user state folder).
+    """
+    from crowdsky.adapters.state import PENDING_STACKS_NAME, JsonStackJournal, MemoryStackJournal
+
+    # An in-memory Seestar exists only once its module is loaded; looking it up in sys.modules
+    # spares a network run the import of the device model.
+    fake = sys.modules.get("crowdsky.adapters.device_model.fake")
+    if fake is not None and isinstance(seestar, fake.FakeSeestar):
+        return MemoryStackJournal()
+    from crowdsky.adapters.state import state_dir
+
+    return JsonStackJournal(state_dir() / PENDING_STACKS_NAME)
+
+
 def crowdsky_service(
     seestar: Seestar,
     *,
@@ -230,6 +251,7 @@ def crowdsky_service(
     block_timeout: float | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
+    journal: StackJournal | None = None,
 ) -> Crowdsky:
     """The CrowdSky workflow on ``seestar``, with the system clock and printed progress.
 
@@ -245,6 +267,8 @@ def crowdsky_service(
         Seconds one block may stack before it is stopped.
     clock, progress : optional
         Replacements for the system clock and printed progress.
+    journal : StackJournal, optional
+        Where pending batch stacks are recorded; :func:`stack_journal` by default.
     """
     options = StackOptions(tiling=tiling or DEFAULT_TILING, block_timeout=block_timeout)
     return Crowdsky(
@@ -254,6 +278,7 @@ def crowdsky_service(
         tz=resolve_zone(tz),
         host_zone=datetime.now().astimezone().tzinfo,
         options=options,
+        journal=journal if journal is not None else stack_journal(seestar),
     )
 
 

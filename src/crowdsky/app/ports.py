@@ -19,7 +19,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from crowdsky.domain.blocks import CoverageKey
 from crowdsky.domain.firmware import Firmware
+from crowdsky.domain.orphans import PendingStack
 from crowdsky.domain.preflight import Link
 from crowdsky.domain.uploads import JournalEntry
 
@@ -29,6 +31,7 @@ __all__ = [
     "BatchStackStatus",
     "Clock",
     "DeviceChecks",
+    "DeviceIdentity",
     "DeviceTime",
     "FileEntry",
     "FirmwareReport",
@@ -36,6 +39,7 @@ __all__ = [
     "LocalFits",
     "Progress",
     "Seestar",
+    "StackJournal",
     "UploadJournal",
 ]
 
@@ -290,6 +294,20 @@ class DeviceChecks(Protocol):
         ...
 
 
+@runtime_checkable
+class DeviceIdentity(Protocol):
+    """Optional: a Seestar that knows a stable name for itself (for :class:`StackJournal`).
+
+    The network adapter answers with its host and JSON-RPC port, the in-memory device with an
+    id of its own. A Seestar without one keeps no pending stacks.
+    """
+
+    @property
+    def identity(self) -> str:
+        """The same text for the same telescope across runs of crowdsky; never empty."""
+        ...
+
+
 class Clock(Protocol):
     """Wall-clock time and waiting; the fake clock in tests advances on ``sleep``."""
 
@@ -366,5 +384,38 @@ class UploadJournal(Protocol):
 
         The write is atomic: after a crash the journal holds every earlier entry, with or
         without this one, never a torn file.
+        """
+        ...
+
+
+class StackJournal(Protocol):
+    """Batch stacks crowdsky started and has not seen end, kept across runs of crowdsky.
+
+    A record is written before a block's batch stack starts and removed once nothing more can
+    come of that stack. One left behind (crowdsky was killed) lets the next run adopt the output
+    the telescope finished alone (:func:`crowdsky.domain.orphans.decide_orphan`).
+    """
+
+    def pending(self, device: str) -> tuple[PendingStack, ...]:
+        """Every record of ``device``, oldest first.
+
+        Raises :class:`~crowdsky.errors.CrowdskyError` when the records exist but cannot be
+        read (an unreadable journal is never taken for an empty one).
+        """
+        ...
+
+    def begin(self, record: PendingStack) -> None:
+        """Record ``record`` (replacing one of the same device and key) before returning.
+
+        The write is atomic: after a crash the journal holds the earlier records, with or
+        without this one, never a torn file. Raises :class:`~crowdsky.errors.CrowdskyError`
+        when it cannot be written.
+        """
+        ...
+
+    def done(self, device: str, key: CoverageKey) -> None:
+        """Remove the record of ``device`` and ``key``, atomically; nothing when there is none.
+
+        Raises :class:`~crowdsky.errors.CrowdskyError` when the change cannot be written.
         """
         ...

@@ -17,7 +17,8 @@ from crowdsky.app.inventory import (
     list_target_folders,
     load_target,
 )
-from crowdsky.app.ports import Clock, FirmwareReport, Progress, Seestar
+from crowdsky.app.orphans import PendingRecords, adopt_orphan, device_identity
+from crowdsky.app.ports import Clock, FirmwareReport, Progress, Seestar, StackJournal
 from crowdsky.app.stacking import (
     BlockOutcome,
     StackOptions,
@@ -28,6 +29,7 @@ from crowdsky.app.stacking import (
 from crowdsky.domain import (
     Block,
     BlockStatus,
+    CoverageKey,
     check_block_minutes,
     check_min_exptime,
     companion_names,
@@ -38,6 +40,7 @@ from crowdsky.domain import (
 )
 from crowdsky.domain import report as text
 from crowdsky.domain.device_paths import device_path, is_sub_folder
+from crowdsky.domain.orphans import PendingStack
 from crowdsky.errors import (
     CrowdskyError,
     SeestarConnectionError,
@@ -66,6 +69,10 @@ class Crowdsky:
         The computer's zone, the last resort when the device's cannot be learned.
     options : StackOptions
         Timeouts, polling and HEALPix tiling.
+    journal : StackJournal, optional
+        Where pending batch stacks are recorded, so that a stack the device finished after
+        crowdsky was killed is adopted by the next run (:mod:`crowdsky.app.orphans`). Without
+        one, or for a Seestar that knows no identity, nothing is recorded or adopted.
     """
 
     seestar: Seestar
@@ -74,6 +81,7 @@ class Crowdsky:
     tz: tzinfo | None = None
     host_zone: tzinfo | None = None
     options: StackOptions = attrs.field(factory=StackOptions)
+    journal: StackJournal | None = None
 
     def list_targets(self) -> list[dict[str, Any]]:
         """Targets that have raw sub-frames, with counts.
@@ -224,12 +232,14 @@ class Crowdsky:
         if plan.keep:
             self.progress.target_started(plan.target, index, total)
         several = len({text.night_of(b, tz) for b in plan.keep}) > 1
+        records = self._records(plan.inventory.target)
+        pending = self._pending(records, plan.inventory)
         try:
             for block in plan.keep:
                 self.progress.block_started(
                     text.block_label(block, tz, several_nights=several), block.frame_count
                 )
-                outcome = self._stack(plan.inventory, block)
+                outcome = self._stack(plan.inventory, block, records, pending)
                 self.progress.block_finished(outcome.status is BlockStatus.STACKED)
                 outcomes.append(outcome)
         finally:
@@ -237,8 +247,51 @@ class Crowdsky:
                 finish_stacking(self.seestar)
         return _summary(plan.target, dry_run, outcomes, tz)
 
-    def _stack(self, inventory: TargetInventory, block: Block) -> BlockOutcome:
+    def _records(self, folder: str) -> PendingRecords | None:
+        device = device_identity(self.seestar)
+        if self.journal is None or device is None:
+            return None
+        return PendingRecords(self.seestar, self.journal, device, folder)
+
+    def _pending(
+        self, records: PendingRecords | None, inventory: TargetInventory
+    ) -> dict[CoverageKey, PendingStack]:
+        """Pending records of the folder, by block; records of blocks now covered are dropped."""
+        if records is None:
+            return {}
+        pending: dict[CoverageKey, PendingStack] = {}
+        for record in records.journal.pending(records.device):
+            if record.folder != records.folder:
+                continue
+            if record.key in inventory.covered:
+                records.drop(record.key)
+            else:
+                pending[record.key] = record
+        return pending
+
+    def _stack(
+        self,
+        inventory: TargetInventory,
+        block: Block,
+        records: PendingRecords | None,
+        pending: dict[CoverageKey, PendingStack],
+    ) -> BlockOutcome:
         paths = [inventory.path_of(frame) for frame in block.frames]
+        record = pending.get(block.coverage_key)
+        if records is not None and record is not None:
+            adopted = adopt_orphan(
+                self.seestar,
+                self.clock,
+                self.progress,
+                block,
+                record=record,
+                records=records,
+                paths=paths,
+                tz=inventory.zone.tz,
+                options=self.options,
+            )
+            if adopted is not None:
+                return adopted
         return run_block(
             self.seestar,
             self.clock,
@@ -247,6 +300,7 @@ class Crowdsky:
             paths=paths,
             tz=inventory.zone.tz,
             options=self.options,
+            records=records,
         )
 
     def stack_all(

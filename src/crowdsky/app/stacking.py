@@ -23,6 +23,10 @@ it is renamed, and the rename would then claim the wrong frames.
 Ctrl-C while a block stacks stops and clears the batch stack on the device before the
 ``KeyboardInterrupt`` propagates; Ctrl-C during the renames is held back until the renames of that
 block are done, so nothing is left half-renamed.
+
+With :class:`BlockRecords` (see :mod:`crowdsky.app.orphans`) a pending stack is recorded before
+the start and settled when the block ends, so that a stack the device finishes after crowdsky was
+killed is adopted by the next run instead of stacked again.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta, tzinfo
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -69,7 +73,16 @@ from crowdsky.errors import (
     StorageError,
 )
 
-__all__ = ["BlockOutcome", "StackOptions", "finish_stacking", "run_block"]
+__all__ = [
+    "BlockOutcome",
+    "BlockRecords",
+    "StackOptions",
+    "device_idle",
+    "finish_stacking",
+    "rename_output",
+    "run_block",
+    "wait_for_batch_stack",
+]
 
 
 @attrs.frozen
@@ -163,6 +176,7 @@ def run_block(
     paths: list[str],
     tz: tzinfo,
     options: StackOptions,
+    records: BlockRecords | None = None,
 ) -> BlockOutcome:
     """Stack one block on the device and rename its output.
 
@@ -178,6 +192,8 @@ def run_block(
         The device's zone, for the printed lines.
     options : StackOptions
         Timeouts, polling and tiling.
+    records : BlockRecords, optional
+        Where the block is recorded as pending while it stacks; no record without it.
 
     Raises
     ------
@@ -186,6 +202,46 @@ def run_block(
         remaining block the same way. Any other error fails this block only.
     """
     progress.line(text.stacking_line(block, tz))
+    if records is not None:
+        try:
+            records.begin(block)
+        except CrowdskyError as exc:  # no stack is started that a kill could orphan unrecorded
+            progress.line(text.failed_line(str(exc)))
+            return BlockOutcome(block, BlockStatus.FAILED, error=str(exc))
+    try:
+        outcome = _stack_and_rename(seestar, clock, progress, block, paths, options)
+    except BaseException:
+        if records is not None:
+            records.settle(block, None)
+        raise
+    if records is not None:
+        records.settle(block, outcome)
+    return outcome
+
+
+class BlockRecords(Protocol):
+    """The pending-stack records of one target's blocks (:mod:`crowdsky.app.orphans`)."""
+
+    def begin(self, block: Block) -> None:
+        """Record ``block`` as pending, just before its batch stack starts."""
+        ...
+
+    def settle(self, block: Block, outcome: BlockOutcome | None) -> None:
+        """The block ended (``None``: by an exception); drop its record if nothing can follow.
+
+        Never raises: a record left behind is harmless, the next run settles it.
+        """
+        ...
+
+
+def _stack_and_rename(
+    seestar: Seestar,
+    clock: Clock,
+    progress: Progress,
+    block: Block,
+    paths: list[str],
+    options: StackOptions,
+) -> BlockOutcome:
     try:
         status = _stack_on_device(seestar, clock, progress, block, paths, options)
     except SeestarConnectionError:
@@ -195,6 +251,29 @@ def run_block(
         progress.line(text.failed_line(str(exc)))
         return BlockOutcome(block, BlockStatus.FAILED, error=str(exc))
     return _finish(seestar, progress, block, status, paths, options)
+
+
+def device_idle(seestar: Seestar) -> bool:
+    """True when no batch stack runs on the device: none, or it ended (or was cleared).
+
+    A status that cannot be read is not idle.
+    """
+    try:
+        status = seestar.batch_stack_status()
+    except CrowdskyError:
+        return False
+    return status is None or status.terminal
+
+
+def wait_for_batch_stack(
+    seestar: Seestar, clock: Clock, progress: Progress, block: Block, options: StackOptions
+) -> BatchStackStatus:
+    """Wait, as for one of ours, for the batch stack running on the device to end.
+
+    Raises :class:`~crowdsky.errors.BatchStackError` after ``block``'s timeout (the stack is
+    left running: it is not ours to stop).
+    """
+    return _wait(seestar, clock, progress, options.timeout_for(block), options)
 
 
 def finish_stacking(seestar: Seestar) -> None:
@@ -330,7 +409,26 @@ def _finish(
         reason = "the device reported no stacked .fit file"
         progress.line(text.failed_line(reason))
         return BlockOutcome(block, BlockStatus.FAILED, error=reason)
-    frames = _frames_stacked(status, output)
+    return rename_output(
+        seestar, progress, block, output, _frames_stacked(status, output), paths, options
+    )
+
+
+def rename_output(
+    seestar: Seestar,
+    progress: Progress,
+    block: Block,
+    output: str,
+    frames: int,
+    paths: list[str],
+    options: StackOptions,
+) -> BlockOutcome:
+    """Rename the device's stack ``output`` of ``block`` to its CrowdSky name, companions after.
+
+    ``frames`` is what the device stacked; the pixel comes from the stack's header (else a
+    sub-frame's). A header that cannot be read leaves the output under its firmware name and
+    the block failed (``frames_stacked`` set).
+    """
     progress.line(text.complete_line(frames))
     try:
         pixel = _pixel(seestar, output, paths, options.tiling)

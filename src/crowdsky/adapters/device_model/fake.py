@@ -19,6 +19,7 @@ Faults are injected by changing :attr:`FakeSeestar.faults` (see :class:`Faults`)
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,6 +165,7 @@ class FakeSeestar:
         self.instrument = instrument
         self.telescope = telescope
         self.stack_date_obs = stack_date_obs
+        self._identity = f"in-memory:{telescope}:{uuid.uuid4().hex[:12]}"
         self._skew = timedelta(0)
         self._lock = threading.RLock()
         self._config: tuple[str, tuple[str, ...]] = ("", ())
@@ -172,6 +174,11 @@ class FakeSeestar:
         self._last_event: tuple[str, int] | None = None
         self._pending: list[Event] = []
         self._subscribers: list[Callable[[Event], None]] = []
+
+    @property
+    def identity(self) -> str:
+        """The id of this device object (no two in-memory devices share one, even across runs)."""
+        return self._identity
 
     # --- clock -------------------------------------------------------------------------------
 

@@ -206,6 +206,7 @@ class NetworkSeestar:
         file_ops: FileOps | None = None,
     ) -> None:
         self.host = host
+        self.port = port
         self._owned: list[Callable[[], None]] = []
         if connection is None:
             auth = RsaAuthenticator(key_path)
@@ -245,6 +246,11 @@ class NetworkSeestar:
         smb = SmbFileOps(host, port=smb_port, timeout=max(timeout, 30.0))
         self._owned.append(smb.close)
         return smb
+
+    @property
+    def identity(self) -> str:
+        """``<host>:<port>`` (host in lower case): the name this telescope is reached by."""
+        return f"{self.host.lower()}:{self.port}"
 
     def __repr__(self) -> str:
         return f"NetworkSeestar({self.host!r}, rpc={self._rpc!r})"
