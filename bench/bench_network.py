@@ -1,7 +1,8 @@
 """Measure NetworkSeestar against the simulator on loopback: a 3000-file listing, a block stack.
 
-Run: ``python bench/bench_network.py``. Prints one line per measurement: the listing of one
-folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
+Run: ``python bench/bench_network.py`` (``... 10``: a 10-block night; ``... transfers``: only the
+Seestar-side downloads against a raw-socket client). Prints one line per measurement: the listing
+of one folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
 ``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires, and
 planning's inventory of a 3 000-sub night (listing plus the headers of the frames near block
@@ -10,6 +11,7 @@ boundaries, :func:`~crowdsky.app.inventory.load_target`) against the listing alo
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -17,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from crowdsky.adapters.clock import SystemClock
@@ -25,9 +28,11 @@ from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.adapters.jsonrpc import ABSENT, JsonRpcConnection, RsaAuthenticator
+from crowdsky.adapters.seestar.http_files import HttpFiles
 from crowdsky.adapters.seestar.network import NetworkSeestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
+from crowdsky.adapters.simulator.http_server import FileServer
 from crowdsky.app.inventory import load_target
 from crowdsky.app.service import Crowdsky
 
@@ -224,7 +229,50 @@ def inventory(base: Path, key: Path, public: bytes, split: bool) -> None:
     )
 
 
+def transfers(base: Path, rounds: int = 9) -> None:
+    """Stack downloads from the Seestar's file server: ``HttpFiles`` against a raw socket."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from raw_http import get_to_file
+
+    root = base / "transfers"
+    name = "MyWorks/IC 434/CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit"
+    local = root / name
+    local.parent.mkdir(parents=True)
+    size = 12 * 1024 * 1024 // 2880 * 2880
+    local.write_bytes(b"SIMPLE  =" + os.urandom(size - 9))
+    out = base / "downloads"
+    out.mkdir()
+    server = FileServer(root, "127.0.0.1", 0)
+    server.start()
+    ours, raw = [], []
+    try:
+        with HttpFiles(f"http://127.0.0.1:{server.port}") as files:
+            files.download(name, out / "warm.fit")
+            for i in range(rounds):
+                start = time.perf_counter()
+                files.download(name, out / f"ours{i}.fit")
+                ours.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                get_to_file("127.0.0.1", server.port, "/" + quote(name), out / f"raw{i}.fit")
+                raw.append(time.perf_counter() - start)
+                (out / f"ours{i}.fit").unlink()
+                (out / f"raw{i}.fit").unlink()
+    finally:
+        server.close()
+    mb = size / 1e6
+    ratio = statistics.median(raw) / statistics.median(ours)
+    print(
+        f"Seestar download of a {mb:.1f} MB stack, median of {rounds}: HttpFiles "
+        f"{mb / statistics.median(ours):.0f} MB/s, raw socket {mb / statistics.median(raw):.0f} "
+        f"MB/s, ratio {ratio:.2f}"
+    )
+
+
 def main() -> None:
+    if sys.argv[1:] == ["transfers"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            transfers(Path(tmp))
+        return
     private, public = generate_test_keypair()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -234,6 +282,7 @@ def main() -> None:
             listing(base, key, public, split)
             block_round_trip(base, key, public, split)
             inventory(base, key, public, split)
+        transfers(base)
     issue_12(
         blocks=int(sys.argv[1]) if len(sys.argv) > 1 else NIGHT_BLOCKS,
     )

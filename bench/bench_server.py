@@ -1,8 +1,11 @@
-"""Throughput and peak memory of stack uploads and downloads against the loopback server.
+"""Stack uploads and downloads against the loopback server, next to a raw-socket client.
 
-Run from the repository root:  python bench/bench_server.py
-Prints a Markdown table; paste it into BENCHMARKS.md. The server runs in the same process, so
-the peak memory (tracemalloc, Python allocations of all threads) counts both ends.
+Run from the repository root:  python bench/bench_server.py [rounds]
+Prints a Markdown table; paste it into BENCHMARKS.md. One ``HttpCollabServer`` (one httpx client)
+does every transfer, as a session does; the raw-socket client (``bench/raw_http.py``:
+``recv_into`` a preallocated buffer, ``sendfile``) goes through the same server, alternating
+with it, so both see the same load. The server runs in the same process, so the peak memory
+(tracemalloc, Python allocations of all threads) counts both ends.
 """
 
 from __future__ import annotations
@@ -16,18 +19,22 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 from astropy.io import fits
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+
+from raw_http import basic, get_to_file, post_file  # noqa: E402
 
 from crowdsky.adapters.collab.http_client import HttpCollabServer  # noqa: E402
 from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer  # noqa: E402
 from server.helpers import IC434_KEY, IC434_NAME, write_big_stack  # noqa: E402
 
 SIZE = 12 * 1024 * 1024  # an S50 stacked FITS is about 12 MB
-ROUNDS = 5
+BIG = 48 * 1024 * 1024  # near the server's 50 MB limit, for memory growth
+ROUNDS = 9
+BOUNDARY = "benchboundary0123456789"
 
 
 def write_stack(path: Path, nbytes: int) -> Path:
@@ -59,42 +66,67 @@ def peak_of(action: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
+def raw_upload(host: str, port: int, path: Path) -> None:
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{path.name}"\r\nContent-Type: application/fits\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    post_file(
+        host,
+        port,
+        "/api/upload_stack.php",
+        head,
+        path,
+        tail,
+        f"multipart/form-data; boundary={BOUNDARY}",
+        basic("username", "password"),
+    )
+
+
 def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         path = write_stack(tmp / IC434_NAME, SIZE)
+        big = write_stack(tmp / "big" / IC434_NAME, BIG)
         mb = path.stat().st_size / 1e6
         with (
             LoopbackCrowdskyServer(tmp / "data", {"username": "password"}) as server,
             HttpCollabServer(server.url, username="username", password="password") as client,
         ):
-            up = [timed(lambda: client.upload_stack(path)) for _ in range(ROUNDS)]
-            down = [
-                timed(lambda i=i: client.download_stack(IC434_KEY, tmp / f"d{i}"))
-                for i in range(ROUNDS)
-            ]
-            up_peak = peak_of(lambda: client.upload_stack(path))
-            down_peak = peak_of(lambda: client.download_stack(IC434_KEY, tmp / "peak"))
+            host, port = server.url.removeprefix("http://").split(":")
+            target = f"/api/download_stack.php?chunk_key={IC434_KEY}"
+            auth = basic("username", "password")
+            up, up_raw, down, down_raw = [], [], [], []
+            client.upload_stack(path)  # warm: imports, first connection
+            for i in range(rounds):
+                up.append(timed(lambda: client.upload_stack(path)))
+                up_raw.append(timed(lambda: raw_upload(host, int(port), path)))
+                down.append(timed(lambda i=i: client.download_stack(IC434_KEY, tmp / f"d{i}")))
+                down_raw.append(
+                    timed(lambda i=i: get_to_file(host, int(port), target, tmp / f"r{i}", auth))
+                )
+            peaks = {
+                "upload 12 MB": peak_of(lambda: client.upload_stack(path)),
+                "download 12 MB": peak_of(lambda: client.download_stack(IC434_KEY, tmp / "p")),
+                "upload 48 MB": peak_of(lambda: client.upload_stack(big)),
+                "download 48 MB": peak_of(lambda: client.download_stack(IC434_KEY, tmp / "q")),
+            }
 
-            def httpx_files() -> None:
-                with path.open("rb") as handle, httpx.Client() as http:
-                    http.post(
-                        f"{server.url}/api/upload_stack.php",
-                        files={"file": (path.name, handle, "application/fits")},
-                        auth=("username", "password"),
-                        timeout=60,
-                    ).raise_for_status()
+    def speed(times: list[float]) -> float:
+        return mb / statistics.median(times)
 
-            files_peak = peak_of(httpx_files)
-    print(f"| measurement ({mb:.1f} MB stack, loopback, median of {ROUNDS}) | value |")
+    print(f"| {mb:.1f} MB stack, loopback, median of {rounds} | crowdsky | raw socket | ratio |")
+    print("|---|---|---|---|")
+    for label, ours, raw in (("upload", up, up_raw), ("download", down, down_raw)):
+        ratio = statistics.median(raw) / statistics.median(ours)
+        print(f"| {label} | {speed(ours):.0f} MB/s | {speed(raw):.0f} MB/s | {ratio:.2f} |")
+    print()
+    print("| peak Python memory (client + server) | MB |")
     print("|---|---|")
-    print(f"| upload_stack throughput | {mb / statistics.median(up):.0f} MB/s |")
-    print(
-        f"| download_stack throughput (checked, atomic) | {mb / statistics.median(down):.0f} MB/s |"
-    )
-    print(f"| peak Python memory, upload (client + server) | {up_peak / 1e6:.2f} MB |")
-    print(f"| peak Python memory, download (client + server) | {down_peak / 1e6:.2f} MB |")
-    print(f"| for comparison: httpx files= upload peak | {files_peak / 1e6:.2f} MB |")
+    for label, peak in peaks.items():
+        print(f"| {label} | {peak / 1e6:.2f} |")
 
 
 if __name__ == "__main__":

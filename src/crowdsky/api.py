@@ -4,7 +4,9 @@ Telescope functions (``crowdsky.list_targets()``, ``stack_blocks()``, ...) act o
 chosen with :func:`connect`, :func:`use_simulator` or :func:`crowdsky.session.use`, with the
 system clock and progress printed to standard output. Server functions (``set_credentials``,
 ``upload_stack``, ...) use the settings kept in :mod:`crowdsky.session`, never loose module
-globals, and open a connection per call::
+globals, and share one client (one httpx client, one SSL context, connections kept alive) per
+choice of settings, built by :func:`crowdsky.bootstrap.session_server` and closed by
+:func:`close_server` or at exit::
 
     import crowdsky
     crowdsky.set_credentials("username", "password")
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from crowdsky.adapters.seestar import NetworkSeestar
 
 __all__ = [
+    "close_server",
     "configure_server",
     "connect",
     "download_stack",
@@ -289,34 +292,34 @@ def configure_server(
     server_settings().configure(url, client, allow_insecure_http)
 
 
+def close_server() -> None:
+    """Close the server client the module-level functions share (also done at exit).
+
+    The next server function opens a new one. A client given to :func:`configure_server` is
+    yours and stays open.
+    """
+    bootstrap.close_session_server()
+
+
 def _server() -> HttpCollabServer:
-    choice = server_settings().current()
-    return bootstrap.collab_server(
-        choice.url,
-        username=choice.username,
-        password=choice.password,
-        client=choice.client,
-        allow_insecure_http=choice.allow_insecure_http,
-    )
+    return bootstrap.session_server(server_settings().current())
 
 
 def list_stacks(object_name: str | None = None) -> list[StackRecord]:
     """Your stacks on the server, optionally only those of one object."""
-    with _server() as server:
-        return server.list_stacks(object_name)
+    return _server().list_stacks(object_name)
 
 
 def upload_stack(path: str | Path, **meta: Any) -> UploadReceipt:
     """Upload one stacked FITS file; ``meta`` as for :meth:`HttpCollabServer.upload_stack`."""
-    with _server() as server:
-        return server.upload_stack(Path(path), **meta)
+    return _server().upload_stack(Path(path), **meta)
 
 
 def download_stack(chunk_keys: str | Sequence[str], dest: str | Path = ".") -> list[Path]:
     """Download stacks by chunk key (one key or a list) into ``dest``; return their paths."""
     keys = [chunk_keys] if isinstance(chunk_keys, str) else list(chunk_keys)
-    with _server() as server:
-        return [server.download_stack(key, Path(dest)) for key in keys]
+    server = _server()
+    return [server.download_stack(key, Path(dest)) for key in keys]
 
 
 def upload_all_stacks(
@@ -333,13 +336,12 @@ def upload_all_stacks(
     report lines go to standard output.
     """
     seestar = current_seestar() if local_dir is None else None
-    with _server() as server:
-        return bootstrap.upload_stacks(
-            server,
-            seestar=seestar,
-            target=target,
-            dest=dest,
-            local_dir=local_dir,
-            dry_run=dry_run,
-            skip_existing=skip_existing,
-        )
+    return bootstrap.upload_stacks(
+        _server(),
+        seestar=seestar,
+        target=target,
+        dest=dest,
+        local_dir=local_dir,
+        dry_run=dry_run,
+        skip_existing=skip_existing,
+    )

@@ -11,7 +11,10 @@ neither the network stack nor the simulator until one is asked for.
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -25,6 +28,7 @@ from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
 from crowdsky.domain import DEFAULT_TILING, SkyTiling
 from crowdsky.errors import PlanError
+from crowdsky.session import ServerChoice
 
 if TYPE_CHECKING:
     import httpx
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cached_simulator_seestar",
+    "close_session_server",
     "collab_server",
     "console_progress",
     "crowdsky_service",
@@ -45,6 +50,7 @@ __all__ = [
     "run_simulator",
     "serve_loopback",
     "server_password",
+    "session_server",
     "simulator_seestar",
     "stack_journal",
     "system_clock",
@@ -139,6 +145,58 @@ def collab_server(
         client=client,
         allow_insecure_http=allow_insecure_http,
     )
+
+
+_ENVIRONMENT = ("CROWDSKY_URL", "CROWDSKY_USERNAME", "CROWDSKY_PASSWORD")
+_session_lock = threading.Lock()
+# The server client of the module-level functions, with the settings and environment it was
+# built from; None until the first server call and after close_session_server().
+_session: tuple[ServerChoice, tuple[str | None, ...], HttpCollabServer] | None = None
+_exit_hook = False
+
+
+def session_server(choice: ServerChoice) -> HttpCollabServer:
+    """The one server client of the module-level functions, for the settings ``choice``.
+
+    It is built on the first call (one httpx client, one SSL context, its connections kept
+    alive) and returned again while the settings object and the ``CROWDSKY_*`` environment
+    stay the same. Other settings (``set_credentials``, ``configure_server``, a reset) build a
+    new client on the next call and close the previous one; :func:`close_session_server`
+    closes it, and so does the end of the interpreter.
+    """
+    global _session, _exit_hook
+    environment = tuple(os.environ.get(name) for name in _ENVIRONMENT)
+    with _session_lock:
+        if _session is not None and _session[0] is choice and _session[1] == environment:
+            return _session[2]
+        previous = _session[2] if _session is not None else None
+        _session = None
+        if previous is not None:
+            previous.close()
+        server = collab_server(
+            choice.url,
+            username=choice.username,
+            password=choice.password,
+            client=choice.client,
+            allow_insecure_http=choice.allow_insecure_http,
+        )
+        _session = (choice, environment, server)
+        if not _exit_hook:
+            atexit.register(close_session_server)
+            _exit_hook = True
+        return server
+
+
+def close_session_server() -> None:
+    """Close the module-level functions' server client, if one is open (the next call opens one).
+
+    A client passed to :func:`crowdsky.configure_server` is the caller's and stays open.
+    """
+    global _session
+    with _session_lock:
+        previous, _session = _session, None
+    if previous is not None:
+        previous[2].close()
 
 
 def system_clock() -> Clock:

@@ -31,6 +31,7 @@ __all__ = [
     "FITS_SIGNATURE",
     "MAX_FITS_BYTES",
     "NotFits",
+    "Piece",
     "TransferError",
     "TransferTimeout",
     "bounded",
@@ -53,6 +54,9 @@ MAX_FITS_BYTES = 256 * 1024 * 1024
 DEFAULT_TRANSFER_DEADLINE = 1800.0
 #: Bytes of a body kept for telling what it is when it is not FITS (an HTML page, say).
 HEAD_BYTES = 4096
+
+#: A piece of a body: bytes, or a view of a reused buffer valid until the next piece.
+Piece = bytes | memoryview
 
 _OUR_PART = re.compile(r".+\.fits?\.part", re.IGNORECASE)
 
@@ -82,20 +86,20 @@ class NotFits(TransferError):
 
 
 def bounded(
-    chunks: Iterable[bytes],
+    chunks: Iterable[Piece],
     *,
     what: str,
     max_bytes: int,
     deadline: float,
     expected: int | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> Iterator[bytes]:
+) -> Iterator[Piece]:
     """Pass ``chunks`` on, raising :class:`TransferError` at the first broken limit.
 
     Parameters
     ----------
-    chunks : iterable of bytes
-        The body as it arrives.
+    chunks : iterable of bytes or memoryview
+        The body as it arrives (see :data:`Piece`).
     what : str
         What is being read, for the messages (``"the download of X"``).
     max_bytes : int
@@ -169,7 +173,7 @@ def part_path(target: Path) -> Path:
     return target.with_name(target.name + ".part")
 
 
-def save_stream(chunks: Iterable[bytes], target: Path, *, what: str, check_fits: bool) -> int:
+def save_stream(chunks: Iterable[Piece], target: Path, *, what: str, check_fits: bool) -> int:
     """Write ``chunks`` to ``target.part``, check the body, move it onto ``target``.
 
     Returns the number of bytes written. On any failure (a :class:`TransferError` from

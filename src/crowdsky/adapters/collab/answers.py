@@ -34,6 +34,7 @@ from crowdsky.adapters.fits_transfer import (
     read_prefix,
     save_stream,
 )
+from crowdsky.adapters.http_body import body_pieces
 from crowdsky.errors import (
     ServerAuthError,
     ServerError,
@@ -255,7 +256,7 @@ def save_fits(
     what = f"The download of {key}"
     encoded = bool(response.headers.get("Content-Encoding"))
     chunks = bounded(
-        response.iter_bytes(),
+        body_pieces(response),
         what=what,
         max_bytes=limits.max_download_bytes,
         deadline=limits.deadline,

@@ -164,6 +164,11 @@ class HttpCollabServer:
         """The account name in use, if any."""
         return self._credentials.username if self._credentials else None
 
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` closed the HTTP client (one passed in stays open)."""
+        return self._client.is_closed
+
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
         if self._owns_client:

@@ -32,12 +32,14 @@ from astropy.utils.exceptions import AstropyWarning
 from crowdsky.adapters.fits_transfer import (
     DEFAULT_TRANSFER_DEADLINE,
     MAX_FITS_BYTES,
+    Piece,
     TransferError,
     TransferTimeout,
     bounded,
     remove_stale_parts,
     save_stream,
 )
+from crowdsky.adapters.http_body import body_pieces
 from crowdsky.domain.device_paths import check_path
 from crowdsky.errors import SeestarConnectionError, StorageError
 
@@ -178,7 +180,7 @@ class HttpFiles:
             _check_status(reply, path, ok=(200,))
             expected = _content_length(reply)
             chunks = bounded(
-                reply.iter_bytes(),
+                body_pieces(reply),
                 what=what,
                 max_bytes=self._max_bytes,
                 deadline=self._deadline,
@@ -274,7 +276,7 @@ def _content_length(reply: httpx.Response) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _complete(chunks: Iterable[bytes], expected: int | None, what: str) -> Iterator[bytes]:
+def _complete(chunks: Iterable[Piece], expected: int | None, what: str) -> Iterator[Piece]:
     """Pass ``chunks`` on; fewer bytes than ``Content-Length`` announced is an error at the end."""
     received = 0
     for chunk in chunks:
@@ -284,7 +286,7 @@ def _complete(chunks: Iterable[bytes], expected: int | None, what: str) -> Itera
         raise TransferError(f"{what} is incomplete: {received} of {expected} bytes")
 
 
-def _read_at_most(chunks: Iterable[bytes], buffer: bytearray, limit: int) -> None:
+def _read_at_most(chunks: Iterable[Piece], buffer: bytearray, limit: int) -> None:
     """Append chunks to ``buffer`` up to ``limit`` bytes (a server may send more than asked)."""
     for chunk in chunks:
         buffer += chunk[: limit - len(buffer)]
@@ -292,7 +294,7 @@ def _read_at_most(chunks: Iterable[bytes], buffer: bytearray, limit: int) -> Non
             return
 
 
-def _read_until_end(chunks: Iterable[bytes], path: str) -> bytes:
+def _read_until_end(chunks: Iterable[Piece], path: str) -> bytes:
     """Read a full-file body only until the block holding the ``END`` card, then stop."""
     buffer = bytearray()
     for chunk in chunks:
