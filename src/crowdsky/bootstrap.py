@@ -11,12 +11,14 @@ neither the network stack nor the simulator until one is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crowdsky.app.night import NightPorts, Telescope
+from crowdsky.app.night import run_night as _run_night
 from crowdsky.app.ports import Clock, Progress, Seestar
 from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
@@ -35,11 +37,15 @@ __all__ = [
     "collab_server",
     "crowdsky_service",
     "network_seestar",
+    "network_telescope",
+    "night_ports",
     "print_progress",
     "resolve_zone",
+    "run_night",
     "run_simulator",
     "serve_loopback",
     "simulator_seestar",
+    "simulator_telescope",
     "system_clock",
     "upload_stacks",
 ]
@@ -218,3 +224,86 @@ def serve_loopback(
     from crowdsky.adapters.collab.loopback import serve_forever
 
     serve_forever(host, port, storage_dir, users)
+
+
+def network_telescope(
+    host: str,
+    *,
+    name: str | None = None,
+    tz: tzinfo | str | None = None,
+    key_path: str | Path | None = None,
+    mounted_share: str | Path | None = None,
+    **options: Any,
+) -> Telescope:
+    """A real Seestar for :func:`run_night`, connected in its own thread when the night starts.
+
+    Parameters
+    ----------
+    host : str
+        Address or name (``seestar.local``: the operating system resolves it).
+    name : str, optional
+        Its name in progress lines, the result and the download folder; ``host`` by default.
+    tz : tzinfo or str, optional
+        Override of its time zone.
+    key_path, mounted_share, **options
+        As for :func:`network_seestar`.
+    """
+
+    def connect() -> Seestar:
+        return network_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
+
+    return Telescope(name or host, connect, resolve_zone(tz))
+
+
+def simulator_telescope(name: str = "simulator", **options: Any) -> Telescope:
+    """The built-in in-memory Seestar (:func:`simulator_seestar`) for :func:`run_night`."""
+    return Telescope(name, lambda: simulator_seestar(**options))
+
+
+def night_ports(
+    *,
+    clock: Clock | None = None,
+    progress_for: Callable[[str], Progress] | None = None,
+) -> NightPorts:
+    """The clock, FITS reader, JSON upload journals and progress :func:`run_night` works with.
+
+    By default each telescope's lines are printed with its name in front.
+    """
+    from crowdsky.adapters.collab.journal import JOURNAL_NAME, JsonUploadJournal
+    from crowdsky.adapters.collab.stack_meta import LocalFitsFiles
+    from crowdsky.adapters.console import PrefixedProgress, PrintProgress
+
+    printer = PrintProgress()
+
+    def prefixed(name: str) -> Progress:
+        return PrefixedProgress(printer, f"[{name}] ")
+
+    return NightPorts(
+        clock=clock if clock is not None else system_clock(),
+        local_fits=LocalFitsFiles(),
+        journal_for=lambda folder: JsonUploadJournal(folder / JOURNAL_NAME),
+        progress_for=progress_for if progress_for is not None else prefixed,
+        host_zone=datetime.now().astimezone().tzinfo,
+    )
+
+
+def run_night(
+    telescopes: Sequence[Telescope],
+    server: CollabServer | None,
+    *,
+    dest: str | Path = ".",
+    ports: NightPorts | None = None,
+    block_minutes: int = 15,
+    min_exptime: float = 240,
+    block_timeout: float | None = None,
+) -> dict[str, Any]:
+    """:func:`crowdsky.app.night.run_night` with :func:`night_ports` unless ``ports`` is given."""
+    return _run_night(
+        telescopes,
+        server,
+        ports if ports is not None else night_ports(),
+        dest=dest,
+        block_minutes=block_minutes,
+        min_exptime=min_exptime,
+        options=StackOptions(block_timeout=block_timeout),
+    )

@@ -338,6 +338,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", type=Path, default=Path("crowdsky-server-data"))
     p.add_argument("--user", action="append", default=[], help="NAME:PASSWORD (repeatable)")
     p.set_defaults(handler=_cmd_serve)
+
+    from crowdsky.cli_night import register
+
+    register(sub)
     return parser
 
 

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from crowdsky.app.ports import BatchStackStatus
 
-__all__ = ["CollectingProgress", "PrintProgress", "QuietProgress"]
+__all__ = ["CollectingProgress", "PrefixedProgress", "PrintProgress", "QuietProgress"]
 
 
 class PrintProgress:
@@ -53,6 +53,43 @@ class PrintProgress:
         if self._dirty:
             self.stream.write("\n")
             self._dirty = False
+
+
+class PrefixedProgress:
+    """Report lines of one of several telescopes, each line led by the telescope's name.
+
+    Stacking progress goes through only when ``show_stacking`` is set: several telescopes
+    rewriting one terminal line at once would garble it.
+
+    Parameters
+    ----------
+    inner : PrintProgress or CollectingProgress or QuietProgress
+        Where the lines go.
+    prefix : str
+        Put before every line (``"[192.168.1.83] "``, say).
+    show_stacking : bool
+        Pass stacking progress on.
+    """
+
+    def __init__(
+        self,
+        inner: PrintProgress | CollectingProgress | QuietProgress,
+        prefix: str,
+        *,
+        show_stacking: bool = False,
+    ) -> None:
+        self._inner = inner
+        self._prefix = prefix
+        self._show = show_stacking
+
+    def line(self, text: str) -> None:
+        """Pass the line on with the prefix."""
+        self._inner.line(f"{self._prefix}{text}")
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        """Pass the reading on when asked to."""
+        if self._show:
+            self._inner.stack_progress(status)
 
 
 class CollectingProgress:

@@ -6,6 +6,7 @@ module-level functions in :mod:`crowdsky` are thin wrappers around one :class:`C
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
@@ -184,8 +185,12 @@ class Crowdsky:
         block_minutes: int = 15,
         min_exptime: float = 240,
         dry_run: bool = False,
+        on_block: Callable[[BlockOutcome], None] | None = None,
     ) -> dict[str, Any]:
         """Stack every unstacked block of ``target`` on the device, one at a time.
+
+        ``on_block``, when given, is called with each stacked block's outcome as soon as the block
+        is done (before the next one starts), for work that overlaps the next block's stack.
 
         Returns
         -------
@@ -203,7 +208,11 @@ class Crowdsky:
             outcomes += [BlockOutcome(b, BlockStatus.PLANNED) for b in keep]
         else:
             try:
-                outcomes += [self._stack(inventory, b) for b in keep]
+                for block in keep:
+                    outcome = self._stack(inventory, block)
+                    outcomes.append(outcome)
+                    if on_block is not None:
+                        on_block(outcome)
             finally:
                 if keep:
                     finish_stacking(self.seestar)

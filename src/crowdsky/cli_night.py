@@ -1,0 +1,185 @@
+"""The night's subcommands: ``run``, ``status``, ``discover`` and ``demo``.
+
+Kept apart from :mod:`crowdsky.cli` (which calls :func:`register`); like it, argument parsing and
+rendering only: everything is built through :mod:`crowdsky.bootstrap`.
+
+``--host`` may be repeated to work on several telescopes at once; each is written
+``ADDRESS[:PORT[:HTTP_PORT]]`` (``seestar.local`` works: the operating system resolves it), and
+``--share`` is repeated in the same order when shares are mounted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crowdsky.cli import (
+    _add_device_options,
+    _add_plan_options,
+    _add_server_options,
+    _server,
+)
+from crowdsky.errors import CrowdskyError, PlanError
+
+if TYPE_CHECKING:
+    from crowdsky.app.night import Telescope
+    from crowdsky.app.server_port import CollabServer
+
+__all__ = ["register"]
+
+_DEFAULT_DEST = Path("crowdsky-stacks")
+
+
+def _add_telescopes_options(parser: argparse.ArgumentParser) -> None:
+    """The device options of :mod:`crowdsky.cli`, with ``--host`` and ``--share`` repeatable."""
+    _add_device_options(parser)
+    # conflict_handler="resolve" lets these replace the single-valued options added above.
+    parser.add_argument(
+        "--host",
+        action="append",
+        help="a Seestar's ADDRESS[:PORT[:HTTP_PORT]]; repeat for several telescopes "
+        "(default: $SEESTAR_HOST)",
+    )
+    parser.add_argument(
+        "--share",
+        dest="mounted_share",
+        action="append",
+        help="where the OS mounted a Seestar's 'EMMC Images' share; repeat in --host order",
+    )
+
+
+def _hosts(args: argparse.Namespace) -> list[str]:
+    if args.host:
+        return list(args.host)
+    from_env = os.environ.get("SEESTAR_HOST")
+    return [from_env] if from_env else []
+
+
+def _split_host(text: str, port: int, http_port: int) -> tuple[str, int, int]:
+    """``ADDRESS[:PORT[:HTTP_PORT]]`` → address and ports (the defaults when not given)."""
+    address, *ports = text.split(":")
+    try:
+        numbers = [int(p) for p in ports]
+    except ValueError:
+        raise PlanError(f"--host {text}: write ADDRESS[:PORT[:HTTP_PORT]]") from None
+    if not address or len(numbers) > 2:
+        raise PlanError(f"--host {text}: write ADDRESS[:PORT[:HTTP_PORT]]")
+    numbers += [port, http_port][len(numbers) :]
+    return address, numbers[0], numbers[1]
+
+
+def _telescopes(args: argparse.Namespace) -> list[Telescope]:
+    """The telescopes the options name."""
+    from crowdsky import bootstrap
+
+    if args.simulator:
+        return [bootstrap.simulator_telescope()]
+    hosts = _hosts(args)
+    if not hosts:
+        raise CrowdskyError(
+            "No telescope chosen: pass --host <address> (repeat it for several; or set "
+            "SEESTAR_HOST), or --simulator to try crowdsky on the built-in simulator."
+        )
+    shares: list[str | None] = list(args.mounted_share or [])
+    if shares and len(shares) != len(hosts):
+        raise PlanError(f"{len(hosts)} --host but {len(shares)} --share: give one per --host")
+    shares = shares or [None] * len(hosts)
+    telescopes = []
+    for host, share in zip(hosts, shares, strict=True):
+        address, port, http_port = _split_host(host, args.port, args.http_port)
+        telescopes.append(
+            bootstrap.network_telescope(
+                address,
+                name=host,
+                tz=args.tz,
+                key_path=args.key_path,
+                mounted_share=share,
+                port=port,
+                http_port=http_port,
+                smb_port=args.smb_port,
+            )
+        )
+    return telescopes
+
+
+@contextlib.contextmanager
+def _maybe_server(args: argparse.Namespace) -> Iterator[CollabServer | None]:
+    if args.no_upload:
+        yield None
+        return
+    with _server(args) as server:
+        yield server
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from crowdsky import bootstrap
+
+    telescopes = _telescopes(args)
+    with _maybe_server(args) as server:
+        result = bootstrap.run_night(
+            telescopes,
+            server,
+            dest=args.dest,
+            block_minutes=args.block_minutes,
+            min_exptime=args.min_exptime,
+        )
+    print_night(result, uploading=server is not None)
+    return 0 if result["ok"] else 1
+
+
+def print_night(result: dict[str, Any], *, uploading: bool = True) -> None:
+    """The summary of :func:`crowdsky.bootstrap.run_night`: one line per telescope."""
+    print("Summary:")
+    for t in result["telescopes"]:
+        if t["error"] and not (t["blocks_stacked"] or t["files_uploaded"]):
+            print(f"  {t['telescope']}: FAILED: {t['error']}")
+            continue
+        line = (
+            f"  {t['telescope']}: stacked {t['blocks_stacked']}, failed {t['blocks_failed']}, "
+            f"skipped {t['blocks_skipped']}"
+        )
+        if uploading:
+            line += (
+                f"; uploaded {t['files_uploaded']}, already there {t['files_skipped']}, "
+                f"upload failed {t['files_failed']}"
+            )
+        print(line)
+        for problem in (t["error"], t["upload_error"], *t["targets_failed"].values()):
+            if problem:
+                print(f"    {problem}")
+        for failure in t["failed"]:
+            print(f"    upload failed: {failure['name']}: {failure['error']}")
+
+
+def _add_run(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the night's job: stack every block on every telescope and upload the stacks",
+        conflict_handler="resolve",
+    )
+    _add_telescopes_options(p)
+    _add_plan_options(p)
+    _add_server_options(p)
+    p.add_argument(
+        "--dest",
+        type=Path,
+        default=_DEFAULT_DEST,
+        help=f"where stacks are downloaded, per telescope (default ./{_DEFAULT_DEST})",
+    )
+    p.add_argument("--no-upload", action="store_true", help="stack only; upload nothing")
+    p.set_defaults(handler=_cmd_run)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``run``, ``status``, ``discover`` and ``demo`` to the ``crowdsky`` command line.
+
+    Parameters
+    ----------
+    subparsers
+        What ``ArgumentParser.add_subparsers()`` returned.
+    """
+    _add_run(subparsers)

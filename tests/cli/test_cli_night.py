@@ -1,0 +1,135 @@
+"""``crowdsky run``: two simulated Seestars on loopback and the loopback CrowdSky server.
+
+Everything goes through the real network adapters (JSON-RPC, HTTP, the mounted share for
+renames) and :func:`crowdsky.cli.main`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crowdsky import session
+from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
+from crowdsky.adapters.simulator.options import SimulatorOptions
+from crowdsky.adapters.simulator.server import SimulatorServer, demo_simulator_device
+from crowdsky.cli import main
+
+SECRET = "n1ght-Pa55"
+
+
+@contextlib.contextmanager
+def simulated(root: Path, *, zone: str, serial: str, seed: int) -> Iterator[SimulatorServer]:
+    """A simulated Seestar with the demo night, stacking instantly, discovery on loopback."""
+    device = demo_simulator_device(
+        root,
+        seconds_per_frame=0.0,
+        setup_seconds=0.0,
+        zone=zone,
+        seed=seed,
+        telescope=f"S50_{serial}",
+    )
+    options = SimulatorOptions(pistatus_interval=None)
+    with SimulatorServer(device, root, options, udp_port=0) as sim:
+        yield sim
+
+
+def host_args(sim: SimulatorServer) -> list[str]:
+    return ["--host", f"{sim.host}:{sim.rpc_port}:{sim.http_port}", "--share", str(sim.root)]
+
+
+def crowdsky_names(sim: SimulatorServer) -> list[str]:
+    return sorted(p.name for p in (sim.root / "MyWorks").rglob("CrowdSky_*.fit"))
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackCrowdskyServer]:
+    monkeypatch.setenv("CROWDSKY_USERNAME", "ada")
+    monkeypatch.setenv("CROWDSKY_PASSWORD", SECRET)
+    monkeypatch.delenv("CROWDSKY_URL", raising=False)
+    monkeypatch.delenv("SEESTAR_HOST", raising=False)
+    session.server_settings().reset()
+    with LoopbackCrowdskyServer(tmp_path / "server", users={"ada": SECRET}) as running:
+        yield running
+    session.server_settings().reset()
+
+
+@pytest.fixture
+def vienna(tmp_path: Path) -> Iterator[SimulatorServer]:
+    with simulated(tmp_path / "vienna", zone="Europe/Vienna", serial="aaaa0001", seed=1) as sim:
+        yield sim
+
+
+@pytest.fixture
+def twin(tmp_path: Path) -> Iterator[SimulatorServer]:
+    """A second Seestar whose night overlaps the first's: same zone, same blocks and pixels."""
+    with simulated(tmp_path / "twin", zone="Europe/Vienna", serial="bbbb0002", seed=2) as sim:
+        yield sim
+
+
+def test_run_two_overlapping_telescopes_uploads_both_and_a_rerun_does_nothing(
+    vienna: SimulatorServer,
+    twin: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dest = tmp_path / "stacks"
+    argv = ["run", *host_args(vienna), *host_args(twin), "--url", server.url, "--dest", str(dest)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    names_a, names_b = crowdsky_names(vienna), crowdsky_names(twin)
+    # The same night on both: the same blocks and pixels, so the same file names...
+    assert names_a == names_b
+    assert len(names_a) > 10
+    # ...and yet two stacks each on the server: one per telescope.
+    on_server = server.stacks
+    assert len(on_server) == 2 * len(names_a)
+    assert {s["telescope_id"] for s in on_server} == {"S50_aaaa0001", "S50_bbbb0002"}
+    keys = [s["chunk_key"] for s in on_server]
+    assert all(keys.count(k) == 2 for k in keys)
+    for sim in (vienna, twin):
+        label = f"{sim.host}:{sim.rpc_port}:{sim.http_port}"
+        stacked = len(names_a) - 1  # the demo holds one CrowdSky stack already (M 42)
+        assert (
+            f"  {label}: stacked {stacked}, failed 0, skipped 0; uploaded {len(names_a)}, "
+            "already there 0, upload failed 0"
+        ) in out
+    assert main(argv) == 0
+    again = capsys.readouterr().out
+    assert "Stacking block" not in again
+    assert "  upload " not in again
+    assert len(server.stacks) == 2 * len(names_a)
+    assert crowdsky_names(vienna) == names_a
+    assert f"stacked 0, failed 0, skipped 0; uploaded 0, already there {len(names_a)}" in again
+
+
+def test_one_telescope_down_does_not_stop_the_other(
+    vienna: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    down = f"127.0.0.1:{free_port()}:{free_port()}"
+    argv = [
+        "run", *host_args(vienna), "--host", down, "--share", str(tmp_path),
+        "--url", server.url, "--dest", str(tmp_path / "stacks"),
+    ]  # fmt: skip
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert f"  {down}: FAILED: " in out
+    names = crowdsky_names(vienna)
+    assert len(server.stacks) == len(names) > 10
