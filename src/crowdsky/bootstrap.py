@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crowdsky.app.night import NightPorts, Telescope
 from crowdsky.app.night import run_night as _run_night
+from crowdsky.app.night_status import night_status as _night_status
 from crowdsky.app.ports import Clock, Progress, Seestar
 from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
@@ -39,6 +40,7 @@ __all__ = [
     "network_seestar",
     "network_telescope",
     "night_ports",
+    "night_status",
     "print_progress",
     "resolve_zone",
     "run_night",
@@ -306,4 +308,24 @@ def run_night(
         block_minutes=block_minutes,
         min_exptime=min_exptime,
         options=StackOptions(block_timeout=block_timeout),
+    )
+
+
+def night_status(
+    telescopes: Sequence[Telescope],
+    server: CollabServer | None,
+    *,
+    dest: str | Path = ".",
+    ports: NightPorts | None = None,
+    block_minutes: int = 15,
+    min_exptime: float = 240,
+) -> dict[str, Any]:
+    """:func:`crowdsky.app.night_status.night_status` with :func:`night_ports` by default."""
+    return _night_status(
+        telescopes,
+        server,
+        ports if ports is not None else night_ports(),
+        dest=dest,
+        block_minutes=block_minutes,
+        min_exptime=min_exptime,
     )

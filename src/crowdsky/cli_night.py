@@ -164,14 +164,76 @@ def _add_run(sub: Any) -> None:
     _add_telescopes_options(p)
     _add_plan_options(p)
     _add_server_options(p)
-    p.add_argument(
+    _add_dest_option(p)
+    p.add_argument("--no-upload", action="store_true", help="stack only; upload nothing")
+    p.set_defaults(handler=_cmd_run)
+
+
+_STATES = (
+    ("not_stacked", "not stacked yet"),
+    ("on_telescope", "stacked, not uploaded"),
+    ("on_server", "on the server"),
+)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from crowdsky import bootstrap
+
+    telescopes = _telescopes(args)
+    with _maybe_server(args) as server:
+        result = bootstrap.night_status(
+            telescopes,
+            server,
+            dest=args.dest,
+            block_minutes=args.block_minutes,
+            min_exptime=args.min_exptime,
+        )
+    print_status(result, verbose=args.verbose)
+    return 1 if any(t["error"] for t in result["telescopes"]) else 0
+
+
+def print_status(result: dict[str, Any], *, verbose: bool = False) -> None:
+    """The table of :func:`crowdsky.bootstrap.night_status`; chunk keys too when ``verbose``."""
+    for t in result["telescopes"]:
+        print(f"{t['telescope']}:")
+        if t["error"]:
+            print(f"  cannot be asked: {t['error']}")
+            continue
+        if t["server_error"]:
+            print(f"  server not asked ({t['server_error']}): stacks counted as not uploaded")
+        if not t["targets"]:
+            print("  nothing to stack, nothing stacked")
+        for target in t["targets"]:
+            counts = ", ".join(f"{target[key + '_count']} {label}" for key, label in _STATES)
+            print(f"  {target['target']}: {counts}")
+            if verbose:
+                for key, label in _STATES:
+                    for block in target[key]:
+                        print(f"    {label}: {block}")
+
+
+def _add_status(sub: Any) -> None:
+    p = sub.add_parser(
+        "status",
+        help="per telescope and target: blocks not stacked, stacked, and on the server",
+        conflict_handler="resolve",
+    )
+    _add_telescopes_options(p)
+    _add_plan_options(p)
+    _add_server_options(p)
+    _add_dest_option(p)
+    p.add_argument("--no-upload", action="store_true", help="do not ask the server")
+    p.add_argument("-v", "--verbose", action="store_true", help="list the blocks' chunk keys")
+    p.set_defaults(handler=_cmd_status)
+
+
+def _add_dest_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--dest",
         type=Path,
         default=_DEFAULT_DEST,
         help=f"where stacks are downloaded, per telescope (default ./{_DEFAULT_DEST})",
     )
-    p.add_argument("--no-upload", action="store_true", help="stack only; upload nothing")
-    p.set_defaults(handler=_cmd_run)
 
 
 def register(subparsers: Any) -> None:
@@ -183,3 +245,4 @@ def register(subparsers: Any) -> None:
         What ``ArgumentParser.add_subparsers()`` returned.
     """
     _add_run(subparsers)
+    _add_status(subparsers)

@@ -133,3 +133,54 @@ def test_one_telescope_down_does_not_stop_the_other(
     assert f"  {down}: FAILED: " in out
     names = crowdsky_names(vienna)
     assert len(server.stacks) == len(names) > 10
+
+
+def status_lines(out: str) -> dict[str, str]:
+    """``target -> counts`` from ``crowdsky status`` output."""
+    lines = [line.strip() for line in out.splitlines() if line.startswith("  ") and ": " in line]
+    return dict(line.split(": ", 1) for line in lines if "blocks" not in line)
+
+
+def test_status_before_between_and_after(
+    vienna: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    common = [*host_args(vienna), "--url", server.url, "--dest", str(tmp_path / "stacks")]
+    assert main(["status", *common]) == 0
+    before = status_lines(capsys.readouterr().out)
+    assert before["M 42"] == "3 not stacked yet, 1 stacked, not uploaded, 0 on the server"
+    assert before["IC 434"] == "3 not stacked yet, 0 stacked, not uploaded, 0 on the server"
+
+    assert main(["run", *common, "--no-upload"]) == 0
+    capsys.readouterr()
+    assert main(["status", *common, "-v"]) == 0
+    out = capsys.readouterr().out
+    between = status_lines(out)
+    assert between["IC 434"] == "0 not stacked yet, 3 stacked, not uploaded, 0 on the server"
+    assert "    stacked, not uploaded: 20260227.81_HP102265" in out
+
+    assert main(["run", *common]) == 0
+    capsys.readouterr()
+    assert main(["status", *common]) == 0
+    after = status_lines(capsys.readouterr().out)
+    assert after["IC 434"] == "0 not stacked yet, 0 stacked, not uploaded, 3 on the server"
+    assert after["M 42"] == "0 not stacked yet, 0 stacked, not uploaded, 4 on the server"
+
+
+def test_status_without_the_server_shows_the_telescope_and_says_why(
+    vienna: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    argv = ["status", *host_args(vienna), "--url", nobody, "--dest", str(tmp_path / "stacks")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    (note,) = [line for line in out.splitlines() if "server not asked" in line]
+    assert "stacks counted as not uploaded" in note
+    assert status_lines(out)["M 42"] == (
+        "3 not stacked yet, 1 stacked, not uploaded, 0 on the server"
+    )
