@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "collab_server",
     "crowdsky_service",
+    "discover_seestars",
     "network_seestar",
     "network_telescope",
     "night_ports",
@@ -329,3 +330,37 @@ def night_status(
         block_minutes=block_minutes,
         min_exptime=min_exptime,
     )
+
+
+def discover_seestars(
+    to: Sequence[tuple[str, int]] | None = None,
+    *,
+    timeout: float = 2.0,
+    ask_firmware: bool = True,
+    port: int = 4700,
+    key_path: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Seestars that answer UDP ``scan_iscope`` (:mod:`crowdsky.adapters.seestar.discovery`).
+
+    Parameters
+    ----------
+    to : sequence of (address, port), optional
+        Where to send the probe; the local broadcast addresses on port 4720 by default.
+    timeout : float
+        Seconds to wait for answers.
+    ask_firmware : bool
+        Ask each Seestar found for its firmware over JSON-RPC on ``port`` (with ``key_path``).
+
+    Returns
+    -------
+    list of dict
+        ``address``, ``model``, ``serial``, ``firmware`` (``None`` when unknown), ``clients``.
+    """
+    import attrs
+
+    from crowdsky.adapters.seestar import discovery
+
+    found = discovery.scan(to if to is not None else discovery.broadcast_targets(), timeout=timeout)
+    if ask_firmware:
+        found = [discovery.ask_firmware(s, port=port, key_path=key_path) for s in found]
+    return [attrs.asdict(s) for s in found]

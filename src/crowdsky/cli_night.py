@@ -236,6 +236,56 @@ def _add_dest_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host:
+        return text, 4720
+    try:
+        return host, int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: write ADDRESS[:PORT]") from None
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from crowdsky import bootstrap
+
+    found = bootstrap.discover_seestars(
+        args.to or None,
+        timeout=args.timeout,
+        ask_firmware=not args.no_firmware,
+        port=args.port,
+        key_path=args.key_path,
+    )
+    if not found:
+        print("No Seestar answered (is it on, and on this network?).")
+        return 1
+    print(f"{'ADDRESS':16s} {'MODEL':14s} {'SERIAL':12s} FIRMWARE")
+    for s in found:
+        print(
+            f"{s['address']:16s} {s['model'] or '?':14s} {s['serial'] or '?':12s} "
+            f"{s['firmware'] or '?'}"
+        )
+    return 0
+
+
+def _add_discover(sub: Any) -> None:
+    p = sub.add_parser("discover", help="find Seestars on the local network (UDP scan_iscope)")
+    p.add_argument(
+        "--to",
+        type=_address,
+        action="append",
+        help="probe ADDRESS[:PORT] only (repeatable; default: the local broadcast addresses, "
+        "port 4720)",
+    )
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait (default 2)")
+    p.add_argument("--no-firmware", action="store_true", help="do not ask for the firmware")
+    p.add_argument(
+        "--port", type=int, default=4700, help="JSON-RPC port asked for the firmware (4700)"
+    )
+    p.add_argument("--key", dest="key_path", help="PEM key for firmware 7.18+")
+    p.set_defaults(handler=_cmd_discover)
+
+
 def register(subparsers: Any) -> None:
     """Add ``run``, ``status``, ``discover`` and ``demo`` to the ``crowdsky`` command line.
 
@@ -246,3 +296,4 @@ def register(subparsers: Any) -> None:
     """
     _add_run(subparsers)
     _add_status(subparsers)
+    _add_discover(subparsers)
