@@ -11,11 +11,14 @@ neither the network stack nor the simulator until one is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
 
 from crowdsky.app.night import NightPorts, Telescope
 from crowdsky.app.night import run_night as _run_night
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "collab_server",
     "crowdsky_service",
+    "demo",
     "discover_seestars",
     "network_seestar",
     "network_telescope",
@@ -364,3 +368,55 @@ def discover_seestars(
     if ask_firmware:
         found = [discovery.ask_firmware(s, port=port, key_path=key_path) for s in found]
     return [attrs.asdict(s) for s in found]
+
+
+@attrs.frozen
+class Demo:
+    """What :func:`demo` started: telescopes for :func:`run_night`, a server client, the paths.
+
+    ``server`` is logged in with a password made for the run; nothing prints it.
+    """
+
+    telescopes: tuple[Telescope, ...]
+    zones: tuple[str, ...]
+    server: CollabServer
+    folder: Path
+    telescope_roots: tuple[Path, ...]
+    server_storage: Path
+
+
+@contextlib.contextmanager
+def demo(folder: str | Path) -> Iterator[Demo]:
+    """``crowdsky demo``: two simulated Seestars and the loopback server, reached for real.
+
+    The Seestars (:mod:`crowdsky.adapters.simulator.demo`) are reached through the network
+    adapters (JSON-RPC with the key handshake, HTTP, the storage folder as the mounted share),
+    the server through its HTTP client. Everything stops when the context exits.
+    """
+    from crowdsky.adapters.simulator import demo as rig_module
+
+    now, offset = rig_module.host_offset_now()
+    zones = rig_module.demo_zones(now, offset)
+    with (
+        rig_module.demo_rig(Path(folder), zones) as rig,
+        collab_server(rig.server_url, username=rig.username, password=rig.password) as server,
+    ):
+        telescopes = tuple(
+            network_telescope(
+                s.host,
+                name=s.name,
+                key_path=s.key_path,
+                mounted_share=s.root,
+                port=s.rpc_port,
+                http_port=s.http_port,
+            )
+            for s in rig.seestars
+        )
+        yield Demo(
+            telescopes,
+            tuple(zones),
+            server,
+            Path(folder),
+            tuple(s.root for s in rig.seestars),
+            rig.server_storage,
+        )

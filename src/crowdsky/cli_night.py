@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -286,6 +287,47 @@ def _add_discover(sub: Any) -> None:
     p.set_defaults(handler=_cmd_discover)
 
 
+def _demo_folder(args: argparse.Namespace) -> Path:
+    if args.dir is None:
+        return Path(tempfile.mkdtemp(prefix="crowdsky-demo-"))
+    folder = Path(args.dir)
+    if folder.exists() and any(folder.iterdir()):
+        raise PlanError(f"--dir {folder}: choose an empty or new folder")
+    return folder
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from crowdsky import bootstrap
+
+    folder = _demo_folder(args)
+    dest = folder / "downloads"
+    print(f"Starting two simulated Seestars and a CrowdSky server on this computer ({folder})...")
+    with bootstrap.demo(folder) as demo:
+        for telescope, zone in zip(demo.telescopes, demo.zones, strict=True):
+            print(f"  {telescope.name}: a night in {zone}")
+        print("crowdsky run (both telescopes at once, uploads while the next block stacks):")
+        result = bootstrap.run_night(demo.telescopes, demo.server, dest=dest)
+        print_night(result)
+        print("crowdsky status:")
+        print_status(bootstrap.night_status(demo.telescopes, demo.server, dest=dest))
+    print("Where the files are:")
+    for telescope, root in zip(demo.telescopes, demo.telescope_roots, strict=True):
+        print(f"  {telescope.name}'s storage (CrowdSky_* stacks beside the subs): {root}/MyWorks")
+    print(f"  downloaded stacks and upload journals: {dest}")
+    print(f"  the server's files: {demo.server_storage}")
+    print("Everything has stopped. Next: crowdsky discover, then crowdsky run --host <address>.")
+    return 0 if result["ok"] else 1
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the night's job on two simulated Seestars and a local CrowdSky server",
+    )
+    p.add_argument("--dir", type=Path, help="where the demo's files go (default: a new temp dir)")
+    p.set_defaults(handler=_cmd_demo)
+
+
 def register(subparsers: Any) -> None:
     """Add ``run``, ``status``, ``discover`` and ``demo`` to the ``crowdsky`` command line.
 
@@ -297,3 +339,4 @@ def register(subparsers: Any) -> None:
     _add_run(subparsers)
     _add_status(subparsers)
     _add_discover(subparsers)
+    _add_demo(subparsers)

@@ -6,6 +6,7 @@ renames) and :func:`crowdsky.cli.main`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +152,29 @@ def test_status_without_the_server_shows_the_telescope_and_says_why(
     assert status_lines(out)["M 42"] == (
         "3 not stacked yet, 1 stacked, not uploaded, 0 on the server"
     )
+
+
+def test_demo_as_the_readme_runs_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = {t.ident for t in threading.enumerate()}
+    folder = tmp_path / "demo"
+    assert main(["demo", "--dir", str(folder)]) == 0
+    out = capsys.readouterr().out
+    summary = out[out.index("Summary:") : out.index("crowdsky status:")]
+    assert summary.count("stacked 47, failed 0, skipped 0; uploaded 48") == 2
+    status = status_lines(out[out.index("crowdsky status:") :])
+    assert status["M 81"] == "0 not stacked yet, 0 stacked, not uploaded, 41 on the server"
+    zones = [line.split(" in ")[1] for line in out.splitlines() if ": a night in " in line]
+    assert len(set(zones)) == 2
+    assert f"  the server's files: {folder / 'server'}" in out
+    assert len(list((folder / "downloads").rglob("CrowdSky_*.fit"))) == 96
+    # Nothing left running: every thread the demo started has ended.
+    assert {t.ident for t in threading.enumerate()} <= before
+
+
+def test_demo_refuses_a_folder_that_holds_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "precious.txt").write_text("mine")
+    assert main(["demo", "--dir", str(tmp_path)]) == 1
+    assert "empty or new folder" in capsys.readouterr().err
+    assert (tmp_path / "precious.txt").read_text() == "mine"

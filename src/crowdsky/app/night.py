@@ -116,6 +116,20 @@ class _Cancellable:
         self._inner.stack_progress(status)
 
 
+class _WithoutSkips:
+    """The closing upload pass's lines, less one "skip" line per stack already uploaded."""
+
+    def __init__(self, inner: Progress) -> None:
+        self._inner = inner
+
+    def line(self, text: str) -> None:
+        if not text.startswith("  skip "):
+            self._inner.line(text)
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        self._inner.stack_progress(status)
+
+
 class _SerialServer:
     """The server client shared by every telescope's thread, one request at a time."""
 
@@ -309,7 +323,7 @@ class _TelescopeRun:
             summary = upload_all_stacks(
                 self.server,
                 journal=journal,
-                progress=progress,
+                progress=_WithoutSkips(progress),
                 clock=self.ports.clock,
                 local_fits=self.ports.local_fits,
                 seestar=seestar,
