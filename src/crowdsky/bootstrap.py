@@ -12,16 +12,22 @@ neither the network stack nor the simulator until one is asked for.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import attrs
+
 from crowdsky.app.config import Settings, merge_settings
+from crowdsky.app.night import NightPorts, Telescope
+from crowdsky.app.night import run_night as _run_night
+from crowdsky.app.night_status import night_status as _night_status
 from crowdsky.app.ports import Clock, Progress, Seestar, StackJournal
 from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
@@ -43,15 +49,22 @@ __all__ = [
     "collab_server",
     "console_progress",
     "crowdsky_service",
+    "demo",
+    "discover_seestars",
     "load_settings",
     "network_seestar",
+    "network_telescope",
+    "night_ports",
+    "night_status",
     "print_progress",
     "resolve_zone",
+    "run_night",
     "run_simulator",
     "serve_loopback",
     "server_password",
     "session_server",
     "simulator_seestar",
+    "simulator_telescope",
     "stack_journal",
     "system_clock",
     "upload_stacks",
@@ -394,3 +407,192 @@ def serve_loopback(
     from crowdsky.adapters.collab.loopback import serve_forever
 
     serve_forever(host, port, storage_dir, users)
+
+
+def network_telescope(
+    host: str,
+    *,
+    name: str | None = None,
+    tz: tzinfo | str | None = None,
+    key_path: str | Path | None = None,
+    mounted_share: str | Path | None = None,
+    **options: Any,
+) -> Telescope:
+    """A real Seestar for :func:`run_night`, connected in its own thread when the night starts.
+
+    Parameters
+    ----------
+    host : str
+        Address or name (``seestar.local``: the operating system resolves it).
+    name : str, optional
+        Its name in progress lines, the result and the download folder; ``host`` by default.
+    tz : tzinfo or str, optional
+        Override of its time zone.
+    key_path, mounted_share, **options
+        As for :func:`network_seestar`.
+    """
+
+    def connect() -> Seestar:
+        return network_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
+
+    return Telescope(name or host, connect, resolve_zone(tz))
+
+
+def simulator_telescope(name: str = "simulator", **options: Any) -> Telescope:
+    """The built-in in-memory Seestar (:func:`simulator_seestar`) for :func:`run_night`."""
+    return Telescope(name, lambda: simulator_seestar(**options))
+
+
+def night_ports(
+    *,
+    clock: Clock | None = None,
+    progress_for: Callable[[str], Progress] | None = None,
+) -> NightPorts:
+    """The clock, FITS reader, JSON upload journals and progress :func:`run_night` works with.
+
+    By default each telescope's lines are printed with its name in front.
+    """
+    from crowdsky.adapters.collab.journal import JOURNAL_NAME, JsonUploadJournal
+    from crowdsky.adapters.collab.stack_meta import LocalFitsFiles
+    from crowdsky.adapters.console import PrefixedProgress, PrintProgress
+
+    printer = PrintProgress()
+
+    def prefixed(name: str) -> Progress:
+        return PrefixedProgress(printer, f"[{name}] ")
+
+    return NightPorts(
+        clock=clock if clock is not None else system_clock(),
+        local_fits=LocalFitsFiles(),
+        journal_for=lambda folder: JsonUploadJournal(folder / JOURNAL_NAME),
+        progress_for=progress_for if progress_for is not None else prefixed,
+        host_zone=datetime.now().astimezone().tzinfo,
+    )
+
+
+def run_night(
+    telescopes: Sequence[Telescope],
+    server: CollabServer | None,
+    *,
+    dest: str | Path = ".",
+    ports: NightPorts | None = None,
+    block_minutes: int = 15,
+    min_exptime: float = 240,
+    block_timeout: float | None = None,
+) -> dict[str, Any]:
+    """:func:`crowdsky.app.night.run_night` with :func:`night_ports` unless ``ports`` is given."""
+    return _run_night(
+        telescopes,
+        server,
+        ports if ports is not None else night_ports(),
+        dest=dest,
+        block_minutes=block_minutes,
+        min_exptime=min_exptime,
+        options=StackOptions(block_timeout=block_timeout),
+    )
+
+
+def night_status(
+    telescopes: Sequence[Telescope],
+    server: CollabServer | None,
+    *,
+    dest: str | Path = ".",
+    ports: NightPorts | None = None,
+    block_minutes: int = 15,
+    min_exptime: float = 240,
+) -> dict[str, Any]:
+    """:func:`crowdsky.app.night_status.night_status` with :func:`night_ports` by default."""
+    return _night_status(
+        telescopes,
+        server,
+        ports if ports is not None else night_ports(),
+        dest=dest,
+        block_minutes=block_minutes,
+        min_exptime=min_exptime,
+    )
+
+
+def discover_seestars(
+    to: Sequence[tuple[str, int]] | None = None,
+    *,
+    timeout: float = 2.0,
+    ask_firmware: bool = True,
+    port: int = 4700,
+    key_path: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Seestars that answer UDP ``scan_iscope`` (:mod:`crowdsky.adapters.seestar.discovery`).
+
+    Parameters
+    ----------
+    to : sequence of (address, port), optional
+        Where to send the probe; the local broadcast addresses on port 4720 by default.
+    timeout : float
+        Seconds to wait for answers.
+    ask_firmware : bool
+        Ask each Seestar found for its firmware over JSON-RPC on ``port`` (with ``key_path``).
+
+    Returns
+    -------
+    list of dict
+        ``address``, ``model``, ``serial``, ``firmware`` (``None`` when unknown), ``clients``.
+    """
+    import attrs
+
+    from crowdsky.adapters.seestar import discovery
+
+    found = discovery.scan(to if to is not None else discovery.broadcast_targets(), timeout=timeout)
+    if ask_firmware:
+        found = [discovery.ask_firmware(s, port=port, key_path=key_path) for s in found]
+    return [attrs.asdict(s) for s in found]
+
+
+@attrs.frozen
+class Demo:
+    """What :func:`demo` started: telescopes for :func:`run_night`, a server client, the paths.
+
+    ``server`` is logged in with a password made for the run; nothing prints it.
+    """
+
+    telescopes: tuple[Telescope, ...]
+    zones: tuple[str, ...]
+    server: CollabServer
+    folder: Path
+    telescope_roots: tuple[Path, ...]
+    server_storage: Path
+
+
+@contextlib.contextmanager
+def demo(folder: str | Path) -> Iterator[Demo]:
+    """``crowdsky demo``: two simulated Seestars and the loopback server, reached for real.
+
+    The Seestars (:mod:`crowdsky.adapters.simulator.demo`) are reached through the network
+    adapters (JSON-RPC with the key handshake, HTTP, the storage folder as the mounted share),
+    the server through its HTTP client. Everything stops when the context exits.
+    """
+    from crowdsky.adapters.simulator import demo as rig_module
+
+    now, offset = rig_module.host_offset_now()
+    zones = rig_module.demo_zones(now, offset)
+    with (
+        rig_module.demo_rig(Path(folder), zones) as rig,
+        collab_server(rig.server_url, username=rig.username, password=rig.password) as server,
+    ):
+        telescopes = tuple(
+            network_telescope(
+                s.host,
+                name=s.name,
+                key_path=s.key_path,
+                mounted_share=s.root,
+                port=s.rpc_port,
+                http_port=s.http_port,
+            )
+            for s in rig.seestars
+        )
+        yield Demo(
+            telescopes,
+            tuple(zones),
+            server,
+            Path(folder),
+            tuple(s.root for s in rig.seestars),
+            rig.server_storage,
+        )

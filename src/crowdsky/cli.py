@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from crowdsky.app.progress import RelayedProgress
 from crowdsky.cli_wording import (
     PREFLIGHT_FIXES,
     CommandRun,
@@ -55,7 +56,7 @@ from crowdsky.errors import (
 if TYPE_CHECKING:
     from crowdsky.adapters.collab import HttpCollabServer
     from crowdsky.app.config import Settings
-    from crowdsky.app.ports import BatchStackStatus, Progress, Seestar
+    from crowdsky.app.ports import Progress, Seestar
     from crowdsky.app.service import Crowdsky
 
 __all__ = ["main"]
@@ -63,35 +64,20 @@ __all__ = ["main"]
 Handler = Callable[[argparse.Namespace], int]
 
 
-class _CountingProgress:
+class _CountingProgress(RelayedProgress):
     """Progress that also counts blocks begun and renamed, for the line after Ctrl-C."""
 
     def __init__(self, inner: Progress, run: CommandRun) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._run = run
-
-    def line(self, text: str) -> None:
-        self._inner.line(text)
-
-    def stack_progress(self, status: BatchStackStatus) -> None:
-        self._inner.stack_progress(status)
-
-    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
-        self._inner.run_planned(blocks, frames, targets)
-
-    def target_started(self, target: str, index: int, total: int) -> None:
-        self._inner.target_started(target, index, total)
 
     def block_started(self, label: str, frames: int) -> None:
         self._run.blocks_started += 1
-        self._inner.block_started(label, frames)
+        super().block_started(label, frames)
 
     def block_finished(self, stacked: bool) -> None:
         self._run.blocks_done += int(stacked)
-        self._inner.block_finished(stacked)
-
-    def transfer(self, name: str, done: int, total: int | None) -> None:
-        self._inner.transfer(name, done, total)
+        super().block_finished(stacked)
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)
@@ -778,6 +764,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="show where the configuration file is and what is in effect")
     p.add_argument("--scope", help="a telescope named in the configuration file")
     p.set_defaults(handler=_cmd_config, url=None)
+
+    from crowdsky.cli_night import register
+
+    register(sub)
     _enable_completion(parser)
     return parser
 

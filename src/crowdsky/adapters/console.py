@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CollectingProgress",
+    "PrefixedProgress",
     "PrintProgress",
     "QuietProgress",
     "RichProgress",
@@ -86,6 +87,59 @@ class PrintProgress:
         if self._dirty:
             self.stream.write("\n")
             self._dirty = False
+
+
+class PrefixedProgress:
+    """Report lines of one of several telescopes, each line led by the telescope's name.
+
+    Stacking progress goes through only when ``show_stacking`` is set, and the live-display
+    events (run planned, target and block started, transfers) not at all: several telescopes
+    drawing on one terminal at once would garble it.
+
+    Parameters
+    ----------
+    inner : PrintProgress or CollectingProgress or QuietProgress
+        Where the lines go.
+    prefix : str
+        Put before every line (``"[192.168.1.83] "``, say).
+    show_stacking : bool
+        Pass stacking progress on.
+    """
+
+    def __init__(
+        self,
+        inner: PrintProgress | CollectingProgress | QuietProgress,
+        prefix: str,
+        *,
+        show_stacking: bool = False,
+    ) -> None:
+        self._inner = inner
+        self._prefix = prefix
+        self._show = show_stacking
+
+    def line(self, text: str) -> None:
+        """Pass the line on with the prefix."""
+        self._inner.line(f"{self._prefix}{text}")
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        """Pass the reading on when asked to."""
+        if self._show:
+            self._inner.stack_progress(status)
+
+    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
+        """Not shown: see the class notes."""
+
+    def target_started(self, target: str, index: int, total: int) -> None:
+        """Not shown: see the class notes."""
+
+    def block_started(self, label: str, frames: int) -> None:
+        """Not shown: see the class notes."""
+
+    def block_finished(self, stacked: bool) -> None:
+        """Not shown: see the class notes."""
+
+    def transfer(self, name: str, done: int, total: int | None) -> None:
+        """Not shown: see the class notes."""
 
 
 class CollectingProgress:

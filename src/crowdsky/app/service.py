@@ -6,6 +6,7 @@ module-level functions in :mod:`crowdsky` are thin wrappers around one :class:`C
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
@@ -197,8 +198,12 @@ class Crowdsky:
         block_minutes: int = 15,
         min_exptime: float = 240,
         dry_run: bool = False,
+        on_block: Callable[[BlockOutcome], None] | None = None,
     ) -> dict[str, Any]:
         """Stack every unstacked block of ``target`` on the device, one at a time.
+
+        ``on_block``, when given, is called with each stacked block's outcome as soon as the block
+        is done (before the next one starts), for work that overlaps the next block's stack.
 
         Returns
         -------
@@ -210,7 +215,7 @@ class Crowdsky:
         plan = _TargetPlan(target, *self._plan(target, block_minutes, min_exptime))
         if not dry_run:
             self._announce([plan])
-        return self._carry_out(plan, dry_run, index=1, total=1)
+        return self._carry_out(plan, dry_run, index=1, total=1, on_block=on_block)
 
     def _announce(self, plans: list[_TargetPlan]) -> None:
         self.progress.run_planned(
@@ -220,7 +225,13 @@ class Crowdsky:
         )
 
     def _carry_out(
-        self, plan: _TargetPlan, dry_run: bool, *, index: int, total: int
+        self,
+        plan: _TargetPlan,
+        dry_run: bool,
+        *,
+        index: int,
+        total: int,
+        on_block: Callable[[BlockOutcome], None] | None = None,
     ) -> dict[str, Any]:
         tz = plan.inventory.zone.tz
         outcomes = [BlockOutcome(b, BlockStatus.SKIPPED) for b in plan.skip]
@@ -242,6 +253,8 @@ class Crowdsky:
                 outcome = self._stack(plan.inventory, block, records, pending)
                 self.progress.block_finished(outcome.status is BlockStatus.STACKED)
                 outcomes.append(outcome)
+                if on_block is not None:
+                    on_block(outcome)
         finally:
             if plan.keep:
                 finish_stacking(self.seestar)

@@ -43,7 +43,7 @@ from crowdsky.domain.uploads import (
 )
 from crowdsky.errors import CrowdskyError, ServerAuthError, UnknownTargetError, UploadUnconfirmed
 
-__all__ = ["UploadOutcome", "UploadResult", "upload_all_stacks"]
+__all__ = ["StackUploader", "UploadOutcome", "UploadResult", "stack_uploader", "upload_all_stacks"]
 
 
 class UploadResult(enum.Enum):
@@ -243,6 +243,68 @@ class _Apply:
         if candidate.sha256 is not None:
             return candidate
         return attrs.evolve(candidate, size=local.stat().st_size, sha256=_sha256(local))
+
+
+@attrs.frozen
+class StackUploader:
+    """Uploads the stacks of one Seestar one at a time, as they are made.
+
+    The same gather, decide and apply steps as :func:`upload_all_stacks`, for a single stack whose
+    target and name are known (no listing of the Seestar): its header is read, the decision taken
+    against the server's list (read once, when the uploader was made) and the journal as it is
+    now, and an upload recorded in the journal. Build one with :func:`stack_uploader`.
+    """
+
+    gather: _SeestarGather
+    apply: _Apply
+
+    def upload(self, target: str, name: str) -> UploadOutcome:
+        """Upload ``target/name`` from the Seestar unless it is already on the server.
+
+        Returns
+        -------
+        UploadOutcome
+            Uploaded, skipped (and why in the progress line) or failed with its error.
+
+        Raises
+        ------
+        ServerAuthError
+            When the server refuses the credentials.
+        """
+        parsed = parse_crowdsky_name(name)
+        if parsed is None:
+            return UploadOutcome(name, UploadResult.FAILED, f"{name} is not a CrowdSky name")
+        thumbnail = companion_names(name)[1]
+        try:
+            source = self.gather._source(target, parsed, 0, {name, thumbnail})
+        except (CrowdskyError, OSError) as exc:
+            return _failed(name, exc)
+        apply = self.apply
+        (decision,) = plan_uploads(
+            (source.candidate,), apply.records, apply.journal.entries(), skip_existing=True
+        )
+        return apply(source, decision)
+
+
+def stack_uploader(
+    server: CollabServer,
+    seestar: Seestar,
+    *,
+    journal: UploadJournal,
+    progress: Progress,
+    clock: Clock,
+    local_fits: LocalFits,
+    dest: str | Path = ".",
+) -> StackUploader:
+    """A :class:`StackUploader` for ``seestar``; asks the server for its list once, now.
+
+    Parameters are those of :func:`upload_all_stacks`.
+    """
+    records = tuple(record.as_server_stack() for record in server.list_stacks())
+    return StackUploader(
+        _SeestarGather(seestar, local_fits, Path(dest)),
+        _Apply(server, seestar, journal, clock, progress, records, False, True),
+    )
 
 
 def _summary(outcomes: Sequence[UploadOutcome], *, dry_run: bool) -> dict[str, Any]:

@@ -270,6 +270,7 @@ def demo_seestar(
     start_blank_polls: int = 0,
     faults: Faults | None = None,
     seed: int = 0,
+    telescope: str = "S50_5eed0042",
 ) -> FakeSeestar:
     """A Seestar holding the spec's demo: IC 434, M 42 and M 81 with one stack each.
 
@@ -290,6 +291,9 @@ def demo_seestar(
         Passed to :class:`~crowdsky.adapters.device_model.fake.FakeSeestar`.
     seed : int
         Seed of the random sub-second times and sensor temperatures.
+    telescope : str
+        The ``TELESCOP`` of its frames (``S50_<serial>``): two demo Seestars with different
+        values are two telescopes to the CrowdSky server.
 
     Returns
     -------
@@ -308,6 +312,7 @@ def demo_seestar(
         firmware=firmware,
         start_blank_polls=start_blank_polls,
         faults=faults,
+        telescope=telescope,
     )
     rng = random.Random(seed)
     positions = {t.name: t for t in DEMO_TARGETS}

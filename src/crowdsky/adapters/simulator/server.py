@@ -43,6 +43,7 @@ def demo_simulator_device(
     faults: Faults | None = None,
     seed: int = 0,
     stack_date_obs: StackDateObs = StackDateObs.FIRST_FRAME,
+    telescope: str = "S50_5eed0042",
 ) -> FakeSeestar:
     """The spec's demo night laid down as real files under ``root/MyWorks``.
 
@@ -57,7 +58,7 @@ def demo_simulator_device(
         The device's clock; the host's by default, so batch stacks take real time.
     seconds_per_frame, setup_seconds : float
         Batch-stack timing.
-    zone, report_zone, faults, seed
+    zone, report_zone, faults, seed, telescope
         Passed to :func:`~crowdsky.adapters.device_model.night.demo_seestar`.
     stack_date_obs : StackDateObs
         Whether a stack's ``DATE-OBS`` is its first frame's or the stacking time.
@@ -77,6 +78,7 @@ def demo_simulator_device(
         firmware=device_firmware(firmware),
         faults=faults,
         seed=seed,
+        telescope=telescope,
     )
     device.stack_date_obs = stack_date_obs
     return device

@@ -1,0 +1,457 @@
+"""The whole night's job: stack every eligible block on every telescope, upload every stack.
+
+:func:`run_night` works on each telescope in its own thread, and on each telescope one block at a
+time (the device runs one batch stack at a time). A block that finished stacking is handed to that
+telescope's upload thread, which downloads it over HTTP and uploads it through
+:class:`~crowdsky.app.upload.StackUploader` while the telescope stacks the next block; the control
+link (JSON-RPC) carries nothing of the transfer. When a telescope's blocks are done, one pass of
+:func:`~crowdsky.app.upload.upload_all_stacks` sends whatever is still not on the server (stacks of
+earlier nights, of interrupted runs, uploads that failed).
+
+Nothing is done twice across runs: a stacked block has its CrowdSky name on the device, so the
+planner does not offer it again; an uploaded stack is in the upload journal (per telescope,
+``dest/<telescope>/.crowdsky-uploads.json``) and in the server's list. An interrupted run
+(Ctrl-C, or ``KeyboardInterrupt`` raised anywhere in it) stops every telescope's batch stack,
+drops the uploads not yet started, and re-raises; running again finishes the job.
+
+One telescope that cannot be reached or fails does not stop the others: its entry in the result
+carries the error.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Callable, Sequence
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from crowdsky.app.inventory import list_target_folders
+from crowdsky.app.ports import BatchStackStatus, Clock, LocalFits, Progress, Seestar, UploadJournal
+from crowdsky.app.progress import RelayedProgress
+from crowdsky.app.server_port import CollabServer, StackRecord, UploadReceipt
+from crowdsky.app.service import Crowdsky
+from crowdsky.app.stacking import BlockOutcome, StackOptions
+from crowdsky.app.upload import StackUploader, UploadResult, stack_uploader, upload_all_stacks
+from crowdsky.domain import BlockStatus
+from crowdsky.errors import CrowdskyError
+
+__all__ = ["NightPorts", "Telescope", "folder_name", "run_night"]
+
+# How often the waiting thread wakes to let Ctrl-C in, in seconds.
+_JOIN_SLICE = 0.2
+
+
+@attrs.frozen
+class Telescope:
+    """One telescope of the night.
+
+    Parameters
+    ----------
+    name : str
+        How it is called in progress lines and the result (its host name, say); also the name
+        of its folder under ``dest``.
+    open : callable
+        Connects to it and returns the :class:`~crowdsky.app.ports.Seestar`; called in the
+        telescope's own thread. A ``close()`` method of what it returns is called at the end.
+    tz : tzinfo, optional
+        Override of the telescope's time zone.
+    """
+
+    name: str
+    open: Callable[[], Seestar]
+    tz: tzinfo | None = None
+
+
+@attrs.frozen
+class NightPorts:
+    """What :func:`run_night` needs besides the telescopes and the server.
+
+    Parameters
+    ----------
+    clock : Clock
+        Time source (which blocks are complete; journal time stamps).
+    local_fits : LocalFits
+        Reads the headers of downloaded stacks.
+    journal_for : callable
+        The upload journal kept in a given folder.
+    progress_for : callable
+        The progress display of one telescope, by its name.
+    host_zone : tzinfo, optional
+        The computer's zone, the last resort for a telescope's zone.
+    """
+
+    clock: Clock
+    local_fits: LocalFits
+    journal_for: Callable[[Path], UploadJournal]
+    progress_for: Callable[[str], Progress]
+    host_zone: tzinfo | None = None
+
+
+class _Cancellable(RelayedProgress):
+    """A progress that raises ``KeyboardInterrupt`` in its thread once the night is cancelled.
+
+    Progress is reported often while a block stacks, so a telescope's thread notices a Ctrl-C
+    (which only the main thread receives) within one status reading, and the stacking code then
+    stops and clears the batch stack as it does for a Ctrl-C of its own.
+    """
+
+    def __init__(self, inner: Progress, cancel: threading.Event) -> None:
+        super().__init__(inner)
+        self._cancel = cancel
+
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise KeyboardInterrupt
+
+    def line(self, text: str) -> None:
+        self._check()
+        self._inner.line(text)
+
+    def stack_progress(self, status: BatchStackStatus) -> None:
+        self._check()
+        self._inner.stack_progress(status)
+
+
+class _WithoutSkips(RelayedProgress):
+    """The closing upload pass's lines, less one "skip" line per stack already uploaded."""
+
+    def line(self, text: str) -> None:
+        if not text.startswith("  skip "):
+            self._inner.line(text)
+
+
+class _SerialServer:
+    """The server client shared by every telescope's thread, one request at a time."""
+
+    def __init__(self, inner: CollabServer) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def list_stacks(self, object_name: str | None = None) -> list[StackRecord]:
+        with self._lock:
+            return self._inner.list_stacks(object_name)
+
+    def upload_stack(self, path: Path, **options: Any) -> UploadReceipt:
+        with self._lock:
+            return self._inner.upload_stack(path, **options)
+
+    def download_stack(self, chunk_key: str, dest_dir: Path) -> Path:
+        with self._lock:
+            return self._inner.download_stack(chunk_key, dest_dir)
+
+    def start_raw_session(self) -> str:
+        with self._lock:
+            return self._inner.start_raw_session()
+
+    def add_raw_file(self, token: str, path: Path) -> dict[str, Any]:
+        with self._lock:
+            return self._inner.add_raw_file(token, path)
+
+    def finalize_raw_session(
+        self, token: str, *, overwrite: bool = False, scrub_location: bool = False
+    ) -> dict[str, Any]:
+        with self._lock:
+            return self._inner.finalize_raw_session(
+                token, overwrite=overwrite, scrub_location=scrub_location
+            )
+
+
+@attrs.define
+class _Uploads:
+    """One telescope's upload thread: stacks queued as they are made, uploaded in order."""
+
+    uploader: StackUploader
+    cancel: threading.Event
+    done: dict[str, UploadResult] = attrs.field(factory=dict)
+    errors: list[BaseException] = attrs.field(factory=list)
+    _queue: queue.Queue[tuple[str, str] | None] = attrs.field(factory=queue.Queue)
+    _thread: threading.Thread | None = None
+
+    def start(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"upload-{name}", daemon=True)
+        self._thread.start()
+
+    def put(self, target: str, file: str) -> None:
+        self._queue.put((target, file))
+
+    def finish(self) -> None:
+        """Wait for the queued uploads (only the one in flight after a cancel)."""
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.cancel.is_set() or self.errors:
+                continue  # left for the next run
+            try:
+                outcome = self.uploader.upload(*item)
+            except BaseException as exc:
+                self.errors.append(exc)
+                continue
+            self.done[outcome.name] = outcome.result
+
+
+@attrs.define
+class _TelescopeRun:
+    """The night on one telescope, in its own thread."""
+
+    telescope: Telescope
+    server: CollabServer | None
+    ports: NightPorts
+    dest: Path
+    plan: dict[str, Any]
+    options: StackOptions
+    cancel: threading.Event
+    result: dict[str, Any] = attrs.field(factory=dict)
+    interrupted: bool = False
+
+    def __call__(self) -> None:
+        name = self.telescope.name
+        progress = _Cancellable(self.ports.progress_for(name), self.cancel)
+        self.result = _empty_result(name)
+        try:
+            self._run(progress)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.cancel.set()
+            self.result["error"] = "interrupted"
+        except CrowdskyError as exc:
+            self.result["error"] = str(exc)
+            self.ports.progress_for(name).line(f"{name}: {exc}")
+        except Exception as exc:
+            self.result["error"] = f"{type(exc).__name__}: {exc}"
+            self.ports.progress_for(name).line(f"{name}: {self.result['error']}")
+
+    def _run(self, progress: Progress) -> None:
+        seestar = self.telescope.open()
+        try:
+            self._night(seestar, progress)
+        finally:
+            close = getattr(seestar, "close", None)
+            if callable(close):
+                close()
+
+    def _night(self, seestar: Seestar, progress: Progress) -> None:
+        folder = self.dest / folder_name(self.telescope.name)
+        journal = self.ports.journal_for(folder)
+        uploads = self._uploads(seestar, progress, journal, folder)
+        service = Crowdsky(
+            seestar,
+            self.ports.clock,
+            progress,
+            tz=self.telescope.tz,
+            host_zone=self.ports.host_zone,
+            options=self.options,
+        )
+
+        def stacked(outcome: BlockOutcome) -> None:
+            if uploads is not None and outcome.status is BlockStatus.STACKED and outcome.file:
+                uploads.put(outcome.block.target, outcome.file)
+
+        try:
+            self._stack(service, seestar, stacked)
+        except KeyboardInterrupt:
+            self.cancel.set()  # the queued uploads are left for the next run
+            raise
+        finally:
+            if uploads is not None:
+                uploads.finish()
+        if uploads is not None:
+            if uploads.errors:
+                raise uploads.errors[0]
+            self._sweep(seestar, progress, journal, folder, uploads.done)
+
+    def _uploads(
+        self, seestar: Seestar, progress: Progress, journal: UploadJournal, folder: Path
+    ) -> _Uploads | None:
+        if self.server is None:
+            return None
+        try:
+            uploader = stack_uploader(
+                self.server,
+                seestar,
+                journal=journal,
+                progress=progress,
+                clock=self.ports.clock,
+                local_fits=self.ports.local_fits,
+                dest=folder,
+            )
+        except CrowdskyError as exc:
+            self.result["upload_error"] = str(exc)
+            progress.line(f"Not uploading from {self.telescope.name}: {exc}")
+            self.server = None
+            return None
+        uploads = _Uploads(uploader, self.cancel)
+        uploads.start(self.telescope.name)
+        return uploads
+
+    def _stack(
+        self, service: Crowdsky, seestar: Seestar, stacked: Callable[[BlockOutcome], None]
+    ) -> None:
+        for target in list_target_folders(seestar):
+            try:
+                summary = service.stack_blocks(target, **self.plan, on_block=stacked)
+            except CrowdskyError as exc:
+                self.result["targets_failed"][target] = str(exc)
+                service.progress.line(f"{target}: {exc}")
+                continue
+            for key in ("blocks_stacked", "blocks_failed", "blocks_skipped"):
+                self.result[key] += summary[key]
+            self.result["files_stacked"] += summary["files"]
+
+    def _sweep(
+        self,
+        seestar: Seestar,
+        progress: Progress,
+        journal: UploadJournal,
+        folder: Path,
+        early: dict[str, UploadResult],
+    ) -> None:
+        assert self.server is not None
+        try:
+            summary = upload_all_stacks(
+                self.server,
+                journal=journal,
+                progress=_WithoutSkips(progress),
+                clock=self.ports.clock,
+                local_fits=self.ports.local_fits,
+                seestar=seestar,
+                dest=folder,
+            )
+        except CrowdskyError as exc:
+            self.result["upload_error"] = str(exc)
+            progress.line(f"Uploads from {self.telescope.name} stopped: {exc}")
+            summary = {"uploaded": [], "skipped": [], "failed": []}
+        uploaded = [n for n, r in early.items() if r is UploadResult.UPLOADED]
+        uploaded += [n for n in summary["uploaded"] if n not in uploaded]
+        failed = [f for f in summary["failed"] if f["name"] not in uploaded]
+        skipped = [n for n in summary["skipped"] if n not in uploaded]
+        self.result.update(
+            uploaded=uploaded,
+            skipped=skipped,
+            failed=failed,
+            files_uploaded=len(uploaded),
+            files_skipped=len(skipped),
+            files_failed=len(failed),
+        )
+
+
+def folder_name(telescope: str) -> str:
+    """The download folder of a telescope: its name with anything but ``A-Za-z0-9._-`` as ``_``.
+
+    Examples
+    --------
+    >>> folder_name("127.0.0.1:4701:8081"), folder_name("seestar.local")
+    ('127.0.0.1_4701_8081', 'seestar.local')
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "_", telescope) or "_"
+
+
+def _empty_result(name: str) -> dict[str, Any]:
+    return {
+        "telescope": name,
+        "error": None,
+        "upload_error": None,
+        "blocks_stacked": 0,
+        "blocks_failed": 0,
+        "blocks_skipped": 0,
+        "files_stacked": [],
+        "targets_failed": {},
+        "files_uploaded": 0,
+        "files_skipped": 0,
+        "files_failed": 0,
+        "uploaded": [],
+        "skipped": [],
+        "failed": [],
+    }
+
+
+def _failed(result: dict[str, Any]) -> bool:
+    return bool(
+        result["error"]
+        or result["upload_error"]
+        or result["blocks_failed"]
+        or result["targets_failed"]
+        or result["files_failed"]
+    )
+
+
+def run_night(
+    telescopes: Sequence[Telescope],
+    server: CollabServer | None,
+    ports: NightPorts,
+    *,
+    dest: str | Path = ".",
+    block_minutes: int = 15,
+    min_exptime: float = 240,
+    options: StackOptions | None = None,
+) -> dict[str, Any]:
+    """Stack every eligible block on every telescope, and upload every stack not on the server.
+
+    Parameters
+    ----------
+    telescopes : sequence of Telescope
+        Worked on concurrently (one thread each), each one block at a time.
+    server : CollabServer or None
+        Where stacks go; ``None`` to stack only.
+    ports : NightPorts
+        Clock, FITS reader, journals and progress.
+    dest : str or Path
+        Downloaded stacks are kept in ``dest/<folder_name(telescope)>/<target>/``, beside each
+        telescope's upload journal.
+    block_minutes, min_exptime
+        As for :meth:`~crowdsky.app.service.Crowdsky.stack_blocks`.
+    options : StackOptions, optional
+        Timeouts, polling and tiling.
+
+    Returns
+    -------
+    dict
+        ``telescopes``: one dict per telescope, in the order given, with ``telescope``,
+        ``error`` (why it stopped, or ``None``), ``upload_error``, ``blocks_stacked``,
+        ``blocks_failed``, ``blocks_skipped``, ``files_stacked`` (new CrowdSky names),
+        ``targets_failed`` (target → error), ``files_uploaded``, ``files_skipped``,
+        ``files_failed`` (counts), ``uploaded``, ``skipped`` (names), ``failed``
+        (``{"name", "error"}``) and ``ok``; and ``ok`` for the night (every telescope ok).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When interrupted; every telescope's batch stack was stopped first, and running again
+        finishes the job.
+    """
+    names = [t.name for t in telescopes]
+    if len(set(names)) != len(names):
+        raise CrowdskyError(f"Each telescope needs its own name: {names}")
+    cancel = threading.Event()
+    shared = _SerialServer(server) if server is not None else None
+    plan = {"block_minutes": block_minutes, "min_exptime": min_exptime}
+    runs = [
+        _TelescopeRun(t, shared, ports, Path(dest), plan, options or StackOptions(), cancel)
+        for t in telescopes
+    ]
+    threads = [threading.Thread(target=run, name=f"night-{run.telescope.name}") for run in runs]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(_JOIN_SLICE)
+    except KeyboardInterrupt:
+        cancel.set()
+        for thread in threads:
+            thread.join()
+        raise
+    if any(run.interrupted for run in runs):
+        raise KeyboardInterrupt
+    results = []
+    for run in runs:
+        run.result["ok"] = not _failed(run.result)
+        results.append(run.result)
+    return {"telescopes": results, "ok": all(r["ok"] for r in results)}
