@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,23 +123,34 @@ def _maybe_server(args: argparse.Namespace) -> Iterator[CollabServer | None]:
         yield server
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from crowdsky import bootstrap
+def _over_the_telescopes(
+    args: argparse.Namespace, job: Callable[..., dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """``job`` (run or status) over the telescopes and the server the options name.
 
+    Returns its result and whether a server was asked.
+    """
     telescopes = _telescopes(args)
     settings = _common_settings(args)
     with _maybe_server(args) as server:
-        result = bootstrap.run_night(
+        result = job(
             telescopes,
             server,
             dest=args.dest,
             block_minutes=settings["block_minutes"],
             min_exptime=settings["min_exptime"],
         )
+    return result, server is not None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from crowdsky import bootstrap
+
+    result, uploading = _over_the_telescopes(args, bootstrap.run_night)
     if args.json:
         _emit_json(result)
     else:
-        print_night(result, uploading=server is not None)
+        print_night(result, uploading=uploading)
     return 0 if result["ok"] else 1
 
 
@@ -191,16 +202,7 @@ _STATES = (
 def _cmd_status(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
-    telescopes = _telescopes(args)
-    settings = _common_settings(args)
-    with _maybe_server(args) as server:
-        result = bootstrap.night_status(
-            telescopes,
-            server,
-            dest=args.dest,
-            block_minutes=settings["block_minutes"],
-            min_exptime=settings["min_exptime"],
-        )
+    result, _ = _over_the_telescopes(args, bootstrap.night_status)
     if args.json:
         _emit_json(result)
     else:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from crowdsky.app.ports import BatchStackStatus
+from crowdsky.app.progress import SilentProgress
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -183,29 +184,8 @@ class CollectingProgress:
         self.events.append(("transfer", name, done, total))
 
 
-class QuietProgress:
-    """Discard everything."""
-
-    def line(self, text: str) -> None:
-        """Discard the line."""
-
-    def stack_progress(self, status: BatchStackStatus) -> None:
-        """Discard the reading."""
-
-    def run_planned(self, blocks: int, frames: int, targets: int) -> None:
-        """Discard the plan's size."""
-
-    def target_started(self, target: str, index: int, total: int) -> None:
-        """Discard the target."""
-
-    def block_started(self, label: str, frames: int) -> None:
-        """Discard the block."""
-
-    def block_finished(self, stacked: bool) -> None:
-        """Discard the outcome."""
-
-    def transfer(self, name: str, done: int, total: int | None) -> None:
-        """Discard the byte count."""
+class QuietProgress(SilentProgress):
+    """Discard everything (``crowdsky -q``)."""
 
 
 class RichProgress:

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crowdsky.adapters.json_files import replace_json
 from crowdsky.domain.blocks import CoverageKey
 from crowdsky.domain.orphans import PendingStack
 from crowdsky.errors import CrowdskyError
@@ -156,17 +157,9 @@ class JsonStackJournal:
             ) from exc
 
     def _save(self, records: list[PendingStack]) -> None:
-        text = json.dumps(
-            {"version": _VERSION, "pending": [_as_json(r) for r in records]}, indent=1
-        )
-        part = self.path.with_name(self.path.name + ".part")
+        payload = {"version": _VERSION, "pending": [_as_json(r) for r in records]}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with part.open("w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(part, self.path)
+            replace_json(self.path, payload)
         except OSError as exc:
             raise CrowdskyError(
                 f"Cannot write the pending-stack journal {self.path}: {exc}"

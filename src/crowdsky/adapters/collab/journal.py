@@ -12,11 +12,11 @@ entries without a name, size or SHA-256 cannot prove anything and are kept but n
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crowdsky.adapters.json_files import replace_json
 from crowdsky.domain.uploads import JournalEntry
 from crowdsky.errors import CrowdskyError
 
@@ -114,15 +114,8 @@ class JsonUploadJournal:
             When the file cannot be written; the previous journal is left as it was.
         """
         items = [*self._items(), _as_json(entry)]
-        part = self.path.with_name(self.path.name + ".part")
-        text = json.dumps({"version": _VERSION, "uploads": items}, indent=1)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with part.open("w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(part, self.path)
+            replace_json(self.path, {"version": _VERSION, "uploads": items})
         except OSError as exc:
             raise CrowdskyError(f"Cannot write the upload journal {self.path}: {exc}") from exc
         self._raw = items
