@@ -844,6 +844,8 @@ def run_soak(
                 f"run seed={run_seed} ({shape}): {len(report.violations) - before} violation(s) "
                 f"in {time.monotonic() - started:.1f} s"
             )
+            for found in report.violations[before:]:  # at once: a long soak may be cut short
+                progress(f"    {found.kind}: {found.detail}")
     return report
 
 
