@@ -313,3 +313,29 @@ def test_ctrl_c_after_the_stack_completed_keeps_the_record_and_the_output_is_ado
     assert result["blocks_stacked"] == 3
     assert names(device, "DSO_Stacked_") == []
     assert any(output in line for line in progress.lines)
+
+
+def test_ctrl_c_as_the_device_completes_unseen_keeps_the_record_and_the_output_is_adopted(
+    device: KillableSeestar, clock: FakeClock, add_run: AddRun, journal: StackJournal
+) -> None:
+    # Found by the soak: the stack completed between two polls, Ctrl-C came before crowdsky
+    # saw it, and the stop-and-clear that leaves the device idle erased the "complete" state.
+    class CtrlCAsItCompletes(CollectingProgress):
+        def stack_progress(self, status: BatchStackStatus) -> None:
+            clock.advance(3600)  # the device finishes before crowdsky looks again
+            raise KeyboardInterrupt
+
+    spec_night(add_run)
+    app = Crowdsky(device, clock, CtrlCAsItCompletes(), host_zone=UTC, journal=journal)
+    with pytest.raises(KeyboardInterrupt):
+        app.stack_blocks(FOLDER)
+    [output] = names(device, "DSO_Stacked_")
+    assert len(journal.pending(device.identity)) == 1
+    starts = device.starts
+
+    result, progress = rerun(device, clock, journal)
+
+    assert device.starts - starts == 2
+    assert result["blocks_stacked"] == 3
+    assert names(device, "DSO_Stacked_") == []
+    assert any(output in line for line in progress.lines)

@@ -99,14 +99,33 @@ class PendingRecords:
         """Drop the record unless something may still come of the stack.
 
         Dropped when the output was renamed, or when the device holds no output of the block:
-        its batch stack is cleared (a clean stop), failed or was cancelled. Kept when the output
+        its batch stack is cleared (a clean stop), failed or was cancelled, and no new firmware
+        stack fitting the block is in the folder. Kept when the output
         keeps its firmware name (rename or header read failed), when the device still stacks or
         cannot be asked (a lost link), and when an exception (Ctrl-C) came after a ``complete``
         whose output was not renamed. Never raises.
         """
         stacked = outcome is not None and outcome.status is BlockStatus.STACKED
-        if stacked or (not _left_output(outcome) and _no_output_to_come(self.seestar)):
+        if stacked or (
+            not _left_output(outcome)
+            and _no_output_to_come(self.seestar)
+            and not self._output_in_folder(block)
+        ):
             self.drop(block.coverage_key)
+
+    def _output_in_folder(self, block: Block) -> bool:
+        """A new firmware stack fitting ``block`` is in the folder (or the folder is unknown).
+
+        A stack can complete between two polls and then be stopped and cleared by a Ctrl-C that
+        came before crowdsky saw it: the device holds no "complete" state any more, but the
+        output is on its storage all the same.
+        """
+        records = [r for r in self.journal.pending(self.device) if r.key == block.coverage_key]
+        try:
+            listing = [entry.name for entry in self.seestar.list_files(self.folder)]
+        except CrowdskyError:
+            return True  # cannot tell: keep the record
+        return any(orphan_candidates(record, listing) for record in records)
 
     def drop(self, key: CoverageKey) -> None:
         """Remove the record of ``key``; a failed write leaves it for the next run."""
