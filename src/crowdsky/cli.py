@@ -25,6 +25,7 @@ import errno
 import json
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -881,5 +882,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = previous
 
 
+def entry_point(argv: Sequence[str] | None = None) -> int:
+    """The ``crowdsky`` program: :func:`main`, then an exit no late Ctrl-C can spoil.
+
+    Once the command has returned there is nothing left to stop; a SIGINT arriving while Python
+    shuts down (closing the session's server client, say) would otherwise print a
+    ``KeyboardInterrupt`` traceback after a finished command.
+    """
+    status = main(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry_point())

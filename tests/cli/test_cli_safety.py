@@ -297,3 +297,23 @@ def test_a_telescope_that_vanishes_mid_run_is_reported_once(
         "and renamed; the block in progress was not.\n"
     )
     assert made[0].calls_after <= 4  # not one attempt per remaining block
+
+
+def test_a_ctrl_c_after_the_command_finished_prints_no_traceback() -> None:
+    # Found by the soak: a SIGINT while Python shut down after a finished command printed a
+    # KeyboardInterrupt traceback. The program's entry point ignores SIGINT once main returned.
+    import subprocess
+
+    program = (
+        "import os, signal, sys\n"
+        "from crowdsky.cli import entry_point\n"
+        "status = entry_point(['targets', '--simulator'])\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0
+    assert "Traceback" not in done.stderr
+    assert "KeyboardInterrupt" not in done.stderr
