@@ -447,16 +447,21 @@ def night_ports(
     *,
     clock: Clock | None = None,
     progress_for: Callable[[str], Progress] | None = None,
+    to_stderr: bool = False,
+    quiet: bool = False,
 ) -> NightPorts:
     """The clock, FITS reader, JSON upload journals and progress :func:`run_night` works with.
 
-    By default each telescope's lines are printed with its name in front.
+    By default each telescope's lines are printed with its name in front, on standard output
+    (on standard error with ``to_stderr``, for ``--json``; not at all with ``quiet``).
     """
+    import sys
+
     from crowdsky.adapters.collab.journal import JOURNAL_NAME, JsonUploadJournal
     from crowdsky.adapters.collab.stack_meta import LocalFitsFiles
-    from crowdsky.adapters.console import PrefixedProgress, PrintProgress
+    from crowdsky.adapters.console import PrefixedProgress, PrintProgress, QuietProgress
 
-    printer = PrintProgress()
+    printer = QuietProgress() if quiet else PrintProgress(sys.stderr if to_stderr else None)
 
     def prefixed(name: str) -> Progress:
         return PrefixedProgress(printer, f"[{name}] ")
@@ -479,8 +484,12 @@ def run_night(
     block_minutes: int = 15,
     min_exptime: float = 240,
     block_timeout: float | None = None,
+    wait: float = 0.0,
 ) -> dict[str, Any]:
-    """:func:`crowdsky.app.night.run_night` with :func:`night_ports` unless ``ports`` is given."""
+    """:func:`crowdsky.app.night.run_night` with :func:`night_ports` unless ``ports`` is given.
+
+    ``wait`` is how many seconds a busy telescope is waited for before it is left alone.
+    """
     return _run_night(
         telescopes,
         server,
@@ -489,6 +498,7 @@ def run_night(
         block_minutes=block_minutes,
         min_exptime=min_exptime,
         options=StackOptions(block_timeout=block_timeout),
+        wait=wait,
     )
 
 

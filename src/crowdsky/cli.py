@@ -5,14 +5,15 @@ for the built-in one, ``--host`` for a real telescope; a server client), calls o
 function, prints its result and closes what it opened. It never touches the module-level session
 that ``import crowdsky`` users work with. Settings come from the command line, the environment,
 the configuration file and the defaults, in that order (:mod:`crowdsky.app.config`). Work on a
-telescope (``stack``, ``purge``, ``upload`` from a Seestar) starts with a pre-flight check
-(:mod:`crowdsky.app.preflight`). Messages are in command-line terms
+telescope (``stack``, ``purge``, ``upload`` from a Seestar, and each telescope of ``run``)
+starts with a pre-flight check (:mod:`crowdsky.app.preflight`). Messages are in command-line terms
 (:mod:`crowdsky.cli_wording` replaces the library's Python names with options).
 
 Exit status: 0 success; 1 something failed (a block, a target, a file, the device or server);
 2 a usage or configuration problem (argparse's own errors, a
 :class:`~crowdsky.errors.ConfigError`, a :class:`~crowdsky.errors.PlanError` from the arguments,
-no telescope chosen, a missing key, a link pre-flight found down); 130 after Ctrl-C, with the
+no telescope chosen, a missing key, a link pre-flight found down; but for ``run`` such a
+telescope is one that failed, status 1, as the others go on); 130 after Ctrl-C, with the
 device left clean and a line saying what finished. ``--json`` prints one JSON
 document on standard output and nothing else there.
 """
@@ -88,6 +89,17 @@ class _CountingProgress(RelayedProgress):
     def __getattr__(self, name: str) -> Any:
         # Extras of the live display (its summary table) pass through.
         return getattr(self._inner, name)
+
+
+def _add_wait_option(parser: argparse.ArgumentParser) -> None:
+    """``--wait SECONDS``: how long a busy telescope is waited for (``stack``, ``run``)."""
+    parser.add_argument(
+        "--wait",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="if the Seestar is imaging, wait up to this long for it to finish (default: skip)",
+    )
 
 
 def _add_device_options(parser: argparse.ArgumentParser) -> None:
@@ -703,13 +715,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack", help="batch-stack unstacked blocks (one target, or all)")
     p.add_argument("target", nargs="?", help="target name; all targets when omitted")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument(
-        "--wait",
-        type=_seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="if the Seestar is imaging, wait up to this long for it to finish (default: skip)",
-    )
+    _add_wait_option(p)
     _add_device_options(p)
     _add_plan_options(p)
     p.set_defaults(handler=_cmd_stack)

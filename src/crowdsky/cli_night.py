@@ -21,10 +21,13 @@ from crowdsky.cli import (
     _add_device_options,
     _add_plan_options,
     _add_server_options,
+    _add_wait_option,
     _emit_json,
     _server,
     _settings,
 )
+from crowdsky.cli_wording import PREFLIGHT_FIXES, first_sentence
+from crowdsky.domain.preflight import Problem
 from crowdsky.errors import ConfigError, PlanError
 
 if TYPE_CHECKING:
@@ -146,7 +149,12 @@ def _over_the_telescopes(
 def _cmd_run(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
-    result, uploading = _over_the_telescopes(args, bootstrap.run_night)
+    ports = bootstrap.night_ports(to_stderr=args.json, quiet=args.quiet)
+
+    def run(*telescopes_and_server: Any, **options: Any) -> dict[str, Any]:
+        return bootstrap.run_night(*telescopes_and_server, ports=ports, wait=args.wait, **options)
+
+    result, uploading = _over_the_telescopes(args, run)
     if args.json:
         _emit_json(result)
     else:
@@ -158,6 +166,15 @@ def print_night(result: dict[str, Any], *, uploading: bool = True) -> None:
     """The summary of :func:`crowdsky.bootstrap.run_night`: one line per telescope."""
     print("Summary:")
     for t in result["telescopes"]:
+        if t["busy"]:
+            print(
+                f"  {t['telescope']}: SKIPPED: busy ({t['busy']} running), left alone; run again "
+                "when it is idle, or wait for it with --wait SECONDS"
+            )
+            continue
+        if t["preflight"]:
+            print(f"  {t['telescope']}: FAILED before any work: {_preflight_fix(t['preflight'])}")
+            continue
         if t["error"] and not (t["blocks_stacked"] or t["files_uploaded"]):
             print(f"  {t['telescope']}: FAILED: {t['error']}")
             continue
@@ -178,6 +195,13 @@ def print_night(result: dict[str, Any], *, uploading: bool = True) -> None:
             print(f"    upload failed: {failure['name']}: {failure['error']}")
 
 
+def _preflight_fix(findings: list[dict[str, str]]) -> str:
+    """The first pre-flight finding as what is wrong, the option that fixes it, and the detail."""
+    finding = findings[0]
+    what, fix = PREFLIGHT_FIXES[Problem(finding["problem"])]
+    return f"{what}: {fix}. ({first_sentence(finding['detail'])})"
+
+
 def _add_run(sub: Any) -> None:
     p = sub.add_parser(
         "run",
@@ -189,6 +213,7 @@ def _add_run(sub: Any) -> None:
     _add_server_options(p)
     _add_dest_option(p)
     p.add_argument("--no-upload", action="store_true", help="stack only; upload nothing")
+    _add_wait_option(p)
     p.set_defaults(handler=_cmd_run)
 
 

@@ -12,7 +12,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from crowdsky.adapters.collab.http_client import HttpCollabServer
 from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.night import demo_seestar
-from crowdsky.app.night import Telescope
+from crowdsky.app.night import Telescope, run_night
 from crowdsky.app.ports import BatchStackState, Progress
 from crowdsky.app.progress import SilentProgress
 
@@ -155,3 +155,100 @@ def test_interrupted_anywhere_then_resumed(
     assert len({(r.chunk_key, r.telescope_id) for r in records}) == 96
     # The server received each stack once over the two runs: none was sent twice.
     assert uploads_received(loopback) == 96
+
+
+def files_on(device: FakeSeestar) -> list[tuple[str, str, int]]:
+    """Every file the device holds: folder, name and size."""
+    storage = device.storage
+    return sorted((f, e.name, e.size) for f in storage.folders() for e in storage.files(f))
+
+
+class ClearsWhenWaited(InterruptAt):
+    """Collects lines; the first "waiting" line of ``telescope`` ends its live view."""
+
+    def __init__(self, telescope: str, device: FakeSeestar) -> None:
+        super().__init__(None)
+        self._telescope, self._device = telescope, device
+
+    def add(self, telescope: str, text: str) -> None:
+        super().add(telescope, text)
+        if telescope == self._telescope and "waiting up to" in text:
+            self._device.faults.imaging = {}
+
+
+def test_a_busy_telescope_is_left_alone_and_the_other_goes_on(
+    server: HttpCollabServer, tmp_path: Path
+) -> None:
+    clock = FakeClock(AFTER_THE_NIGHT)
+    scopes = devices(clock)
+    scopes["north"].faults.imaging = {"View": "working"}
+    before = files_on(scopes["north"])
+    progress = InterruptAt(None)
+    result = night(scopes, server, tmp_path / "stacks", clock, progress)
+    per_scope = {r["telescope"]: r for r in result["telescopes"]}  # type: ignore[attr-defined]
+    north, south = per_scope["north"], per_scope["south"]
+    assert result["ok"] is False
+    assert (north["ok"], north["busy"], north["error"]) == (False, "View", None)
+    assert north["preflight"] == [{"problem": "busy", "detail": "View"}]
+    assert north["blocks_stacked"] == north["files_uploaded"] == 0
+    # Untouched: no batch stack configured or started, not a file added or renamed.
+    assert scopes["north"].batch_stack_status() is None
+    assert files_on(scopes["north"]) == before
+    assert (south["ok"], south["blocks_stacked"], south["files_uploaded"]) == (True, 47, 48)
+    assert {r.telescope_id for r in server.list_stacks()} == {"S50_00000002"}
+    said = [line for line in progress.lines if line.startswith("north: ")]
+    assert said == ["north: north: busy (View running); skipped so as not to disturb it."]
+
+
+def test_a_busy_telescope_is_waited_for_until_it_is_idle(
+    server: HttpCollabServer, tmp_path: Path
+) -> None:
+    clock = FakeClock(AFTER_THE_NIGHT)
+    scopes = devices(clock)
+    scopes["north"].faults.imaging = {"View": "working"}
+    progress = ClearsWhenWaited("north", scopes["north"])
+    telescopes = [Telescope(name, lambda d=device: d) for name, device in scopes.items()]
+    ports = bootstrap.night_ports(clock=clock, progress_for=progress.of)
+    result = run_night(telescopes, server, ports, dest=tmp_path / "stacks", wait=600, wait_poll=5)
+    assert result["ok"] is True
+    per_scope = {r["telescope"]: r for r in result["telescopes"]}
+    assert per_scope["north"]["busy"] is None
+    assert per_scope["north"]["blocks_stacked"] == 47
+    assert len(server.list_stacks()) == 96
+    assert "north: The Seestar is busy (View); waiting up to 600 s." in progress.lines
+
+
+def test_waiting_for_a_busy_telescope_is_bounded(tmp_path: Path) -> None:
+    clock = FakeClock(AFTER_THE_NIGHT)
+    scopes = {"north": devices(clock)["north"]}
+    scopes["north"].faults.imaging = {"Stack": "working"}
+    progress = InterruptAt(None)
+    telescopes = [Telescope("north", lambda: scopes["north"])]
+    ports = bootstrap.night_ports(clock=clock, progress_for=progress.of)
+    result = run_night(telescopes, None, ports, dest=tmp_path, wait=60, wait_poll=5)
+    (north,) = result["telescopes"]
+    assert (north["ok"], north["busy"]) == (False, "Stack")
+    assert clock.now() - AFTER_THE_NIGHT == timedelta(seconds=60)
+    assert progress.lines[-1] == (
+        "north: north: busy (Stack running) after waiting 60 s; skipped so as not to disturb it."
+    )
+    assert scopes["north"].batch_stack_status() is None
+
+
+def test_links_not_ready_fail_the_telescope_before_any_block(
+    server: HttpCollabServer, tmp_path: Path
+) -> None:
+    clock = FakeClock(AFTER_THE_NIGHT)
+    scopes = devices(clock)
+    scopes["north"].faults.unreachable = {"rename"}
+    before = files_on(scopes["north"])
+    result = night(scopes, server, tmp_path / "stacks", clock, InterruptAt(None))
+    per_scope = {r["telescope"]: r for r in result["telescopes"]}  # type: ignore[attr-defined]
+    north = per_scope["north"]
+    assert north["ok"] is False
+    assert north["busy"] is None
+    assert north["error"].startswith("not ready (nothing done): rename unavailable: ")
+    assert [f["problem"] for f in north["preflight"]] == ["rename unavailable"]
+    assert scopes["north"].batch_stack_status() is None
+    assert files_on(scopes["north"]) == before  # no stray DSO_Stacked
+    assert per_scope["south"]["ok"] is True

@@ -6,6 +6,7 @@ renames) and :func:`crowdsky.cli.main`.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +179,97 @@ def test_demo_refuses_a_folder_that_holds_files(
     assert main(["demo", "--dir", str(tmp_path)]) == 2  # a usage problem
     assert "empty or new folder" in capsys.readouterr().err
     assert (tmp_path / "precious.txt").read_text() == "mine"
+
+
+def files_under(root: Path) -> list[tuple[str, int]]:
+    """Every file of a simulated Seestar's storage, with its size."""
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
+    )
+
+
+def label(sim: SimulatorServer) -> str:
+    return f"{sim.host}:{sim.rpc_port}:{sim.http_port}"
+
+
+def test_run_leaves_a_busy_telescope_alone_and_stacks_the_idle_one(
+    vienna: SimulatorServer,
+    twin: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    twin.device.faults.imaging = {"View": "working"}  # the owner is looking at the sky
+    before = files_under(twin.root)
+    dest = tmp_path / "stacks"
+    argv = ["run", *host_args(vienna), *host_args(twin), "--url", server.url, "--dest", str(dest)]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if "busy" in line]
+    assert said == [
+        f"[{label(twin)}] {label(twin)}: busy (View running); skipped so as not to disturb it.",
+        f"  {label(twin)}: SKIPPED: busy (View running), left alone; run again when it is idle, "
+        "or wait for it with --wait SECONDS",
+    ]
+    assert twin.device.batch_stack_status() is None  # no batch stack was started on it
+    assert files_under(twin.root) == before
+    names = crowdsky_names(vienna)
+    assert len(names) > 10
+    assert {s["telescope_id"] for s in server.stacks} == {"S50_aaaa0001"}
+    assert len(server.stacks) == len(names)
+
+    assert main([*argv, "--json", "-q"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    by_name = {t["telescope"]: t for t in document["telescopes"]}
+    assert document["ok"] is False
+    assert by_name[label(twin)]["busy"] == "View"
+    assert by_name[label(twin)]["ok"] is False
+    assert by_name[label(vienna)]["ok"] is True
+
+
+def test_run_waits_for_a_busy_telescope_that_becomes_idle(
+    vienna: SimulatorServer,
+    twin: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    twin.device.faults.imaging = {"View": "working"}
+    live_view_ends = threading.Timer(1.0, lambda: setattr(twin.device.faults, "imaging", {}))
+    live_view_ends.start()
+    dest = tmp_path / "stacks"
+    argv = [
+        "run", *host_args(vienna), *host_args(twin), "--url", server.url, "--dest", str(dest),
+        "--wait", "600",
+    ]  # fmt: skip
+    try:
+        assert main(argv) == 0
+    finally:
+        live_view_ends.cancel()
+    out = capsys.readouterr().out
+    assert f"[{label(twin)}] The Seestar is busy (View); waiting up to 600 s." in out
+    assert "SKIPPED" not in out
+    assert crowdsky_names(twin) == crowdsky_names(vienna)
+    assert len(server.stacks) == 2 * len(crowdsky_names(vienna))
+
+
+def test_run_with_a_link_not_ready_names_the_fix_and_stacks_nothing_there(
+    vienna: SimulatorServer,
+    twin: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = files_under(twin.root)
+    no_share = ["--host", label(twin), "--share", str(tmp_path / "not-the-share")]
+    (tmp_path / "not-the-share").mkdir()
+    argv = [
+        "run", *host_args(vienna), *no_share, "--url", server.url, "--dest", str(tmp_path / "s"),
+    ]  # fmt: skip
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    (failed,) = [line for line in out.splitlines() if "FAILED" in line]
+    assert failed.startswith(f"  {label(twin)}: FAILED before any work: ")
+    assert "--share DIR" in failed
+    assert files_under(twin.root) == before  # no stray DSO_Stacked
+    assert {s["telescope_id"] for s in server.stacks} == {"S50_aaaa0001"}

@@ -14,6 +14,12 @@ planner does not offer it again; an uploaded stack is in the upload journal (per
 (Ctrl-C, or ``KeyboardInterrupt`` raised anywhere in it) stops every telescope's batch stack,
 drops the uploads not yet started, and re-raises; running again finishes the job.
 
+Each telescope is pre-flighted (:func:`~crowdsky.app.preflight.preflight`) before any work on
+it: one that is imaging (live view, stacking, a batch stack started elsewhere) is left alone, or
+waited for up to ``wait`` seconds, and its entry says ``busy``; one whose links are not ready (a
+key missing, SMB unreachable) fails with the pre-flight's findings before any block is stacked.
+Either way it is not ``ok``: its night's job was not done.
+
 One telescope that cannot be reached or fails does not stop the others: its entry in the result
 carries the error.
 """
@@ -24,7 +30,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Sequence
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +38,14 @@ import attrs
 
 from crowdsky.app.inventory import list_target_folders
 from crowdsky.app.ports import BatchStackStatus, Clock, LocalFits, Progress, Seestar, UploadJournal
+from crowdsky.app.preflight import preflight
 from crowdsky.app.progress import RelayedProgress
 from crowdsky.app.server_port import CollabServer, StackRecord, UploadReceipt
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import BlockOutcome, StackOptions
 from crowdsky.app.upload import StackUploader, UploadResult, stack_uploader, upload_all_stacks
 from crowdsky.domain import BlockStatus
+from crowdsky.domain.preflight import Finding, Problem
 from crowdsky.errors import CrowdskyError
 
 __all__ = ["NightPorts", "Telescope", "folder_name", "run_night"]
@@ -115,6 +123,35 @@ class _Cancellable(RelayedProgress):
     def stack_progress(self, status: BatchStackStatus) -> None:
         self._check()
         self._inner.stack_progress(status)
+
+
+class _CancellableClock:
+    """A clock whose ``sleep`` (a pre-flight waiting for a busy telescope) lets Ctrl-C in."""
+
+    def __init__(self, inner: Clock, cancel: threading.Event) -> None:
+        self._inner = inner
+        self._cancel = cancel
+
+    def now(self) -> datetime:
+        return self._inner.now()
+
+    def sleep(self, seconds: float) -> None:
+        while seconds > 0:
+            if self._cancel.is_set():
+                raise KeyboardInterrupt
+            step = min(seconds, _JOIN_SLICE)
+            self._inner.sleep(step)
+            seconds -= step
+        if self._cancel.is_set():
+            raise KeyboardInterrupt
+
+
+@attrs.frozen
+class _Readiness:
+    """How long to wait for a busy telescope, and how often to look again meanwhile."""
+
+    wait: float = 0.0
+    poll: float = 5.0
 
 
 class _WithoutSkips(RelayedProgress):
@@ -208,6 +245,7 @@ class _TelescopeRun:
     plan: dict[str, Any]
     options: StackOptions
     cancel: threading.Event
+    readiness: _Readiness = _Readiness()
     result: dict[str, Any] = attrs.field(factory=dict)
     interrupted: bool = False
 
@@ -231,11 +269,39 @@ class _TelescopeRun:
     def _run(self, progress: Progress) -> None:
         seestar = self.telescope.open()
         try:
-            self._night(seestar, progress)
+            if self._ready(seestar, progress):
+                self._night(seestar, progress)
         finally:
             close = getattr(seestar, "close", None)
             if callable(close):
                 close()
+
+    def _ready(self, seestar: Seestar, progress: Progress) -> bool:
+        """Pre-flight; records and reports what stands in the way, ``False`` if anything does."""
+        findings = preflight(
+            seestar,
+            clock=_CancellableClock(self.ports.clock, self.cancel),
+            progress=progress,
+            wait=self.readiness.wait,
+            poll=self.readiness.poll,
+        )
+        if not findings:
+            return True
+        name = self.telescope.name
+        self.result["preflight"] = [
+            {"problem": f.problem.value, "detail": f.detail} for f in findings
+        ]
+        if all(f.problem is Problem.BUSY for f in findings):
+            self.result["busy"] = findings[0].detail
+            waited = f" after waiting {self.readiness.wait:g} s" if self.readiness.wait > 0 else ""
+            progress.line(
+                f"{name}: busy ({findings[0].detail} running){waited}; skipped so as not to "
+                "disturb it."
+            )
+            return False
+        self.result["error"] = _not_ready(findings)
+        progress.line(f"{name}: {self.result['error']}")
+        return False
 
     def _night(self, seestar: Seestar, progress: Progress) -> None:
         folder = self.dest / folder_name(self.telescope.name)
@@ -353,10 +419,30 @@ def folder_name(telescope: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", telescope) or "_"
 
 
+def _not_ready(findings: Sequence[Finding]) -> str:
+    """The error of a telescope whose pre-flight found configuration problems.
+
+    Examples
+    --------
+    >>> from crowdsky.domain.preflight import Finding, Problem
+    >>> _not_ready([Finding(Problem.RENAME_UNAVAILABLE, "port 445 closed. More.")])
+    'not ready (nothing done): rename unavailable: port 445 closed.'
+    """
+    problems = "; ".join(f"{f.problem.value}: {_first_sentence(f.detail)}" for f in findings)
+    return f"not ready (nothing done): {problems}"
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 def _empty_result(name: str) -> dict[str, Any]:
     return {
         "telescope": name,
         "error": None,
+        "busy": None,
+        "preflight": [],
         "upload_error": None,
         "blocks_stacked": 0,
         "blocks_failed": 0,
@@ -375,6 +461,7 @@ def _empty_result(name: str) -> dict[str, Any]:
 def _failed(result: dict[str, Any]) -> bool:
     return bool(
         result["error"]
+        or result["busy"]
         or result["upload_error"]
         or result["blocks_failed"]
         or result["targets_failed"]
@@ -391,8 +478,13 @@ def run_night(
     block_minutes: int = 15,
     min_exptime: float = 240,
     options: StackOptions | None = None,
+    wait: float = 0.0,
+    wait_poll: float = 5.0,
 ) -> dict[str, Any]:
     """Stack every eligible block on every telescope, and upload every stack not on the server.
+
+    Each telescope is pre-flighted first (links, and whether it is imaging); one that is not
+    ready is left untouched and the others go on.
 
     Parameters
     ----------
@@ -409,16 +501,25 @@ def run_night(
         As for :meth:`~crowdsky.app.service.Crowdsky.stack_blocks`.
     options : StackOptions, optional
         Timeouts, polling and tiling.
+    wait : float
+        Seconds to wait for a busy telescope to become idle before leaving it alone (0: do not
+        wait).
+    wait_poll : float
+        Seconds between two readings of a busy telescope's state while waiting.
 
     Returns
     -------
     dict
         ``telescopes``: one dict per telescope, in the order given, with ``telescope``,
-        ``error`` (why it stopped, or ``None``), ``upload_error``, ``blocks_stacked``,
+        ``error`` (why it stopped, or ``None``; for a pre-flight that found the links not ready,
+        ``"not ready (nothing done): ..."``), ``busy`` (the stages running on a telescope left
+        alone because it was imaging, e.g. ``"View"``, or ``None``), ``preflight`` (the
+        pre-flight's findings, ``{"problem", "detail"}``), ``upload_error``, ``blocks_stacked``,
         ``blocks_failed``, ``blocks_skipped``, ``files_stacked`` (new CrowdSky names),
         ``targets_failed`` (target → error), ``files_uploaded``, ``files_skipped``,
         ``files_failed`` (counts), ``uploaded``, ``skipped`` (names), ``failed``
-        (``{"name", "error"}``) and ``ok``; and ``ok`` for the night (every telescope ok).
+        (``{"name", "error"}``) and ``ok`` (false for a busy or failed telescope); and ``ok``
+        for the night (every telescope ok).
 
     Raises
     ------
@@ -432,8 +533,10 @@ def run_night(
     cancel = threading.Event()
     shared = _SerialServer(server) if server is not None else None
     plan = {"block_minutes": block_minutes, "min_exptime": min_exptime}
+    readiness = _Readiness(wait, wait_poll)
+    stacking = options or StackOptions()
     runs = [
-        _TelescopeRun(t, shared, ports, Path(dest), plan, options or StackOptions(), cancel)
+        _TelescopeRun(t, shared, ports, Path(dest), plan, stacking, cancel, readiness)
         for t in telescopes
     ]
     threads = [threading.Thread(target=run, name=f"night-{run.telescope.name}") for run in runs]

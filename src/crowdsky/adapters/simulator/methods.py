@@ -425,9 +425,13 @@ def iscope_get_app_state(call: Call, request: Request) -> object:
     """Every stage's entry; ``BatchStack`` is absent before the first stack and after a clear.
 
     With ``app_state_stages`` the reply also holds the other stages a real device reports
-    (:func:`~crowdsky.adapters.simulator.traffic.other_stages`).
+    (:func:`~crowdsky.adapters.simulator.traffic.other_stages`). The device's
+    :attr:`~crowdsky.adapters.device_model.faults.Faults.imaging` stages (another client's live
+    view, say) show with their state, so pre-flight over the network sees a busy telescope.
     """
     state = other_stages() if call.options.app_state_stages else {}
+    for stage, running in dict(call.device.faults.imaging).items():
+        state[stage] = {**state.get(stage, {}), "state": running}
     entry = call.device.batch_stack_app_state()
     if entry is not None:
         state["BatchStack"] = entry
