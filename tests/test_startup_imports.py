@@ -66,3 +66,27 @@ def test_a_fits_read_still_brings_astropy() -> None:
         "assert read_fits_header(path)['OBJECT'] == 'M 42'"
     )
     assert "astropy" in loaded
+
+
+def test_import_crowdsky_loads_only_its_errors() -> None:
+    # The top-level functions and classes load on first use (PEP 562 ``__getattr__``).
+    code = (
+        "import json, sys, crowdsky\n"
+        "print(json.dumps(sorted(n for n in sys.modules if n.startswith('crowdsky'))))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == ["crowdsky", "crowdsky.errors"]
+
+
+def test_the_lazy_names_are_the_real_ones() -> None:
+    from crowdsky.api import stack_blocks
+    from crowdsky.app.service import Crowdsky
+
+    assert crowdsky.stack_blocks is stack_blocks
+    assert crowdsky.Crowdsky is Crowdsky
+    assert set(crowdsky.__all__) <= set(dir(crowdsky))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        crowdsky.no_such_name  # noqa: B018

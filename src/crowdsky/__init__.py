@@ -14,25 +14,9 @@ Choose a telescope first; nothing connects at import time::
 
 from __future__ import annotations
 
-from crowdsky.api import (
-    configure_server,
-    connect,
-    download_stack,
-    find_unstacked_blocks,
-    list_stacks,
-    list_targets,
-    purge_crowdsky_stacks,
-    service,
-    set_credentials,
-    stack_all,
-    stack_blocks,
-    upload_all_stacks,
-    upload_stack,
-    use_simulator,
-)
-from crowdsky.app.service import Crowdsky
-from crowdsky.app.stacking import StackOptions
-from crowdsky.domain import SkyTiling
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from crowdsky.errors import (
     BatchStackError,
     CrowdskyError,
@@ -55,7 +39,67 @@ from crowdsky.errors import (
     UnknownTargetError,
     UploadUnconfirmed,
 )
-from crowdsky.session import current_seestar, disconnect, use
+
+if TYPE_CHECKING:
+    from crowdsky.api import (
+        configure_server,
+        connect,
+        download_stack,
+        find_unstacked_blocks,
+        list_stacks,
+        list_targets,
+        purge_crowdsky_stacks,
+        service,
+        set_credentials,
+        stack_all,
+        stack_blocks,
+        upload_all_stacks,
+        upload_stack,
+        use_simulator,
+    )
+    from crowdsky.app.service import Crowdsky
+    from crowdsky.app.stacking import StackOptions
+    from crowdsky.domain import SkyTiling
+    from crowdsky.session import current_seestar, disconnect, use
+
+# Loaded on first use (PEP 562), so that ``import crowdsky`` and the command line start fast:
+# the telescope and server functions bring in the application and its adapters.
+_LAZY = {
+    "configure_server": "crowdsky.api",
+    "connect": "crowdsky.api",
+    "download_stack": "crowdsky.api",
+    "find_unstacked_blocks": "crowdsky.api",
+    "list_stacks": "crowdsky.api",
+    "list_targets": "crowdsky.api",
+    "purge_crowdsky_stacks": "crowdsky.api",
+    "service": "crowdsky.api",
+    "set_credentials": "crowdsky.api",
+    "stack_all": "crowdsky.api",
+    "stack_blocks": "crowdsky.api",
+    "upload_all_stacks": "crowdsky.api",
+    "upload_stack": "crowdsky.api",
+    "use_simulator": "crowdsky.api",
+    "Crowdsky": "crowdsky.app.service",
+    "StackOptions": "crowdsky.app.stacking",
+    "SkyTiling": "crowdsky.domain",
+    "current_seestar": "crowdsky.session",
+    "disconnect": "crowdsky.session",
+    "use": "crowdsky.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crowdsky' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "BatchStackError",

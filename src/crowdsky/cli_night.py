@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -330,6 +329,8 @@ def _add_discover(sub: Any) -> None:
 
 def _demo_folder(args: argparse.Namespace) -> Path:
     if args.dir is None:
+        import tempfile
+
         return Path(tempfile.mkdtemp(prefix="crowdsky-demo-"))
     folder = Path(args.dir)
     if folder.exists() and any(folder.iterdir()):
