@@ -10,6 +10,9 @@ Choose a telescope first; nothing connects at import time::
     import crowdsky
     crowdsky.use_simulator()            # the built-in in-memory Seestar with a demo night
     crowdsky.stack_blocks("IC 434", dry_run=True)
+
+Sub-frames already copied to this computer are stacked here instead, after
+``crowdsky.use_local_archive("/path/to/MyWorks")`` (the ``[stack]`` extra).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from crowdsky.api import (
     stack_blocks,
     upload_all_stacks,
     upload_stack,
+    use_local_archive,
     use_simulator,
 )
 from crowdsky.app.service import Crowdsky
@@ -97,6 +101,7 @@ __all__ = [
     "upload_all_stacks",
     "upload_stack",
     "use",
+    "use_local_archive",
     "use_simulator",
 ]
 
