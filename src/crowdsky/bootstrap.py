@@ -541,16 +541,18 @@ def night_ports(
     *,
     clock: Clock | None = None,
     progress_for: Callable[[str], Progress] | None = None,
+    to_stderr: bool = False,
 ) -> NightPorts:
     """The clock, FITS reader, JSON upload journals and progress :func:`run_night` works with.
 
-    By default each telescope's lines are printed with its name in front.
+    By default each telescope's lines are printed with its name in front, on standard output
+    (standard error with ``to_stderr``, which keeps standard output for ``--json``).
     """
     from crowdsky.adapters.collab.journal import JOURNAL_NAME, JsonUploadJournal
     from crowdsky.adapters.collab.stack_meta import LocalFitsFiles
     from crowdsky.adapters.console import PrefixedProgress, PrintProgress
 
-    printer = PrintProgress()
+    printer = PrintProgress(sys.stderr) if to_stderr else PrintProgress()
 
     def prefixed(name: str) -> Progress:
         return PrefixedProgress(printer, f"[{name}] ")

@@ -411,9 +411,9 @@ def _cmd_stack(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
     options = {**_run_options(args), "dry_run": args.dry_run}
-    if args.archive is not None and not args.dry_run:
-        bootstrap.check_local_stacker()  # a missing [stack] extra is said before any work
     with _service(args) as service:
+        if args.archive is not None and not args.dry_run:
+            bootstrap.check_local_stacker()  # a missing [stack] extra is said before any work
         _preflight(args, service, check_state=not args.dry_run)
         if args.target:
             result = service.stack_blocks(args.target, **options)

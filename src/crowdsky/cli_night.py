@@ -162,12 +162,15 @@ def _over_the_telescopes(
 
     Returns its result and whether a server was asked.
     """
+    from crowdsky import bootstrap
+
     telescopes = _telescopes(args)
     settings = _common_settings(args)
     with _maybe_server(args) as server:
         result = job(
             telescopes,
             server,
+            ports=bootstrap.night_ports(to_stderr=args.json),
             dest=args.dest or _DEFAULT_DEST,
             block_minutes=settings["block_minutes"],
             min_exptime=settings["min_exptime"],
