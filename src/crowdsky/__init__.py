@@ -10,6 +10,9 @@ Choose a telescope first; nothing connects at import time::
     import crowdsky
     crowdsky.use_simulator()            # the built-in in-memory Seestar with a demo night
     crowdsky.stack_blocks("IC 434", dry_run=True)
+
+Sub-frames already copied to this computer are stacked here instead, after
+``crowdsky.use_local_archive("/path/to/MyWorks")`` (the ``[stack]`` extra).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
         stack_blocks,
         upload_all_stacks,
         upload_stack,
+        use_local_archive,
         use_simulator,
     )
     from crowdsky.app.service import Crowdsky
@@ -78,6 +82,7 @@ _LAZY = {
     "stack_blocks": "crowdsky.api",
     "upload_all_stacks": "crowdsky.api",
     "upload_stack": "crowdsky.api",
+    "use_local_archive": "crowdsky.api",
     "use_simulator": "crowdsky.api",
     "Crowdsky": "crowdsky.app.service",
     "StackOptions": "crowdsky.app.stacking",
@@ -141,6 +146,7 @@ __all__ = [
     "upload_all_stacks",
     "upload_stack",
     "use",
+    "use_local_archive",
     "use_simulator",
 ]
 

@@ -1,7 +1,8 @@
 """The specification's module-level functions, for the Seestar and for the CrowdSky server.
 
 Telescope functions (``crowdsky.list_targets()``, ``stack_blocks()``, ...) act on the Seestar
-chosen with :func:`connect`, :func:`use_simulator` or :func:`crowdsky.session.use`, with the
+chosen with :func:`connect`, :func:`use_simulator`, :func:`use_local_archive` (sub-frames copied
+to this computer, stacked here) or :func:`crowdsky.session.use`, with the
 system clock and progress printed to standard output. Server functions (``set_credentials``,
 ``upload_stack``, ...) use the settings kept in :mod:`crowdsky.session`, never loose module
 globals, and share one client (one httpx client, one SSL context, connections kept alive) per
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from crowdsky.adapters.collab import HttpCollabServer
     from crowdsky.adapters.device_model import FakeSeestar
+    from crowdsky.adapters.local_archive import LocalArchive
     from crowdsky.adapters.seestar import NetworkSeestar
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "stack_blocks",
     "upload_all_stacks",
     "upload_stack",
+    "use_local_archive",
     "use_simulator",
 ]
 
@@ -75,6 +78,40 @@ def use_simulator(**options: Any) -> FakeSeestar:
     disconnect()
     use(seestar)
     return seestar
+
+
+def use_local_archive(local_dir: str | Path, *, output: str | Path | None = None) -> LocalArchive:
+    """Work on sub-frames copied to this computer, and stack them here; return the archive.
+
+    The module-level functions then act on it as on a telescope: ``list_targets()``,
+    ``find_unstacked_blocks()``, ``stack_blocks()`` and ``stack_all()`` plan the same
+    15-minute UTC blocks and stack each one on this computer (this needs the ``[stack]`` extra:
+    ``pip install "crowdsky[stack]"``); ``upload_all_stacks(local_dir=output)`` uploads the
+    results.
+
+    Parameters
+    ----------
+    local_dir : str or Path
+        The folder the Seestar's sub-frames were copied to: ``MyWorks``, the folder holding it,
+        a ``<target>_sub`` folder, or any folder of ``Light_*.fit``. It is only read.
+    output : str or Path, optional
+        Where stacks are written, ``<output>/<target>/``; ``<local_dir>/CrowdSky`` by default.
+        A block with a ``CrowdSky_*`` stack there is not stacked again.
+
+    Returns
+    -------
+    LocalArchive
+        The archive, now the "telescope" the module-level functions act on.
+
+    Raises
+    ------
+    ConfigError
+        When ``local_dir`` is no folder or holds no ``Light_*.fit``.
+    """
+    archive = bootstrap.local_archive_seestar(local_dir, output)
+    disconnect()
+    use(archive)
+    return archive
 
 
 def connect(

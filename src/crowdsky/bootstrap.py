@@ -41,10 +41,12 @@ if TYPE_CHECKING:
 
     from crowdsky.adapters.collab import HttpCollabServer
     from crowdsky.adapters.device_model import FakeSeestar
+    from crowdsky.adapters.local_archive import LocalArchive, StackBlock
     from crowdsky.adapters.seestar import NetworkSeestar
 
 __all__ = [
     "cached_simulator_seestar",
+    "check_local_stacker",
     "close_session_server",
     "collab_server",
     "console_progress",
@@ -52,6 +54,10 @@ __all__ = [
     "demo",
     "discover_seestars",
     "load_settings",
+    "local_archive_seestar",
+    "local_archive_telescope",
+    "local_output_dir",
+    "local_stacker",
     "network_seestar",
     "network_telescope",
     "night_ports",
@@ -138,6 +144,94 @@ def network_seestar(
     from crowdsky.adapters.seestar import connect_seestar
 
     return connect_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
+
+
+#: The output folder of a local archive, inside it, when none is given.
+LOCAL_OUTPUT_NAME = "CrowdSky"
+
+
+def local_stacker() -> StackBlock:
+    """The stacking function of the ``[stack]`` extra, imported now.
+
+    ``crowdsky.adapters.local_stack.stack_block``; importing it loads numpy, OpenCV, sep and
+    astroalign, so it is done only when a block is to be stacked on this computer.
+    """
+    import importlib
+
+    module = importlib.import_module("crowdsky.adapters.local_stack")
+    stacker: StackBlock = module.stack_block
+    return stacker
+
+
+def check_local_stacker() -> None:
+    """Load :func:`local_stacker` now, so that a missing extra is said before any work.
+
+    Raises
+    ------
+    MissingExtraError
+        When the ``[stack]`` extra is not installed (one line naming
+        ``pip install "crowdsky[stack]"``).
+    """
+    from crowdsky.adapters.local_archive import load_stacker_checked
+
+    load_stacker_checked(local_stacker)
+
+
+def local_output_dir(local_dir: str | Path, output: str | Path | None = None) -> Path:
+    """Where a local archive's stacks go: ``output``, else ``<local_dir>/CrowdSky``."""
+    return Path(output) if output is not None else Path(local_dir) / LOCAL_OUTPUT_NAME
+
+
+def local_archive_seestar(
+    local_dir: str | Path,
+    output: str | Path | None = None,
+    *,
+    stacker: StackBlock | None = None,
+) -> LocalArchive:
+    """Sub-frames copied to this computer, as a Seestar that stacks on this computer.
+
+    Parameters
+    ----------
+    local_dir : str or Path
+        The folder the sub-frames were copied to (``MyWorks``, the folder holding it, a
+        ``<target>_sub`` folder, or any folder of ``Light_*.fit``). Never written to, unless
+        the output folder lies inside it.
+    output : str or Path, optional
+        Where the stacks go, ``<output>/<target>/``; ``<local_dir>/CrowdSky`` by default
+        (:func:`local_output_dir`).
+    stacker : callable, optional
+        The stacking function; :func:`local_stacker` (the ``[stack]`` extra), imported when
+        the first block stacks, by default.
+
+    Raises
+    ------
+    ConfigError
+        When ``local_dir`` is no folder or holds no ``Light_*.fit``.
+    """
+    from crowdsky.adapters.local_archive import LocalArchive
+
+    load = local_stacker if stacker is None else (lambda: stacker)
+    return LocalArchive(Path(local_dir), local_output_dir(local_dir, output), load_stacker=load)
+
+
+def local_archive_telescope(
+    local_dir: str | Path,
+    output: str | Path | None = None,
+    *,
+    tz: tzinfo | str | None = None,
+    stacker: StackBlock | None = None,
+) -> Telescope:
+    """A local archive for :func:`run_night`: stacked and uploaded from its output folder.
+
+    Named after ``local_dir``; its upload journal is ``<output>/.crowdsky-uploads.json``, the
+    same one ``crowdsky upload --local-dir <output>`` keeps.
+    """
+    folder = local_output_dir(local_dir, output)
+
+    def open_archive() -> Seestar:
+        return local_archive_seestar(local_dir, folder, stacker=stacker)
+
+    return Telescope(str(local_dir), open_archive, resolve_zone(tz), folder=folder)
 
 
 def collab_server(

@@ -135,6 +135,31 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--smb-port", type=int, help="SMB port (default 445)")
 
 
+def _add_local_options(parser: argparse.ArgumentParser) -> None:
+    """``--local-dir`` (sub-frames copied to this computer) and ``--dest`` (where stacks go)."""
+    group = parser.add_argument_group("sub-frames on this computer")
+    group.add_argument(
+        "--local-dir",
+        dest="archive",
+        type=Path,
+        metavar="DIR",
+        help="work on sub-frames copied from the Seestar to this folder (MyWorks, a <target>_sub "
+        "folder or any folder of Light_*.fit) and stack them on this computer; stacking needs "
+        'pip install "crowdsky[stack]"',
+    )
+    group.add_argument(
+        "--dest",
+        type=Path,
+        metavar="OUT",
+        help="with --local-dir: where stacks are written, OUT/<target>/ "
+        f"(default DIR/{_LOCAL_OUTPUT_NAME})",
+    )
+
+
+#: The default output folder inside --local-dir (see crowdsky.bootstrap.LOCAL_OUTPUT_NAME).
+_LOCAL_OUTPUT_NAME = "CrowdSky"
+
+
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     # Only planning uses the zone; elsewhere --tz would be accepted and silently ignored.
     parser.add_argument(
@@ -210,8 +235,11 @@ def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
     settings = _settings(args)
     if args.simulator_reset and not args.simulator:
         raise ConfigError("--simulator-reset goes with --simulator.")
-    if args.simulator:
-        seestar: Seestar = bootstrap.cached_simulator_seestar(reset=args.simulator_reset)
+    archive = _local_archive(args)
+    if archive is not None:
+        seestar: Seestar = archive
+    elif args.simulator:
+        seestar = bootstrap.cached_simulator_seestar(reset=args.simulator_reset)
     elif not settings["host"]:
         raise ConfigError(
             "No telescope chosen: pass --host <address> (or set CROWDSKY_HOST, or name one with "
@@ -227,13 +255,41 @@ def _seestar(args: argparse.Namespace) -> Iterator[Seestar]:
             http_port=settings["http_port"],
             smb_port=settings["smb_port"],
         )
-    args.run.telescope = True
+    args.run.telescope = archive is None  # no Seestar to leave clean after a Ctrl-C
     try:
         yield seestar
     finally:
         close = getattr(seestar, "close", None)
         if callable(close):
             close()
+
+
+def _local_archive(args: argparse.Namespace) -> Seestar | None:
+    """The local archive ``--local-dir`` names (``None`` without it); refused with a telescope.
+
+    A folder that does not exist or holds no ``Light_*.fit`` is a usage error (exit 2).
+    """
+    from crowdsky import bootstrap
+
+    if not hasattr(args, "archive"):
+        return None  # a command without --local-dir DIR (upload's --local-dir is another thing)
+    archive: Path | None = args.archive
+    dest: Path | None = args.dest
+    if archive is None:
+        if dest is not None:
+            raise ConfigError("--dest goes with --local-dir (where the stacks of DIR go).")
+        return None
+    if args.simulator or args.host:
+        raise ConfigError(
+            "--local-dir works on sub-frames on this computer; leave out --simulator and --host."
+        )
+    if not archive.is_dir():
+        raise ConfigError(
+            f"--local-dir {archive}: no such folder. Give the folder you copied the Seestar's "
+            "sub-frames to (its MyWorks folder, a <target>_sub folder, or any folder of "
+            "Light_*.fit)."
+        )
+    return bootstrap.local_archive_seestar(archive, dest)
 
 
 @contextlib.contextmanager
@@ -364,8 +420,12 @@ def _preflight(
 
 
 def _cmd_stack(args: argparse.Namespace) -> int:
+    from crowdsky import bootstrap
+
     options = {**_run_options(args), "dry_run": args.dry_run}
     with _service(args) as service:
+        if args.archive is not None and not args.dry_run:
+            bootstrap.check_local_stacker()  # a missing [stack] extra is said before any work
         _preflight(args, service, check_state=not args.dry_run)
         if args.target:
             result = service.stack_blocks(args.target, **options)
@@ -700,6 +760,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("targets", help="list targets with raw sub-frames")
     _add_device_options(p)
+    _add_local_options(p)
     p.set_defaults(handler=_cmd_targets)
 
     p = sub.add_parser("time", help="show the Seestar's date, time and zone beside this computer's")
@@ -709,14 +770,20 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show the unstacked blocks of a target")
     p.add_argument("target")
     _add_device_options(p)
+    _add_local_options(p)
     _add_plan_options(p)
     p.set_defaults(handler=_cmd_plan)
 
-    p = sub.add_parser("stack", help="batch-stack unstacked blocks (one target, or all)")
+    p = sub.add_parser(
+        "stack",
+        help="batch-stack unstacked blocks (one target, or all), on the Seestar or, with "
+        "--local-dir, on this computer",
+    )
     p.add_argument("target", nargs="?", help="target name; all targets when omitted")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     _add_wait_option(p)
     _add_device_options(p)
+    _add_local_options(p)
     _add_plan_options(p)
     p.set_defaults(handler=_cmd_stack)
 

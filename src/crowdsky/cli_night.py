@@ -53,6 +53,15 @@ def _add_telescopes_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="where the OS mounted a Seestar's 'EMMC Images' share; repeat in --host order",
     )
+    parser.add_argument(
+        "--local-dir",
+        dest="archive",
+        type=Path,
+        metavar="DIR",
+        help="instead of a telescope: sub-frames copied to this folder, stacked on this "
+        "computer into --dest (default DIR/CrowdSky) and uploaded from there; stacking needs "
+        'pip install "crowdsky[stack]"',
+    )
 
 
 def _common_settings(args: argparse.Namespace) -> Any:
@@ -83,9 +92,11 @@ def _telescopes(args: argparse.Namespace) -> list[Telescope]:
     """The telescopes the options name."""
     from crowdsky import bootstrap
 
+    settings = _common_settings(args)
+    if args.archive is not None:
+        return [_local_telescope(args, settings)]
     if args.simulator:
         return [bootstrap.simulator_telescope()]
-    settings = _common_settings(args)
     hosts = _hosts(args, settings)
     if not hosts:
         raise ConfigError(
@@ -116,6 +127,27 @@ def _telescopes(args: argparse.Namespace) -> list[Telescope]:
     return telescopes
 
 
+def _local_telescope(args: argparse.Namespace, settings: Any) -> Telescope:
+    """The local archive of ``--local-dir``, its stacks in ``--dest`` (default DIR/CrowdSky)."""
+    from crowdsky import bootstrap
+
+    if args.simulator or args.host:
+        raise ConfigError(
+            "--local-dir works on sub-frames on this computer; leave out --simulator and --host."
+        )
+    if not args.archive.is_dir():
+        raise ConfigError(
+            f"--local-dir {args.archive}: no such folder. Give the folder you copied the "
+            "Seestar's sub-frames to (its MyWorks folder, a <target>_sub folder, or any folder "
+            "of Light_*.fit)."
+        )
+    telescope = bootstrap.local_archive_telescope(args.archive, args.dest, tz=settings["tz"])
+    telescope.open()  # a folder without Light_*.fit is said now (exit 2), not per telescope
+    if args.command == "run":
+        bootstrap.check_local_stacker()  # and so is a missing [stack] extra
+    return telescope
+
+
 @contextlib.contextmanager
 def _maybe_server(args: argparse.Namespace) -> Iterator[CollabServer | None]:
     if args.no_upload:
@@ -138,7 +170,7 @@ def _over_the_telescopes(
         result = job(
             telescopes,
             server,
-            dest=args.dest,
+            dest=args.dest or _DEFAULT_DEST,
             block_minutes=settings["block_minutes"],
             min_exptime=settings["min_exptime"],
         )
@@ -226,7 +258,12 @@ _STATES = (
 def _cmd_status(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
-    result, _ = _over_the_telescopes(args, bootstrap.night_status)
+    ports = bootstrap.night_ports(to_stderr=args.json, quiet=args.quiet)
+
+    def status(*telescopes_and_server: Any, **options: Any) -> dict[str, Any]:
+        return bootstrap.night_status(*telescopes_and_server, ports=ports, **options)
+
+    result, _ = _over_the_telescopes(args, status)
     if args.json:
         _emit_json(result)
     else:
@@ -272,8 +309,8 @@ def _add_dest_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dest",
         type=Path,
-        default=_DEFAULT_DEST,
-        help=f"where stacks are downloaded, per telescope (default ./{_DEFAULT_DEST})",
+        help=f"where stacks are downloaded, per telescope (default ./{_DEFAULT_DEST}); with "
+        "--local-dir, where the stacks are written (default DIR/CrowdSky)",
     )
 
 

@@ -99,6 +99,7 @@ _KEYWORD_OPTIONS = {
     "block_minutes": ("--block-minutes", "MINUTES"),
     "min_exptime": ("--min-exptime", "SECONDS"),
     "local_dir": ("--local-dir", "DIR"),
+    "output": ("--dest", "DIR"),
     "tz": ("--tz", "ZONE"),
 }
 

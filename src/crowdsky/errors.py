@@ -12,6 +12,7 @@ edge into one of these, with the original kept as ``__cause__``.
     ├── UnknownTargetError (also LookupError)
     ├── NoSeestarError                     a module-level function before a Seestar was chosen
     ├── ConfigError                        settings: configuration file, environment, options
+    │   └── MissingExtraError              an optional extra (``crowdsky[stack]``) is not installed
     ├── SeestarError                       the telescope misbehaved or is unreachable
     │   ├── SeestarConnectionError         cannot connect, link dropped, no reply in time
     │   ├── SeestarAuthError               key missing or signature rejected
@@ -43,6 +44,7 @@ __all__ = [
     "HeaderReadError",
     "ListingIncompleteError",
     "MissingCredentialsError",
+    "MissingExtraError",
     "NoSeestarError",
     "PlanError",
     "SeestarAuthError",
@@ -103,6 +105,14 @@ class ConfigError(CrowdskyError):
     wrong type, a missing host or missing credentials.
 
     The command line exits with status 2 for it (a usage or configuration problem).
+    """
+
+
+class MissingExtraError(ConfigError):
+    """A feature needs an optional extra that is not installed (``pip install "crowdsky[stack]"``).
+
+    Its message is one line naming the command that installs it; the command line exits with
+    status 2 for it, as for any other configuration problem.
     """
 
 

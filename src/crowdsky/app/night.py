@@ -68,11 +68,16 @@ class Telescope:
         telescope's own thread. A ``close()`` method of what it returns is called at the end.
     tz : tzinfo, optional
         Override of the telescope's time zone.
+    folder : Path, optional
+        Where its stacks are kept on this computer and its upload journal lives; by default
+        ``dest/<folder_name(name)>``. A local archive names its own output folder, so that
+        its stacks are uploaded from where they were written, not copied first.
     """
 
     name: str
     open: Callable[[], Seestar]
     tz: tzinfo | None = None
+    folder: Path | None = None
 
 
 @attrs.frozen
@@ -304,7 +309,7 @@ class _TelescopeRun:
         return False
 
     def _night(self, seestar: Seestar, progress: Progress) -> None:
-        folder = self.dest / folder_name(self.telescope.name)
+        folder = self.telescope.folder or self.dest / folder_name(self.telescope.name)
         journal = self.ports.journal_for(folder)
         uploads = self._uploads(seestar, progress, journal, folder)
         service = Crowdsky(
@@ -496,7 +501,7 @@ def run_night(
         Clock, FITS reader, journals and progress.
     dest : str or Path
         Downloaded stacks are kept in ``dest/<folder_name(telescope)>/<target>/``, beside each
-        telescope's upload journal.
+        telescope's upload journal (or in the telescope's own ``folder``).
     block_minutes, min_exptime
         As for :meth:`~crowdsky.app.service.Crowdsky.stack_blocks`.
     options : StackOptions, optional

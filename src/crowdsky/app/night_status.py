@@ -70,7 +70,8 @@ def _telescope_status(
             found["server_error"] = "no server asked"
         else:
             try:
-                on_server = _on_server(seestar, server, ports, dest / folder_name(telescope.name))
+                folder = telescope.folder or dest / folder_name(telescope.name)
+                on_server = _on_server(seestar, server, ports, folder)
             except CrowdskyError as exc:
                 found["server_error"] = str(exc)
         raw_targets = list_target_folders(seestar)

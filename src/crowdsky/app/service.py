@@ -43,6 +43,7 @@ from crowdsky.domain import report as text
 from crowdsky.domain.device_paths import device_path, is_sub_folder
 from crowdsky.domain.orphans import PendingStack
 from crowdsky.errors import (
+    ConfigError,
     CrowdskyError,
     SeestarConnectionError,
     StorageError,
@@ -323,7 +324,8 @@ class Crowdsky:
 
         A telescope that cannot be reached any more does: a
         :class:`~crowdsky.errors.SeestarConnectionError` after which the folder list cannot be
-        read either ends the run (the error propagates, reported once).
+        read either ends the run (the error propagates, reported once); so does a
+        :class:`~crowdsky.errors.ConfigError` (a stacker that cannot work as installed).
 
         Returns
         -------
@@ -372,9 +374,14 @@ class Crowdsky:
         }
 
     def _target_failed(self, failed: dict[str, str], target: str, exc: CrowdskyError) -> None:
-        """Note a target that failed, unless the telescope itself is gone (then re-raise)."""
+        """Note a target that failed, unless the telescope is gone or the stacker unusable.
+
+        Those two re-raise: every other target would fail the same way.
+        """
+        if isinstance(exc, ConfigError):
+            raise exc
         if isinstance(exc, SeestarConnectionError) and not self._still_reachable():
-            raise exc  # the telescope is gone: every other target would fail the same way
+            raise exc
         failed[target] = str(exc)
         self.progress.line(f"{target}: {exc}")
 

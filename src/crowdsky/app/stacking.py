@@ -66,6 +66,7 @@ from crowdsky.domain import report as text
 from crowdsky.domain.headers import header_pointing
 from crowdsky.errors import (
     BatchStackError,
+    ConfigError,
     CrowdskyError,
     CrowdskyWarning,
     HeaderReadError,
@@ -199,7 +200,11 @@ def run_block(
     ------
     SeestarConnectionError
         When the telescope cannot be reached any more: the run should stop, not fail every
-        remaining block the same way. Any other error fails this block only.
+        remaining block the same way.
+    ConfigError
+        When the stacker cannot work as installed or configured (the local stacker's
+        ``[stack]`` extra is missing, :class:`~crowdsky.errors.MissingExtraError`): every
+        remaining block would fail the same way. Any other error fails this block only.
     """
     progress.line(text.stacking_line(block, tz))
     if records is not None:
@@ -244,8 +249,8 @@ def _stack_and_rename(
 ) -> BlockOutcome:
     try:
         status = _stack_on_device(seestar, clock, progress, block, paths, options)
-    except SeestarConnectionError:
-        raise  # the telescope is gone: the next blocks would only fail the same way
+    except (SeestarConnectionError, ConfigError):
+        raise  # the telescope is gone, or the stacker unusable: the next blocks would fail too
     except CrowdskyError as exc:
         _clear_quietly(seestar)
         progress.line(text.failed_line(str(exc)))
