@@ -23,6 +23,7 @@ from crowdsky.adapters.collab.http_client import HttpCollabServer
 from crowdsky.adapters.collab.loopback.server import LoopbackCrowdskyServer
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.night import demo_seestar
+from crowdsky.adapters.device_model.storage import MemoryStorage
 from crowdsky.app.night import Telescope, run_night
 from crowdsky.app.ports import BatchStackState, Progress
 from crowdsky.app.progress import SilentProgress
@@ -74,11 +75,22 @@ def uploads_received(loopback: LoopbackCrowdskyServer) -> int:
     return sum(1 for request in loopback.requests if request == ("POST", "/api/upload_stack.php"))
 
 
+def small_frames() -> MemoryStorage:
+    """Tiny frames: a night's 96 full-size stacks, downloaded and uploaded, fill 2.3 GB per test."""
+    return MemoryStorage(shape=(16, 12))
+
+
 def devices(clock: FakeClock) -> dict[str, FakeSeestar]:
     return {
-        "north": demo_seestar(clock=clock, zone="Europe/Vienna", telescope="S50_00000001"),
+        "north": demo_seestar(
+            clock=clock, zone="Europe/Vienna", telescope="S50_00000001", storage=small_frames()
+        ),
         "south": demo_seestar(
-            clock=clock, zone="America/Santiago", seed=3, telescope="S50_00000002"
+            clock=clock,
+            zone="America/Santiago",
+            seed=3,
+            telescope="S50_00000002",
+            storage=small_frames(),
         ),
     }
 
