@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import logging
 import os
@@ -575,8 +576,13 @@ def _cmd_stacks(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     _dest_folder(args.dest)
-    with _server(args) as server:
-        paths = [server.download_stack(key, args.dest) for key in args.keys]
+    with _server(args) as server, _closing(_progress(args)) as progress:
+        paths = [
+            server.download_stack(
+                key, args.dest, on_bytes=functools.partial(progress.transfer, key)
+            )
+            for key in args.keys
+        ]
     if args.json:
         _emit_json(paths)
         return 0

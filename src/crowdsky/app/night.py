@@ -31,7 +31,15 @@ from typing import Any
 import attrs
 
 from crowdsky.app.inventory import list_target_folders
-from crowdsky.app.ports import BatchStackStatus, Clock, LocalFits, Progress, Seestar, UploadJournal
+from crowdsky.app.ports import (
+    BatchStackStatus,
+    ByteProgress,
+    Clock,
+    LocalFits,
+    Progress,
+    Seestar,
+    UploadJournal,
+)
 from crowdsky.app.progress import RelayedProgress
 from crowdsky.app.server_port import CollabServer, StackRecord, UploadReceipt
 from crowdsky.app.service import Crowdsky
@@ -140,9 +148,11 @@ class _SerialServer:
         with self._lock:
             return self._inner.upload_stack(path, **options)
 
-    def download_stack(self, chunk_key: str, dest_dir: Path) -> Path:
+    def download_stack(
+        self, chunk_key: str, dest_dir: Path, *, on_bytes: ByteProgress | None = None
+    ) -> Path:
         with self._lock:
-            return self._inner.download_stack(chunk_key, dest_dir)
+            return self._inner.download_stack(chunk_key, dest_dir, on_bytes=on_bytes)
 
     def start_raw_session(self) -> str:
         with self._lock:

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from crowdsky.app.ports import Clock, LocalFits, Progress, Seestar, UploadJournal
+from crowdsky.app.ports import ByteProgress, Clock, LocalFits, Progress, Seestar, UploadJournal
 from crowdsky.app.server_port import CollabServer
 from crowdsky.domain import CrowdskyName, companion_names, parse_crowdsky_name
 from crowdsky.domain.device_paths import device_path, is_sub_folder
@@ -215,7 +215,7 @@ class _Apply:
             return self._skipped(candidate.name, again.reason)
         if again.action is UploadAction.REFUSE:
             return self._refused(candidate.name, again.reason)
-        receipt = self.server.upload_stack(source.local)
+        receipt = self.server.upload_stack(source.local, on_bytes=self._bytes_of(candidate.name))
         self.journal.record(
             JournalEntry(
                 candidate.name, candidate.size, str(candidate.sha256),
@@ -228,13 +228,21 @@ class _Apply:
         )
         return UploadOutcome(candidate.name, UploadResult.UPLOADED)
 
+    def _bytes_of(self, name: str) -> ByteProgress:
+        """Where a transfer of the file ``name`` reports its bytes: the progress display."""
+
+        def moved(done: int, total: int | None) -> None:
+            self.out.transfer(name, done, total)
+
+        return moved
+
     def _fetch(self, source: _Source) -> UploadCandidate:
         """The candidate with its bytes on this computer and hashed."""
         candidate, local = source.candidate, source.local
         if source.remote is not None and self.seestar is not None:
             local.parent.mkdir(parents=True, exist_ok=True)
             if candidate.sha256 is None:
-                self.seestar.download(source.remote, local)
+                self.seestar.download(source.remote, local, on_bytes=self._bytes_of(local.name))
             thumb = local.parent / Path(source.thumbnail or "").name
             if source.thumbnail is not None and not thumb.is_file():
                 # A thumbnail is a nicety: without it the stack is uploaded all the same.
