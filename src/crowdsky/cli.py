@@ -53,6 +53,7 @@ from crowdsky.errors import (
     PlanError,
     SeestarAuthError,
     SeestarConnectionError,
+    UploadsInterrupted,
 )
 
 if TYPE_CHECKING:
@@ -871,7 +872,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrowdskyError as exc:
         print(f"crowdsky: {cli_wording(str(exc))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, UploadsInterrupted):
+            args.run.uploads = interrupt.summary()
         print(f"\ncrowdsky: {interrupted_line(args.run)}", file=sys.stderr)
         return 130
     except BrokenPipeError:

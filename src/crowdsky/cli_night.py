@@ -146,6 +146,7 @@ def _over_the_telescopes(
 def _cmd_run(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
+    args.run.night = True  # a Ctrl-C says what became of the telescopes' batch stacks
     result, uploading = _over_the_telescopes(args, bootstrap.run_night)
     if args.json:
         _emit_json(result)

@@ -6,6 +6,9 @@ renames) and :func:`crowdsky.cli.main`.
 
 from __future__ import annotations
 
+import _thread
+import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +181,36 @@ def test_demo_refuses_a_folder_that_holds_files(
     assert main(["demo", "--dir", str(tmp_path)]) == 2  # a usage problem
     assert "empty or new folder" in capsys.readouterr().err
     assert (tmp_path / "precious.txt").read_text() == "mine"
+
+
+def test_ctrl_c_during_the_uploads_of_a_run_says_what_was_uploaded(
+    vienna: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uploads: list[str] = []
+
+    def ctrl_c_on_the_second(name: str) -> None:  # the user presses Ctrl-C as it arrives
+        uploads.append(name)
+        if len(uploads) == 2:
+            _thread.interrupt_main()
+
+    server.faults.on_upload = ctrl_c_on_the_second
+    dest = tmp_path / "stacks"
+    argv = ["run", *host_args(vienna), "--url", server.url, "--dest", str(dest)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2] == ""
+    line = re.fullmatch(
+        r"crowdsky: interrupted; (\d+) uploaded, ([01]) not finished.*, (\d+) not started; "
+        r"any batch stack running was stopped and cleared\.",
+        err[-1],
+    )
+    assert line is not None, err[-1]
+    uploaded = int(line[1])
+    assert uploaded >= 1
+    # Exactly the stacks reported uploaded are recorded as done; a cut-short one is not.
+    (journal,) = dest.rglob(".crowdsky-uploads.json")
+    assert len(json.loads(journal.read_text())["uploads"]) == uploaded
+    assert uploaded + int(line[2]) + int(line[3]) <= len(crowdsky_names(vienna))

@@ -41,7 +41,13 @@ from crowdsky.domain.uploads import (
     plan_uploads,
     stack_facts,
 )
-from crowdsky.errors import CrowdskyError, ServerAuthError, UnknownTargetError, UploadUnconfirmed
+from crowdsky.errors import (
+    CrowdskyError,
+    ServerAuthError,
+    UnknownTargetError,
+    UploadsInterrupted,
+    UploadUnconfirmed,
+)
 
 __all__ = ["StackUploader", "UploadOutcome", "UploadResult", "stack_uploader", "upload_all_stacks"]
 
@@ -169,6 +175,8 @@ class _Apply:
     records: tuple[ServerStack, ...]
     dry_run: bool
     skip_existing: bool
+    #: Names uploaded and recorded in the journal, in order (what a Ctrl-C reports as done).
+    sent: list[str] = attrs.field(factory=list)
 
     def __call__(self, source: _Source, decision: UploadDecision) -> UploadOutcome:
         name = source.candidate.name
@@ -223,6 +231,7 @@ class _Apply:
                 job_id=receipt.job_id, target=candidate.target,
             )
         )  # fmt: skip
+        self.sent.append(candidate.name)
         self.out.line(
             f"  upload {candidate.name} -> {receipt.chunk_key} ({receipt.status or 'stored'})"
         )
@@ -335,6 +344,22 @@ def _summary(outcomes: Sequence[UploadOutcome], *, dry_run: bool) -> dict[str, A
     return summary
 
 
+def _interrupted(
+    rest: Sequence[tuple[_Source, UploadDecision]], apply: _Apply
+) -> UploadsInterrupted:
+    """What a Ctrl-C during ``rest[0]`` leaves: uploaded, cut short, never started."""
+    to_send = [
+        source.candidate.name
+        for source, decision in rest
+        if not apply.dry_run and decision.action in (UploadAction.UPLOAD, UploadAction.VERIFY)
+    ]
+    current = rest[0][0].candidate.name
+    unfinished = [current] if current in to_send and current not in apply.sent else []
+    return UploadsInterrupted(
+        list(apply.sent), unfinished, [name for name in to_send if name != current]
+    )
+
+
 def upload_all_stacks(
     server: CollabServer,
     *,
@@ -390,6 +415,9 @@ def upload_all_stacks(
         When the server refuses the credentials (nothing else could succeed).
     UnknownTargetError
         When a named target has no folder on the Seestar.
+    UploadsInterrupted
+        On Ctrl-C (``KeyboardInterrupt``) while stacks are sent: which were uploaded (and
+        recorded), which one was cut short (not recorded) and which were not started.
     """
     if local_dir is not None:
         sources, outcomes = _local_sources(Path(local_dir), local_fits)
@@ -407,8 +435,12 @@ def upload_all_stacks(
         (s.candidate for s in sources), records, journal.entries(), skip_existing=skip_existing
     )
     apply = _Apply(server, seestar, journal, clock, progress, records, dry_run, skip_existing)
-    for source, decision in zip(sources, decisions, strict=True):
-        outcomes.append(apply(source, decision))
+    pairs = list(zip(sources, decisions, strict=True))
+    for index, (source, decision) in enumerate(pairs):
+        try:
+            outcomes.append(apply(source, decision))
+        except KeyboardInterrupt as exc:
+            raise _interrupted(pairs[index:], apply) from exc
     summary = _summary(outcomes, dry_run=dry_run)
     verb, done = ("Would upload", "would_upload") if dry_run else ("Uploaded", "uploaded")
     progress.line(
