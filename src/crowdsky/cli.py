@@ -517,7 +517,15 @@ def _server(args: argparse.Namespace) -> HttpCollabServer:
 
     settings = _settings(args)
     username = settings["username"]
-    password = bootstrap.server_password(username, prompt=sys.stdin.isatty())
+    terminal = sys.stdin.isatty()
+    password = bootstrap.server_password(username, prompt=terminal)
+    if username and password is None:
+        asked = "none was typed" if terminal else "standard input is not a terminal to ask on"
+        raise ConfigError(
+            f"No CrowdSky password for {username} ({asked}): set $CROWDSKY_PASSWORD, or store "
+            f"it with 'keyring set crowdsky {username}' (keyring installed); the configuration "
+            "file never holds it."
+        )
     return bootstrap.collab_server(
         settings["url"],
         username=username,
@@ -592,13 +600,22 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_config(args: argparse.Namespace) -> int:
-    import os
+def _password_source(username: str | None) -> str:
+    """Where the server password will come from; never the password itself."""
+    if os.environ.get("CROWDSKY_PASSWORD"):
+        return "set in $CROWDSKY_PASSWORD"
+    from crowdsky.adapters.config_file import keyring_password
 
+    if username and keyring_password(username) is not None:
+        return "in the system keyring"
+    return "not set"
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
     from crowdsky.app.config import ENVIRONMENT
 
     settings = _settings(args)
-    password = "set in $CROWDSKY_PASSWORD" if os.environ.get("CROWDSKY_PASSWORD") else "not set"
+    password = _password_source(settings["username"])
     report = {**settings.as_dict(), "password": password, "environment": ENVIRONMENT}
     if args.json:
         _emit_json(report)
