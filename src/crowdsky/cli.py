@@ -600,22 +600,13 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _password_source(username: str | None) -> str:
-    """Where the server password will come from; never the password itself."""
-    if os.environ.get("CROWDSKY_PASSWORD"):
-        return "set in $CROWDSKY_PASSWORD"
-    from crowdsky.adapters.config_file import keyring_password
-
-    if username and keyring_password(username) is not None:
-        return "in the system keyring"
-    return "not set"
-
-
 def _cmd_config(args: argparse.Namespace) -> int:
     from crowdsky.app.config import ENVIRONMENT
 
     settings = _settings(args)
-    password = _password_source(settings["username"])
+    from crowdsky import bootstrap
+
+    password = bootstrap.server_password_source(settings["username"])
     report = {**settings.as_dict(), "password": password, "environment": ENVIRONMENT}
     if args.json:
         _emit_json(report)

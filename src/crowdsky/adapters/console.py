@@ -8,6 +8,7 @@ line "block i of N · target j of M · about T left", drawn with ``rich``.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -224,6 +225,7 @@ class RichProgress:
             transient=True,
         )
         self._live = False
+        self._starting = threading.Lock()
         self._overall: TaskID | None = None
         self._block: TaskID | None = None
         self._transfer: TaskID | None = None
@@ -364,10 +366,12 @@ class RichProgress:
         return current + per_frame * later
 
     def _ensure_live(self) -> None:
-        if self._live or not self._console.is_terminal:
-            return
-        self._bars.start()
-        self._live = True
+        # `crowdsky run` reports transfers from its upload thread while a block stacks.
+        with self._starting:
+            if self._live or not self._console.is_terminal:
+                return
+            self._bars.start()
+            self._live = True
 
     def _update_overall(self) -> None:
         if not self._live:
