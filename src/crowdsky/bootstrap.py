@@ -68,6 +68,7 @@ __all__ = [
     "run_simulator",
     "serve_loopback",
     "server_password",
+    "server_password_source",
     "session_server",
     "simulator_seestar",
     "simulator_telescope",
@@ -387,6 +388,23 @@ def server_password(username: str | None, *, prompt: bool) -> str | None:
 
         secret = getpass.getpass(f"CrowdSky password for {username}: ") or None
     return secret
+
+
+def server_password_source(username: str | None) -> str:
+    """Where :func:`server_password` would find the password, for ``crowdsky config``.
+
+    ``"set in $CROWDSKY_PASSWORD"``, ``"in the system keyring"`` or ``"not set"``; never the
+    password itself.
+    """
+    import os
+
+    if os.environ.get("CROWDSKY_PASSWORD"):
+        return "set in $CROWDSKY_PASSWORD"
+    from crowdsky.adapters.config_file import keyring_password
+
+    if username and keyring_password(username) is not None:
+        return "in the system keyring"
+    return "not set"
 
 
 def stack_journal(seestar: Seestar) -> StackJournal:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ from crowdsky.errors import (
     PlanError,
     SeestarAuthError,
     SeestarConnectionError,
+    UploadsInterrupted,
 )
 
 if TYPE_CHECKING:
@@ -587,7 +589,15 @@ def _server(args: argparse.Namespace) -> HttpCollabServer:
 
     settings = _settings(args)
     username = settings["username"]
-    password = bootstrap.server_password(username, prompt=sys.stdin.isatty())
+    terminal = sys.stdin.isatty()
+    password = bootstrap.server_password(username, prompt=terminal)
+    if username and password is None:
+        asked = "none was typed" if terminal else "standard input is not a terminal to ask on"
+        raise ConfigError(
+            f"No CrowdSky password for {username} ({asked}): set $CROWDSKY_PASSWORD, or store "
+            f"it with 'keyring set crowdsky {username}' (keyring installed); the configuration "
+            "file never holds it."
+        )
     return bootstrap.collab_server(
         settings["url"],
         username=username,
@@ -647,8 +657,13 @@ def _cmd_stacks(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     _dest_folder(args.dest)
-    with _server(args) as server:
-        paths = [server.download_stack(key, args.dest) for key in args.keys]
+    with _server(args) as server, _closing(_progress(args)) as progress:
+        paths = [
+            server.download_stack(
+                key, args.dest, on_bytes=functools.partial(progress.transfer, key)
+            )
+            for key in args.keys
+        ]
     if args.json:
         _emit_json(paths)
         return 0
@@ -658,12 +673,12 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    import os
-
     from crowdsky.app.config import ENVIRONMENT
 
     settings = _settings(args)
-    password = "set in $CROWDSKY_PASSWORD" if os.environ.get("CROWDSKY_PASSWORD") else "not set"
+    from crowdsky import bootstrap
+
+    password = bootstrap.server_password_source(settings["username"])
     report = {**settings.as_dict(), "password": password, "environment": ENVIRONMENT}
     if args.json:
         _emit_json(report)
@@ -938,7 +953,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrowdskyError as exc:
         print(f"crowdsky: {cli_wording(str(exc))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, UploadsInterrupted):
+            args.run.uploads = interrupt.summary()
         print(f"\ncrowdsky: {interrupted_line(args.run)}", file=sys.stderr)
         return 130
     except BrokenPipeError:

@@ -180,6 +180,7 @@ def _over_the_telescopes(
 def _cmd_run(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
 
+    args.run.night = True  # a Ctrl-C says what became of the telescopes' batch stacks
     ports = bootstrap.night_ports(to_stderr=args.json, quiet=args.quiet)
 
     def run(*telescopes_and_server: Any, **options: Any) -> dict[str, Any]:

@@ -26,8 +26,10 @@ class CommandRun:
 
     def __init__(self) -> None:
         self.telescope = False  # a telescope was opened
+        self.night = False  # `crowdsky run`: telescopes stacking while stacks upload
         self.blocks_started = 0
         self.blocks_done = 0
+        self.uploads = ""  # what the uploads got done: UploadsInterrupted.summary()
 
     def summary(self) -> str:
         """``2 block(s) stacked and renamed; the block in progress was not`` or ``""``."""
@@ -44,7 +46,11 @@ def interrupted_line(run: CommandRun) -> str:
     parts = ["interrupted"]
     if done:
         parts.append(done)
-    if run.telescope and run.blocks_started:
+    if run.uploads:
+        parts.append(run.uploads)
+    if run.night:
+        parts.append("any batch stack running was stopped and cleared")
+    elif run.telescope and run.blocks_started:
         parts.append("the Seestar's batch stack was stopped and cleared")
     elif run.telescope:
         parts.append("nothing on the Seestar was left half done")

@@ -31,9 +31,14 @@ edge into one of these, with the original kept as ``__cause__``.
 
     CrowdskyWarning (UserWarning)
     └── DeviceTimeWarning                  the device's time zone had to be guessed
+
+    KeyboardInterrupt
+    └── UploadsInterrupted                 Ctrl-C during uploads, with what got done
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "BatchStackError",
@@ -59,6 +64,7 @@ __all__ = [
     "StorageError",
     "UnknownTargetError",
     "UploadUnconfirmed",
+    "UploadsInterrupted",
 ]
 
 
@@ -261,3 +267,43 @@ class DeviceTimeWarning(CrowdskyWarning):
 
 class MissingCredentialsError(ServerAuthError, ConfigError):
     """No CrowdSky credentials were set, so nothing was sent."""
+
+
+class UploadsInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) during uploads, with what had been done by then.
+
+    Still a ``KeyboardInterrupt``: whoever catches that sees the interruption as before.
+
+    Parameters
+    ----------
+    uploaded : sequence of str
+        Stacks uploaded and recorded in the upload journal before the interruption.
+    unfinished : sequence of str
+        The stack whose download or upload was cut short: not recorded as uploaded, so the
+        next run looks for it on the server and sends it if it is not there.
+    not_started : sequence of str
+        Stacks that were to be sent and were not touched.
+    """
+
+    def __init__(
+        self, uploaded: Sequence[str], unfinished: Sequence[str], not_started: Sequence[str]
+    ) -> None:
+        self.uploaded = tuple(uploaded)
+        self.unfinished = tuple(unfinished)
+        self.not_started = tuple(not_started)
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        """``3 uploaded, 1 not finished (NAME), 5 not started``.
+
+        Examples
+        --------
+        >>> UploadsInterrupted(["a.fit"], ["b.fit"], ["c.fit", "d.fit"]).summary()
+        '1 uploaded, 1 not finished (b.fit), 2 not started'
+        """
+        unfinished = len(self.unfinished)
+        names = f" ({', '.join(self.unfinished)})" if unfinished else ""
+        return (
+            f"{len(self.uploaded)} uploaded, {unfinished} not finished{names}, "
+            f"{len(self.not_started)} not started"
+        )

@@ -82,6 +82,47 @@ def test_transfer_bytes_show_on_a_terminal() -> None:
     assert "1.5 KB of 3.0 MB" in buffer.getvalue()
 
 
+def test_transfer_bar_shows_bytes_total_and_rate_then_goes() -> None:
+    buffer = StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120, color_system=None)
+    ticks = Ticks()
+    mib = 1024 * 1024
+    with RichProgress(console, monotonic=ticks) as progress:
+        progress.transfer("CrowdSky_33_IC 434.fit", mib, 12 * mib)
+        ticks.now = 2.0
+        progress.transfer("CrowdSky_33_IC 434.fit", 4 * mib, 12 * mib)
+        drawn = buffer.getvalue()
+        assert "4.0 MB of 12.0 MB · 2.0 MB/s" in drawn
+        assert "33%" in drawn
+        progress.line("  upload CrowdSky_33_IC 434.fit -> 20260227.81_HP102265 (queued)")
+        ticks.now = 3.0
+        progress.transfer("CrowdSky_33_IC 434.fit", 12 * mib, 12 * mib)
+        assert progress._transfer is None  # the finished file's bar is taken down
+
+
+def test_transfer_bar_is_redrawn_at_most_every_tenth_of_a_second() -> None:
+    buffer = StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120, color_system=None)
+    ticks = Ticks()
+    with RichProgress(console, monotonic=ticks) as progress:
+        progress.transfer("a.fit", 1024, 100 * 1024)
+        for kib in range(2, 50):  # pieces arriving within the same instant are not drawn
+            progress.transfer("a.fit", kib * 1024, 100 * 1024)
+        assert "49.0 KB of" not in buffer.getvalue()
+        ticks.now = 0.5
+        progress.transfer("a.fit", 50 * 1024, 100 * 1024)
+        assert "50.0 KB of 100.0 KB" in buffer.getvalue()
+
+
+def test_transfer_off_a_terminal_draws_nothing() -> None:
+    buffer = StringIO()
+    console = Console(file=buffer, force_terminal=False, width=80)
+    with RichProgress(console, monotonic=Ticks()) as progress:
+        progress.transfer("a.fit", 1024, 2048)
+        progress.transfer("a.fit", 2048, 2048)
+    assert buffer.getvalue() == ""
+
+
 def test_not_a_terminal_plain_lines_only() -> None:
     buffer = StringIO()
     console = Console(file=buffer, force_terminal=False, width=40)

@@ -490,6 +490,24 @@ def test_downloads_are_whole_and_atomic(rig: Rig, tmp_path: Path) -> None:
     assert sorted(p.name for p in dest.parent.iterdir()) == ["copy.fit"]
 
 
+def test_a_download_tells_its_bytes_as_they_arrive(rig: Rig, tmp_path: Path) -> None:
+    # Several pieces of the network adapter's 1 MiB buffer: the count grows to the whole size.
+    body = b"SIMPLE  =                    T".ljust(1200 * 2880, b" ")
+    path = "MyWorks/IC 434/DSO_Stacked_big.fit"
+    rig.device.storage.put(path, body)
+    moved: list[tuple[int, int | None]] = []
+    dest = rig.seestar.download(
+        path, tmp_path / "big.fit", on_bytes=lambda done, total: moved.append((done, total))
+    )
+    assert dest.read_bytes() == body
+    assert moved[-1] == (len(body), len(body))
+    counts = [done for done, _ in moved]
+    assert counts == sorted(set(counts))  # strictly growing
+    assert {total for _, total in moved} == {len(body)}
+    if rig.kind != "fake":
+        assert len(moved) >= 3  # per piece, not once at the end
+
+
 # --- network only --------------------------------------------------------------------------------
 
 

@@ -6,7 +6,9 @@ renames) and :func:`crowdsky.cli.main`.
 
 from __future__ import annotations
 
+import _thread
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,3 +275,36 @@ def test_run_with_a_link_not_ready_names_the_fix_and_stacks_nothing_there(
     assert "--share DIR" in failed
     assert files_under(twin.root) == before  # no stray DSO_Stacked
     assert {s["telescope_id"] for s in server.stacks} == {"S50_aaaa0001"}
+
+
+def test_ctrl_c_during_the_uploads_of_a_run_says_what_was_uploaded(
+    vienna: SimulatorServer,
+    server: LoopbackCrowdskyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uploads: list[str] = []
+
+    def ctrl_c_on_the_second(name: str) -> None:  # the user presses Ctrl-C as it arrives
+        uploads.append(name)
+        if len(uploads) == 2:
+            _thread.interrupt_main()
+
+    server.faults.on_upload = ctrl_c_on_the_second
+    dest = tmp_path / "stacks"
+    argv = ["run", *host_args(vienna), "--url", server.url, "--dest", str(dest)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2] == ""
+    line = re.fullmatch(
+        r"crowdsky: interrupted; (\d+) uploaded, ([01]) not finished.*, (\d+) not started; "
+        r"any batch stack running was stopped and cleared\.",
+        err[-1],
+    )
+    assert line is not None, err[-1]
+    uploaded = int(line[1])
+    assert uploaded >= 1
+    # Exactly the stacks reported uploaded are recorded as done; a cut-short one is not.
+    (journal,) = dest.rglob(".crowdsky-uploads.json")
+    assert len(json.loads(journal.read_text())["uploads"]) == uploaded
+    assert uploaded + int(line[2]) + int(line[3]) <= len(crowdsky_names(vienna))

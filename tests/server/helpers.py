@@ -95,12 +95,17 @@ class TinySeestar:
         header = fits.getheader(io.BytesIO(self.files[folder][name]), 0)
         return dict(header)
 
-    def download(self, path: str, dest: Path) -> Path:
+    def download(
+        self, path: str, dest: Path, *, on_bytes: Callable[[int, int | None], None] | None = None
+    ) -> Path:
         _, folder, name = path.split("/", 2)
         self.downloads.append(path)
         part = dest.with_name(dest.name + ".part")
-        part.write_bytes(self.files[folder][name])
+        data = self.files[folder][name]
+        part.write_bytes(data)
         part.replace(dest)
+        if on_bytes is not None:
+            on_bytes(len(data), len(data))
         return dest
 
 

@@ -47,6 +47,30 @@ def test_upload_list_download_round_trip(client: HttpCollabServer, tmp_path: Pat
     assert not list((tmp_path / "downloads").glob("*.part"))
 
 
+def test_upload_and_download_tell_their_bytes_as_they_move(
+    client: HttpCollabServer, tmp_path: Path
+) -> None:
+    path = write_big_stack(tmp_path / "stacks", IC434_NAME, 3 * 1024 * 1024)
+    sent: list[tuple[int, int | None]] = []
+    client.upload_stack(path, on_bytes=lambda done, total: sent.append((done, total)))
+    (total,) = {whole for _, whole in sent}
+    assert total is not None
+    assert total > path.stat().st_size  # the multipart body around it
+    assert [done for done, _ in sent] == sorted({done for done, _ in sent})  # growing
+    assert sent[-1] == (total, total)
+    assert len(sent) > 2
+
+    got: list[tuple[int, int | None]] = []
+    back = client.download_stack(
+        IC434_KEY, tmp_path / "down", on_bytes=lambda done, total: got.append((done, total))
+    )
+    size = path.stat().st_size
+    assert back.read_bytes() == path.read_bytes()
+    assert got[-1] == (size, size)
+    assert len(got) > 2
+    assert [done for done, _ in got] == sorted({done for done, _ in got})
+
+
 def test_the_chunk_key_comes_from_the_header_not_the_name(
     client: HttpCollabServer, tmp_path: Path
 ) -> None:

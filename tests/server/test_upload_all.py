@@ -324,3 +324,26 @@ def test_a_file_on_the_seestar_already_in_the_journal_is_checked_by_content(
     assert second["skipped"] == [IC434_NAME]
     assert server.uploads == [IC434_NAME]
     assert seestar.downloads.count(f"MyWorks/IC 434/{IC434_NAME}") == 2
+
+
+def test_downloads_and_uploads_report_their_bytes_to_the_progress(
+    client: HttpCollabServer, tmp_path: Path
+) -> None:
+    out = CollectingProgress()
+    upload(client, seestar=_seestar(tmp_path), target="IC 434", dest=tmp_path / "d", progress=out)
+    moved = [event[1:] for event in out.events if event[0] == "transfer"]
+    size = (tmp_path / "d" / "IC 434" / IC434_NAME).stat().st_size
+    # First the download from the Seestar (whole), then the upload's request body, growing.
+    assert moved[0] == (IC434_NAME, size, size)
+    sent = moved[1:]
+    assert {name for name, _, _ in sent} == {IC434_NAME}
+    assert [done for _, done, _ in sent] == sorted({done for _, done, _ in sent})
+    assert sent[-1][1] == sent[-1][2]
+    assert sent[-1][1] > size
+    assert not [line for line in out.lines if "transfer" in line]
+
+
+def test_a_dry_run_moves_no_bytes(client: HttpCollabServer, tmp_path: Path) -> None:
+    out = CollectingProgress()
+    upload(client, seestar=_seestar(tmp_path), dest=tmp_path / "d", dry_run=True, progress=out)
+    assert not [event for event in out.events if event[0] == "transfer"]

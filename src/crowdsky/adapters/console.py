@@ -8,6 +8,7 @@ line "block i of N · target j of M · about T left", drawn with ``rich``.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -19,7 +20,11 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
+#: Seconds between two drawings of a transfer's bar.
+TRANSFER_REDRAW = 0.1
+
 __all__ = [
+    "TRANSFER_REDRAW",
     "CollectingProgress",
     "PrefixedProgress",
     "PrintProgress",
@@ -220,9 +225,14 @@ class RichProgress:
             transient=True,
         )
         self._live = False
+        self._starting = threading.Lock()
         self._overall: TaskID | None = None
         self._block: TaskID | None = None
         self._transfer: TaskID | None = None
+        self._transfer_name = ""
+        self._transfer_done = 0
+        self._transfer_began = 0.0
+        self._transfer_drawn: float | None = None
         self._blocks = self._frames = self._targets = 0
         self._block_index = self._frames_done = 0
         self._target = ""
@@ -307,15 +317,30 @@ class RichProgress:
         self._update_overall()
 
     def transfer(self, name: str, done: int, total: int | None) -> None:
-        """Show the bytes of a download or upload moved so far."""
+        """Show the bytes of a download or upload moved so far, the total and the rate.
+
+        Drawn on a terminal only, at most every :data:`TRANSFER_REDRAW` seconds (a transfer
+        reports every piece of its body); the bar goes once all ``total`` bytes moved.
+        """
+        if not self._console.is_terminal:
+            return
+        now = self._now()
+        if self._transfer is None or name != self._transfer_name or done < self._transfer_done:
+            self._transfer_began, self._transfer_drawn = now, None  # a new file, or a retry
+        self._transfer_name, self._transfer_done = name, done
+        finished = total is not None and done >= total
+        drawn = self._transfer_drawn
+        if not finished and drawn is not None and now - drawn < TRANSFER_REDRAW:
+            return
+        self._transfer_drawn = now
         self._ensure_live()
-        detail = f"{_size(done)}" + ("" if total is None else f" of {_size(total)}")
+        detail = _transfer_detail(done, total, now - self._transfer_began)
         if self._transfer is None:
             self._transfer = self._bars.add_task(name, total=total, detail=detail)
         self._bars.update(
             self._transfer, description=name, completed=done, total=total, detail=detail
         )
-        if total is not None and done >= total:
+        if finished:
             self._bars.remove_task(self._transfer)
             self._transfer = None
         self._bars.refresh()
@@ -341,10 +366,12 @@ class RichProgress:
         return current + per_frame * later
 
     def _ensure_live(self) -> None:
-        if self._live or not self._console.is_terminal:
-            return
-        self._bars.start()
-        self._live = True
+        # `crowdsky run` reports transfers from its upload thread while a block stacks.
+        with self._starting:
+            if self._live or not self._console.is_terminal:
+                return
+            self._bars.start()
+            self._live = True
 
     def _update_overall(self) -> None:
         if not self._live:
@@ -366,6 +393,22 @@ def _duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def _transfer_detail(done: int, total: int | None, seconds: float) -> str:
+    """``3.0 MB of 12.0 MB · 1.5 MB/s`` (the rate once some time has passed).
+
+    Examples
+    --------
+    >>> _transfer_detail(3 * 1024**2, 12 * 1024**2, 2.0)
+    '3.0 MB of 12.0 MB · 1.5 MB/s'
+    >>> _transfer_detail(500, None, 0.0)
+    '500 B'
+    """
+    text = _size(done) + ("" if total is None else f" of {_size(total)}")
+    if seconds > 0:
+        text += f" · {_size(round(done / seconds))}/s"
+    return text
 
 
 def _size(count: int) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "TransferError",
     "TransferTimeout",
     "bounded",
+    "counted",
     "fits_problem",
     "part_path",
     "read_prefix",
@@ -127,6 +128,35 @@ def bounded(
                 f"{what} took longer than {deadline:g} s; stopped after {received} bytes"
             )
         yield chunk
+
+
+def counted(
+    chunks: Iterable[Piece],
+    on_bytes: Callable[[int, int | None], None] | None,
+    total: int | None,
+) -> Iterator[Piece]:
+    """Pass ``chunks`` on, telling ``on_bytes`` the bytes taken so far once each piece is used.
+
+    One call per piece (a piece is up to a megabyte), so the count costs nothing beside the
+    transfer; the display decides how often to draw. Nothing is called when ``on_bytes`` is
+    ``None``.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> list(counted([b"ab", b"cde"], lambda done, total: seen.append((done, total)), 5))
+    [b'ab', b'cde']
+    >>> seen
+    [(2, 5), (5, 5)]
+    """
+    if on_bytes is None:
+        yield from chunks
+        return
+    done = 0
+    for chunk in chunks:
+        yield chunk
+        done += len(chunk)
+        on_bytes(done, total)
 
 
 def read_prefix(

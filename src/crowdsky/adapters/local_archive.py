@@ -59,6 +59,7 @@ import attrs
 from crowdsky.app.ports import (
     BatchStackState,
     BatchStackStatus,
+    ByteProgress,
     DeviceTime,
     FileEntry,
     FolderEntry,
@@ -389,11 +390,15 @@ class LocalArchive:
         except OSError as exc:
             raise StorageError(f"Cannot delete {real}: {exc.strerror}") from exc
 
-    def download(self, path: str, dest: Path) -> Path:
-        """Copy the file at ``path`` to ``dest`` atomically; nothing to do when it is ``dest``."""
+    def download(self, path: str, dest: Path, *, on_bytes: ByteProgress | None = None) -> Path:
+        """Copy the file at ``path`` to ``dest`` atomically; nothing to do when it is ``dest``.
+
+        The copy is local, so ``on_bytes`` is told once, with the whole size, when it is done.
+        """
         source, dest = self._real(path), Path(dest)
         with contextlib.suppress(OSError):
             if dest.samefile(source):
+                self._copied(dest, on_bytes)
                 return dest
         part = dest.with_name(dest.name + ".part")
         try:
@@ -403,7 +408,14 @@ class LocalArchive:
             with contextlib.suppress(OSError):
                 part.unlink()
             raise StorageError(f"Cannot copy {source} to {dest}: {exc.strerror}") from exc
+        self._copied(dest, on_bytes)
         return dest
+
+    @staticmethod
+    def _copied(dest: Path, on_bytes: ByteProgress | None) -> None:
+        if on_bytes is not None:
+            size = dest.stat().st_size
+            on_bytes(size, size)
 
     # --- the batch stack -------------------------------------------------------------------
 

@@ -37,7 +37,15 @@ from typing import Any
 import attrs
 
 from crowdsky.app.inventory import list_target_folders
-from crowdsky.app.ports import BatchStackStatus, Clock, LocalFits, Progress, Seestar, UploadJournal
+from crowdsky.app.ports import (
+    BatchStackStatus,
+    ByteProgress,
+    Clock,
+    LocalFits,
+    Progress,
+    Seestar,
+    UploadJournal,
+)
 from crowdsky.app.preflight import preflight
 from crowdsky.app.progress import RelayedProgress
 from crowdsky.app.server_port import CollabServer, StackRecord, UploadReceipt
@@ -46,7 +54,7 @@ from crowdsky.app.stacking import BlockOutcome, StackOptions
 from crowdsky.app.upload import StackUploader, UploadResult, stack_uploader, upload_all_stacks
 from crowdsky.domain import BlockStatus
 from crowdsky.domain.preflight import Finding, Problem
-from crowdsky.errors import CrowdskyError
+from crowdsky.errors import CrowdskyError, UploadsInterrupted
 
 __all__ = ["NightPorts", "Telescope", "folder_name", "run_night"]
 
@@ -182,9 +190,11 @@ class _SerialServer:
         with self._lock:
             return self._inner.upload_stack(path, **options)
 
-    def download_stack(self, chunk_key: str, dest_dir: Path) -> Path:
+    def download_stack(
+        self, chunk_key: str, dest_dir: Path, *, on_bytes: ByteProgress | None = None
+    ) -> Path:
         with self._lock:
-            return self._inner.download_stack(chunk_key, dest_dir)
+            return self._inner.download_stack(chunk_key, dest_dir, on_bytes=on_bytes)
 
     def start_raw_session(self) -> str:
         with self._lock:
@@ -211,8 +221,13 @@ class _Uploads:
     cancel: threading.Event
     done: dict[str, UploadResult] = attrs.field(factory=dict)
     errors: list[BaseException] = attrs.field(factory=list)
+    #: Stacks queued and then left for the next run (cancelled, or an earlier error).
+    dropped: list[str] = attrs.field(factory=list)
+    #: The stack whose upload a ``KeyboardInterrupt`` cut short before it was recorded.
+    cut: list[str] = attrs.field(factory=list)
     _queue: queue.Queue[tuple[str, str] | None] = attrs.field(factory=queue.Queue)
     _thread: threading.Thread | None = None
+    _finished: bool = False
 
     def start(self, name: str) -> None:
         self._thread = threading.Thread(target=self._run, name=f"upload-{name}", daemon=True)
@@ -222,7 +237,10 @@ class _Uploads:
         self._queue.put((target, file))
 
     def finish(self) -> None:
-        """Wait for the queued uploads (only the one in flight after a cancel)."""
+        """Wait for the queued uploads (only the one in flight after a cancel); once only."""
+        if self._finished:
+            return
+        self._finished = True
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join()
@@ -230,13 +248,29 @@ class _Uploads:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             if self.cancel.is_set() or self.errors:
+                self.dropped.append(item[1])
                 continue  # left for the next run
             try:
                 outcome = self.uploader.upload(*item)
             except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt) and item[1] not in self.sent:
+                    self.cut.append(item[1])
                 self.errors.append(exc)
                 continue
             self.done[outcome.name] = outcome.result
+
+    @property
+    def sent(self) -> list[str]:
+        """Stacks uploaded and recorded in the journal so far."""
+        return self.uploader.apply.sent
+
+    def interrupted(self, later: UploadsInterrupted | None = None) -> UploadsInterrupted:
+        """What the uploads got done before a Ctrl-C, with the closing pass's ``later``."""
+        if later is None:
+            return UploadsInterrupted(self.sent, self.cut, self.dropped)
+        return UploadsInterrupted(
+            [*self.sent, *later.uploaded], later.unfinished, later.not_started
+        )
 
 
 @attrs.define
@@ -253,17 +287,29 @@ class _TelescopeRun:
     readiness: _Readiness = _Readiness()
     result: dict[str, Any] = attrs.field(factory=dict)
     interrupted: bool = False
+    #: What the uploads got done when interrupted (``None``: no upload had begun).
+    uploads_stopped: UploadsInterrupted | None = None
+    #: Set when the run has ended, whatever way (waited on instead of ``Thread.join``).
+    ended: threading.Event = attrs.field(factory=threading.Event)
 
     def __call__(self) -> None:
+        try:
+            self._telescope()
+        finally:
+            self.ended.set()
+
+    def _telescope(self) -> None:
         name = self.telescope.name
         progress = _Cancellable(self.ports.progress_for(name), self.cancel)
         self.result = _empty_result(name)
         try:
             self._run(progress)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self.interrupted = True
             self.cancel.set()
             self.result["error"] = "interrupted"
+            if isinstance(exc, UploadsInterrupted):
+                self.uploads_stopped = exc
         except CrowdskyError as exc:
             self.result["error"] = str(exc)
             self.ports.progress_for(name).line(f"{name}: {exc}")
@@ -329,14 +375,26 @@ class _TelescopeRun:
             self._stack(service, seestar, stacked)
         except KeyboardInterrupt:
             self.cancel.set()  # the queued uploads are left for the next run
-            raise
+            if uploads is None:
+                raise
+            uploads.finish()
+            raise uploads.interrupted() from None
         finally:
             if uploads is not None:
                 uploads.finish()
-        if uploads is not None:
-            if uploads.errors:
-                raise uploads.errors[0]
+        if uploads is None:
+            return
+        uploads.finish()
+        if any(isinstance(error, KeyboardInterrupt) for error in uploads.errors):
+            raise uploads.interrupted()
+        if uploads.errors:
+            raise uploads.errors[0]
+        try:
             self._sweep(seestar, progress, journal, folder, uploads.done)
+        except KeyboardInterrupt as exc:
+            # Before the closing pass sent anything, only the pipeline's uploads are known.
+            later = exc if isinstance(exc, UploadsInterrupted) else None
+            raise uploads.interrupted(later) from None
 
     def _uploads(
         self, seestar: Seestar, progress: Progress, journal: UploadJournal, folder: Path
@@ -474,6 +532,18 @@ def _failed(result: dict[str, Any]) -> bool:
     )
 
 
+def _interruption(runs: Sequence[_TelescopeRun]) -> KeyboardInterrupt:
+    """The telescopes' uploads at a Ctrl-C, all together; a bare interrupt when none began."""
+    stopped = [run.uploads_stopped for run in runs if run.uploads_stopped is not None]
+    if not stopped:
+        return KeyboardInterrupt()
+    return UploadsInterrupted(
+        [name for s in stopped for name in s.uploaded],
+        [name for s in stopped for name in s.unfinished],
+        [name for s in stopped for name in s.not_started],
+    )
+
+
 def run_night(
     telescopes: Sequence[Telescope],
     server: CollabServer | None,
@@ -530,7 +600,8 @@ def run_night(
     ------
     KeyboardInterrupt
         When interrupted; every telescope's batch stack was stopped first, and running again
-        finishes the job.
+        finishes the job. :class:`~crowdsky.errors.UploadsInterrupted` when uploads had begun:
+        it says which stacks were uploaded (and recorded), cut short, or left for later.
     """
     names = [t.name for t in telescopes]
     if len(set(names)) != len(names):
@@ -547,17 +618,22 @@ def run_night(
     threads = [threading.Thread(target=run, name=f"night-{run.telescope.name}") for run in runs]
     for thread in threads:
         thread.start()
+    # Each run's own event is waited on, not Thread.join: a Ctrl-C landing inside join() can
+    # leave the thread marked as ended while it still runs (CPython 3.11), and the stacks it
+    # was uploading would go unreported.
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(_JOIN_SLICE)
+        for run in runs:
+            while not run.ended.wait(_JOIN_SLICE):
+                pass
     except KeyboardInterrupt:
         cancel.set()
-        for thread in threads:
-            thread.join()
-        raise
+        for run in runs:
+            run.ended.wait()
+        raise _interruption(runs) from None
+    for thread in threads:
+        thread.join()
     if any(run.interrupted for run in runs):
-        raise KeyboardInterrupt
+        raise _interruption(runs)
     results = []
     for run in runs:
         run.result["ok"] = not _failed(run.result)

@@ -12,7 +12,7 @@ Paths on the Seestar are strings relative to the storage root, always starting w
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -29,6 +29,7 @@ __all__ = [
     "BatchStackEvents",
     "BatchStackState",
     "BatchStackStatus",
+    "ByteProgress",
     "Clock",
     "DeviceChecks",
     "DeviceIdentity",
@@ -45,6 +46,11 @@ __all__ = [
 
 #: Header cards as read from a FITS file: keyword -> value (strings right-stripped).
 Header = Mapping[str, Any]
+
+#: Called as a transfer's bytes move: ``(done, total)``, ``total`` ``None`` when unknown. Called
+#: once per piece of the body (not per byte), with ``done`` growing, the last time with all
+#: of it; a retried request starts again from 0.
+ByteProgress = Callable[[int, int | None], None]
 
 
 @attrs.frozen
@@ -240,8 +246,13 @@ class Seestar(Protocol):
         """Delete the file at ``path``; :class:`~crowdsky.errors.StorageError` if that fails."""
         ...
 
-    def download(self, path: str, dest: Path) -> Path:
-        """Copy the file at ``path`` to the local file ``dest``, atomically; return ``dest``."""
+    def download(self, path: str, dest: Path, *, on_bytes: ByteProgress | None = None) -> Path:
+        """Copy the file at ``path`` to the local file ``dest``, atomically; return ``dest``.
+
+        ``on_bytes`` is told the bytes copied so far as pieces arrive (see
+        :data:`ByteProgress`); its last call, before this returns, has ``done`` equal to the
+        file's size.
+        """
         ...
 
 

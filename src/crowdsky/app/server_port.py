@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from crowdsky.app.ports import ByteProgress
 from crowdsky.domain.uploads import ServerStack
 
 __all__ = ["CollabServer", "StackRecord", "UploadReceipt"]
@@ -162,12 +163,22 @@ class CollabServer(Protocol):
         date_obs_start: str | None = None,
         date_obs_end: str | None = None,
         scrub_location: bool = False,
+        on_bytes: ByteProgress | None = None,
     ) -> UploadReceipt:
-        """Upload one stacked FITS file; metadata not given is read from the file."""
+        """Upload one stacked FITS file; metadata not given is read from the file.
+
+        ``on_bytes`` is told the request body's bytes sent so far, piece by piece (see
+        :data:`~crowdsky.app.ports.ByteProgress`).
+        """
         ...
 
-    def download_stack(self, chunk_key: str, dest_dir: Path) -> Path:
-        """Download one stack into ``dest_dir`` (atomically, checked); return its path."""
+    def download_stack(
+        self, chunk_key: str, dest_dir: Path, *, on_bytes: ByteProgress | None = None
+    ) -> Path:
+        """Download one stack into ``dest_dir`` (atomically, checked); return its path.
+
+        ``on_bytes`` is told the bytes received so far, piece by piece.
+        """
         ...
 
     def start_raw_session(self) -> str:

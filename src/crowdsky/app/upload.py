@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from crowdsky.app.ports import Clock, LocalFits, Progress, Seestar, UploadJournal
+from crowdsky.app.ports import ByteProgress, Clock, LocalFits, Progress, Seestar, UploadJournal
 from crowdsky.app.server_port import CollabServer
 from crowdsky.domain import CrowdskyName, companion_names, parse_crowdsky_name
 from crowdsky.domain.device_paths import device_path, is_sub_folder
@@ -41,7 +41,13 @@ from crowdsky.domain.uploads import (
     plan_uploads,
     stack_facts,
 )
-from crowdsky.errors import CrowdskyError, ServerAuthError, UnknownTargetError, UploadUnconfirmed
+from crowdsky.errors import (
+    CrowdskyError,
+    ServerAuthError,
+    UnknownTargetError,
+    UploadsInterrupted,
+    UploadUnconfirmed,
+)
 
 __all__ = ["StackUploader", "UploadOutcome", "UploadResult", "stack_uploader", "upload_all_stacks"]
 
@@ -169,6 +175,8 @@ class _Apply:
     records: tuple[ServerStack, ...]
     dry_run: bool
     skip_existing: bool
+    #: Names uploaded and recorded in the journal, in order (what a Ctrl-C reports as done).
+    sent: list[str] = attrs.field(factory=list)
 
     def __call__(self, source: _Source, decision: UploadDecision) -> UploadOutcome:
         name = source.candidate.name
@@ -215,7 +223,7 @@ class _Apply:
             return self._skipped(candidate.name, again.reason)
         if again.action is UploadAction.REFUSE:
             return self._refused(candidate.name, again.reason)
-        receipt = self.server.upload_stack(source.local)
+        receipt = self.server.upload_stack(source.local, on_bytes=self._bytes_of(candidate.name))
         self.journal.record(
             JournalEntry(
                 candidate.name, candidate.size, str(candidate.sha256),
@@ -223,10 +231,19 @@ class _Apply:
                 job_id=receipt.job_id, target=candidate.target,
             )
         )  # fmt: skip
+        self.sent.append(candidate.name)
         self.out.line(
             f"  upload {candidate.name} -> {receipt.chunk_key} ({receipt.status or 'stored'})"
         )
         return UploadOutcome(candidate.name, UploadResult.UPLOADED)
+
+    def _bytes_of(self, name: str) -> ByteProgress:
+        """Where a transfer of the file ``name`` reports its bytes: the progress display."""
+
+        def moved(done: int, total: int | None) -> None:
+            self.out.transfer(name, done, total)
+
+        return moved
 
     def _fetch(self, source: _Source) -> UploadCandidate:
         """The candidate with its bytes on this computer and hashed."""
@@ -234,7 +251,7 @@ class _Apply:
         if source.remote is not None and self.seestar is not None:
             local.parent.mkdir(parents=True, exist_ok=True)
             if candidate.sha256 is None:
-                self.seestar.download(source.remote, local)
+                self.seestar.download(source.remote, local, on_bytes=self._bytes_of(local.name))
             thumb = local.parent / Path(source.thumbnail or "").name
             if source.thumbnail is not None and not thumb.is_file():
                 # A thumbnail is a nicety: without it the stack is uploaded all the same.
@@ -327,6 +344,22 @@ def _summary(outcomes: Sequence[UploadOutcome], *, dry_run: bool) -> dict[str, A
     return summary
 
 
+def _interrupted(
+    rest: Sequence[tuple[_Source, UploadDecision]], apply: _Apply
+) -> UploadsInterrupted:
+    """What a Ctrl-C during ``rest[0]`` leaves: uploaded, cut short, never started."""
+    to_send = [
+        source.candidate.name
+        for source, decision in rest
+        if not apply.dry_run and decision.action in (UploadAction.UPLOAD, UploadAction.VERIFY)
+    ]
+    current = rest[0][0].candidate.name
+    unfinished = [current] if current in to_send and current not in apply.sent else []
+    return UploadsInterrupted(
+        list(apply.sent), unfinished, [name for name in to_send if name != current]
+    )
+
+
 def upload_all_stacks(
     server: CollabServer,
     *,
@@ -382,6 +415,9 @@ def upload_all_stacks(
         When the server refuses the credentials (nothing else could succeed).
     UnknownTargetError
         When a named target has no folder on the Seestar.
+    UploadsInterrupted
+        On Ctrl-C (``KeyboardInterrupt``) while stacks are sent: which were uploaded (and
+        recorded), which one was cut short (not recorded) and which were not started.
     """
     if local_dir is not None:
         sources, outcomes = _local_sources(Path(local_dir), local_fits)
@@ -399,8 +435,12 @@ def upload_all_stacks(
         (s.candidate for s in sources), records, journal.entries(), skip_existing=skip_existing
     )
     apply = _Apply(server, seestar, journal, clock, progress, records, dry_run, skip_existing)
-    for source, decision in zip(sources, decisions, strict=True):
-        outcomes.append(apply(source, decision))
+    pairs = list(zip(sources, decisions, strict=True))
+    for index, (source, decision) in enumerate(pairs):
+        try:
+            outcomes.append(apply(source, decision))
+        except KeyboardInterrupt as exc:
+            raise _interrupted(pairs[index:], apply) from exc
     summary = _summary(outcomes, dry_run=dry_run)
     verb, done = ("Would upload", "would_upload") if dry_run else ("Uploaded", "uploaded")
     progress.line(

@@ -31,10 +31,12 @@ from crowdsky.adapters.fits_transfer import (
     TransferError,
     TransferTimeout,
     bounded,
+    counted,
     read_prefix,
     save_stream,
 )
 from crowdsky.adapters.http_body import body_pieces
+from crowdsky.app.ports import ByteProgress
 from crowdsky.errors import (
     ServerAuthError,
     ServerError,
@@ -237,12 +239,18 @@ def _login_page(head: bytes) -> bool:
 
 
 def save_fits(
-    response: httpx.Response, target: Path, key: str, limits: ReadLimits = _DEFAULT_LIMITS
+    response: httpx.Response,
+    target: Path,
+    key: str,
+    limits: ReadLimits = _DEFAULT_LIMITS,
+    *,
+    on_bytes: ByteProgress | None = None,
 ) -> Path:
     """Stream the body to ``target.part``, check it is whole FITS, then move it into place.
 
     The body may not be larger than ``limits.max_download_bytes`` nor than its
-    ``Content-Length``, and must arrive within ``limits.deadline`` seconds.
+    ``Content-Length``, and must arrive within ``limits.deadline`` seconds. ``on_bytes`` is
+    told the bytes written so far, once per piece.
 
     Raises
     ------
@@ -255,14 +263,16 @@ def save_fits(
     """
     what = f"The download of {key}"
     encoded = bool(response.headers.get("Content-Encoding"))
+    expected = None if encoded else _announced(response)
     chunks = bounded(
         body_pieces(response),
         what=what,
         max_bytes=limits.max_download_bytes,
         deadline=limits.deadline,
-        expected=None if encoded else _announced(response),
+        expected=expected,
         clock=limits.clock,
     )
+    chunks = counted(chunks, on_bytes, expected)
     try:
         save_stream(chunks, target, what=what, check_fits=True)
     except NotFits as exc:

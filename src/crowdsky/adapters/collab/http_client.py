@@ -53,6 +53,7 @@ from crowdsky.adapters.fits_transfer import (
     MAX_FITS_BYTES,
     remove_stale_parts,
 )
+from crowdsky.app.ports import ByteProgress
 from crowdsky.app.server_port import StackRecord, UploadReceipt
 from crowdsky.domain.uploads import same_stack
 from crowdsky.errors import (
@@ -338,12 +339,15 @@ class HttpCollabServer:
         date_obs_start: str | None = None,
         date_obs_end: str | None = None,
         scrub_location: bool = False,
+        on_bytes: ByteProgress | None = None,
     ) -> UploadReceipt:
         """Upload one stacked FITS file (``POST /api/upload_stack.php``), streamed from disk.
 
         Metadata not given is read from the file (see
         :func:`~crowdsky.adapters.collab.stack_meta.stack_meta`); the ``_thn.jpg`` (else ``.jpg``)
-        beside the file goes as the thumbnail.
+        beside the file goes as the thumbnail. ``on_bytes`` is told the request body's bytes
+        handed to the connection so far and its whole length, once per piece (256 KiB); a
+        retried attempt counts from 0 again.
 
         Returns
         -------
@@ -368,7 +372,9 @@ class HttpCollabServer:
         files = [FilePart("file", path, path.name, "application/fits")]
         if thumb is not None:
             files.append(FilePart("thumbnail", thumb, thumb.name, image_type(thumb)))
-        body = MultipartBody([(k, str(v)) for k, v in fields.items() if v is not None], files)
+        body = MultipartBody(
+            [(k, str(v)) for k, v in fields.items() if v is not None], files, on_bytes=on_bytes
+        )
         found: list[UploadReceipt] = []
         # The stack as the server records it, with the values this upload sends.
         sent = (
@@ -417,8 +423,13 @@ class HttpCollabServer:
             )
         return receipt
 
-    def download_stack(self, chunk_key: str, dest_dir: Path | str) -> Path:
+    def download_stack(
+        self, chunk_key: str, dest_dir: Path | str, *, on_bytes: ByteProgress | None = None
+    ) -> Path:
         """Download one stack into ``dest_dir``; return the file's path.
+
+        ``on_bytes`` is told the bytes written so far (and the ``Content-Length``, when sent),
+        once per piece of the body.
 
         The body is written to ``<name>.part`` and moved into place only when it is a whole FITS
         file; otherwise nothing is left behind and :class:`ServerProtocolError` is raised
@@ -434,7 +445,7 @@ class HttpCollabServer:
             if response.status_code != 200:
                 raise error_for(response, self._limits)
             name = safe_filename(response.headers.get("Content-Disposition"), chunk_key)
-            return save_fits(response, dest / name, chunk_key, self._limits)
+            return save_fits(response, dest / name, chunk_key, self._limits, on_bytes=on_bytes)
 
         return self._send(
             self._build("GET", "/api/download_stack.php", params={"chunk_key": chunk_key}),

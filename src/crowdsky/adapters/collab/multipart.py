@@ -10,7 +10,7 @@ whatever the file size. It can be iterated again for a retry.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -47,6 +47,9 @@ class MultipartBody:
         File parts, sent after the fields.
     chunk_size : int
         Bytes read from a file at a time.
+    on_bytes : callable, optional
+        Told ``(done, content_length)`` each time a piece of the body has been handed on
+        (a retry that iterates the body again counts from 0).
 
     Examples
     --------
@@ -64,11 +67,13 @@ class MultipartBody:
         *,
         boundary: str | None = None,
         chunk_size: int = _CHUNK,
+        on_bytes: Callable[[int, int | None], None] | None = None,
     ) -> None:
         self.boundary = boundary or secrets.token_hex(16)
         self.fields = tuple(fields)
         self.files = tuple(files)
         self.chunk_size = chunk_size
+        self.on_bytes = on_bytes
         # Sizes are taken once: a file that changes while it is sent is caught in __iter__.
         self._sizes = tuple(part.path.stat().st_size for part in self.files)
 
@@ -113,6 +118,16 @@ class MultipartBody:
         return total + len(self._tail())
 
     def __iter__(self) -> Iterator[bytes]:
+        if self.on_bytes is None:
+            yield from self._pieces()
+            return
+        total, done = self.content_length, 0
+        for piece in self._pieces():
+            yield piece
+            done += len(piece)
+            self.on_bytes(done, total)
+
+    def _pieces(self) -> Iterator[bytes]:
         for name, value in self.fields:
             yield self._field_head(name) + value.encode("utf-8") + _CRLF
         for part, size in zip(self.files, self._sizes, strict=True):

@@ -47,6 +47,7 @@ from crowdsky.adapters.device_model.storage import DeviceStorage, MemoryStorage
 from crowdsky.app.ports import (
     BatchStackState,
     BatchStackStatus,
+    ByteProgress,
     Clock,
     DeviceTime,
     FileEntry,
@@ -258,9 +259,17 @@ class FakeSeestar:
         check_mutable_path(path)
         self.storage.delete(path)
 
-    def download(self, path: str, dest: Path) -> Path:
-        """Copy the file to ``dest`` atomically (written to ``dest.part``, then replaced)."""
-        return self.storage.download(path, Path(dest))
+    def download(self, path: str, dest: Path, *, on_bytes: ByteProgress | None = None) -> Path:
+        """Copy the file to ``dest`` atomically (written to ``dest.part``, then replaced).
+
+        The copy is local and quick, so ``on_bytes`` is told once, with the whole size, when
+        the file is in place.
+        """
+        copied = self.storage.download(path, Path(dest))
+        if on_bytes is not None:
+            size = copied.stat().st_size
+            on_bytes(size, size)
+        return copied
 
     # --- batch stacking ----------------------------------------------------------------------
 

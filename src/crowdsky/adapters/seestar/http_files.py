@@ -36,10 +36,12 @@ from crowdsky.adapters.fits_transfer import (
     TransferError,
     TransferTimeout,
     bounded,
+    counted,
     remove_stale_parts,
     save_stream,
 )
 from crowdsky.adapters.http_body import body_pieces
+from crowdsky.app.ports import ByteProgress
 from crowdsky.domain.device_paths import check_path
 from crowdsky.errors import SeestarConnectionError, StorageError
 
@@ -154,7 +156,7 @@ class HttpFiles:
                 raise StorageError(f"{path}: no END card in the first {_MAX_HEADER} bytes")
             want *= 2
 
-    def download(self, path: str, dest: Path) -> Path:
+    def download(self, path: str, dest: Path, *, on_bytes: ByteProgress | None = None) -> Path:
         """Copy ``path`` to the local file ``dest``, atomically, and return ``dest``.
 
         The body is streamed into ``<dest>.part`` as it arrives, checked against
@@ -163,6 +165,8 @@ class HttpFiles:
         a ``.fit``/``.fits`` file must be whole FITS (``SIMPLE  =``, whole 2880-byte blocks). On
         any failure the ``.part`` file is removed and ``dest`` is untouched. ``.fit.part`` /
         ``.fits.part`` files in the folder older than any transfer (killed runs) are removed.
+        ``on_bytes`` is told the bytes written so far and the ``Content-Length`` (``None``
+        when not sent), once per piece of the body (up to 1 MiB).
 
         Raises
         ------
@@ -188,6 +192,7 @@ class HttpFiles:
                 clock=self._clock,
             )
             check = dest.suffix.lower() in (".fit", ".fits")
+            chunks = counted(chunks, on_bytes, expected)
             received = save_stream(
                 _complete(chunks, expected, what), dest, what=what, check_fits=check
             )

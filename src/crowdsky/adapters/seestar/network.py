@@ -81,6 +81,7 @@ from crowdsky.adapters.seestar.replies import (
 from crowdsky.app.ports import (
     BatchStackState,
     BatchStackStatus,
+    ByteProgress,
     DeviceTime,
     FileEntry,
     FolderEntry,
@@ -378,9 +379,12 @@ class NetworkSeestar:
         """The primary FITS header of ``path``, read over HTTP (a few KB, not the whole file)."""
         return self._files.read_header(path)
 
-    def download(self, path: str, dest: Path) -> Path:
-        """Copy ``path`` to the local file ``dest`` atomically over HTTP; return ``dest``."""
-        return self._files.download(path, Path(dest))
+    def download(self, path: str, dest: Path, *, on_bytes: ByteProgress | None = None) -> Path:
+        """Copy ``path`` to the local file ``dest`` atomically over HTTP; return ``dest``.
+
+        ``on_bytes`` is told the bytes received so far, once per piece of the body.
+        """
+        return self._files.download(path, Path(dest), on_bytes=on_bytes)
 
     def rename(self, path: str, new_name: str) -> None:
         """Rename ``path`` in its folder over SMB (or the mounted share); never in ``*_sub``."""

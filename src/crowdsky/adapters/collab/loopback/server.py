@@ -218,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if body is not None:
                 body.close()
+        if faults.on_upload is not None:
+            faults.on_upload(str(parts["file"].filename))
         with self.server.lock:
             lost = faults.fail_after_upload > 0
             faults.fail_after_upload -= 1 if lost else 0

@@ -14,7 +14,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -83,6 +83,9 @@ class LoopbackFaults:
         When positive, send downloads one byte every that many seconds.
     login_page_downloads : bool
         Answer downloads 200 with an HTML login page, as a web server in front of the API may.
+    on_upload : callable or None
+        Called with the file name of each stack upload once it is stored, before the answer
+        is sent (a test interrupts the client there, as a Ctrl-C while it waits would).
     """
 
     fail_next: int = 0
@@ -98,6 +101,7 @@ class LoopbackFaults:
     endless_downloads: bool = False
     trickle_downloads: float = 0.0
     login_page_downloads: bool = False
+    on_upload: Callable[[str], None] | None = None
 
     def take_failure(self, endpoint: str) -> bool:
         """Consume one injected 500 for ``endpoint``, if any is pending."""
