@@ -6,7 +6,9 @@ Prints Markdown tables; paste them into BENCHMARKS.md.
 The million-frame run plans names to blocks (``parse_raw_names`` + ``plan_blocks``) for several
 targets, filters and exposures, in the device's listing order and shuffled, and the same with the
 old one-by-one planner kept in ``tests/reference_planner.py``. The machine is shared, so each run
-is repeated: the best time is reported, and the speed-up is the ratio of the two best times.
+is repeated: the best time is reported, and the speed-up is the ratio of the two best times. A
+fixed pure-Python loop (the yardstick) is timed before and after: frames per yardstick (rate
+times yardstick seconds) compares runs made under different loads.
 Memory is the peak growth traced by ``tracemalloc`` (in a separate run: tracing slows Python).
 """
 
@@ -79,13 +81,19 @@ def archive_names(count: int) -> list[str]:
 
 
 def best_of(run: Callable[[], object], repeat: int) -> tuple[float, object]:
-    """Best wall time of ``repeat`` runs, and the last result."""
+    """Best wall time of ``repeat`` runs, and the last result.
+
+    Each time includes a full garbage collection after the run, its result still alive: the
+    planner pauses the collector while it makes its frames, and the collection it put off is
+    part of its cost.
+    """
     best, result = float("inf"), None
     for _ in range(repeat):
         result = None
         gc.collect()
         begin = time.perf_counter()
         result = run()
+        gc.collect()
         best = min(best, time.perf_counter() - begin)
     return best, result
 
@@ -102,13 +110,35 @@ def peak_growth_mib(run: Callable[[], object]) -> float:
     return (peak - base) / 2**20
 
 
+def yardstick_s(repeat: int = 3) -> float:
+    """Best time of a fixed pure-Python loop: how fast this machine runs Python right now.
+
+    The machine is shared, so a rate is only comparable across runs divided by this: the
+    report gives frames per yardstick-second as well.
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        begin = time.perf_counter()
+        total, table = 0, {}
+        for i in range(1_000_000):
+            table[i & 1023] = total = (total + i * 7) % 1_000_003
+        best = min(best, time.perf_counter() - begin)
+    return best
+
+
 def million(count: int, repeat: int) -> None:
     """Names to blocks at ``count`` frames: fast planner against the reference, per order."""
     now = datetime(2030, 1, 1, tzinfo=UTC)
     listed = archive_names(count)
     shuffled = random.Random(12).sample(listed, len(listed))
-    print(f"| {count:,} names | frames/s | best of {repeat} | peak memory growth |")
-    print("|---|---|---|---|")
+    yard = yardstick_s()
+    print(f"yardstick (1e6-step pure-Python loop, best of 3) before: {yard:.3f} s")
+    print()
+    print(
+        f"| {count:,} names | frames/s | best of {repeat} | peak memory growth "
+        "| frames per yardstick |"
+    )
+    print("|---|---|---|---|---|")
     for order, names in (("device order", listed), ("shuffled", shuffled)):
 
         def fast(names: list[str] = names) -> object:
@@ -123,8 +153,13 @@ def million(count: int, repeat: int) -> None:
         del fast_blocks, ref_blocks
         for who, seconds, run in (("fast", fast_s, fast), ("reference", ref_s, reference)):
             mib = peak_growth_mib(run)
-            print(f"| {who}, {order} | {count / seconds:,.0f} | {seconds:.2f} s | {mib:.0f} MiB |")
-        print(f"| speed-up, {order} | {ref_s / fast_s:.1f}x | | |")
+            print(
+                f"| {who}, {order} | {count / seconds:,.0f} | {seconds:.2f} s | {mib:.0f} MiB "
+                f"| {count / seconds * yard:,.0f} |"
+            )
+        print(f"| speed-up, {order} | {ref_s / fast_s:.1f}x | | | |")
+    print()
+    print(f"yardstick after: {yardstick_s():.3f} s")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import attrs
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crowdsky.domain import RawFrame, parse_raw_name, parse_raw_names, plan_blocks
@@ -88,6 +88,51 @@ def test_batch_parser_takes_what_the_single_parser_took(names: list[str]) -> Non
     expected = tuple(f for f in map(reference_parse, names) if f is not None)
     assert parse_raw_names(names) == expected
     assert tuple(f for f in map(parse_raw_name, names) if f is not None) == expected
+
+
+# Characters a mutation may put into a name: those the fields are made of, their separators, and
+# look-alikes the strict pattern refuses (other scripts' digits, a line break, a full stop).
+_MUTANTS = "0123456789_-.s LPfit\n\x00/٢éε"
+
+
+@st.composite
+def near_raw_names(draw: st.DrawFn) -> str:
+    """A valid raw name, or one a few edits away from valid (each edit may break one field)."""
+    name = raw_name(
+        draw(targets()),
+        draw(exposures()),
+        draw(filters()),
+        draw(local_times()),
+        draw(st.sampled_from((".fit", ".fit", ".fits", ".jpg", "_thn.jpg", ".fit\n"))),
+    )
+    for _ in range(draw(st.integers(0, 3))):
+        # half the edits in the fields cut at fixed offsets from the end: stamp and suffix
+        near_end = draw(st.booleans())
+        at = (
+            max(0, len(name) - draw(st.integers(0, 24)))
+            if near_end
+            else draw(st.integers(0, len(name)))
+        )
+        edit = draw(st.sampled_from(("replace", "insert", "delete")))
+        char = draw(st.sampled_from(_MUTANTS))
+        if edit == "replace":
+            name = name[:at] + char + name[at + 1 :]
+        elif edit == "insert":
+            name = name[:at] + char + name[at:]
+        else:
+            name = name[:at] + name[at + 1 :]
+    return name
+
+
+@settings(max_examples=300)
+@given(names=st.lists(near_raw_names(), max_size=30))
+def test_the_fast_path_takes_exactly_the_names_the_strict_pattern_takes(names: list[str]) -> None:
+    """Valid and nearly valid names: each is a frame exactly when the strict parser makes one."""
+    expected = tuple(f for f in map(reference_parse, names) if f is not None)
+    assert parse_raw_names(names) == expected
+    assert parse_raw_names(n for n in names if n.endswith(".fit")) == tuple(
+        f for f in expected if f.name.endswith(".fit")
+    )
 
 
 @given(

@@ -8,18 +8,20 @@ the device rejected frames or the pointing moved a pixel.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import partial
-from operator import add, attrgetter, itemgetter
+from itertools import islice
+from operator import add, attrgetter, eq, itemgetter
 
 import attrs
 
 from crowdsky.domain.names import (
     CrowdskyName,
     RawFrame,
+    collector_paused,
     format_exposure,
     stamp_in_name,
     times_in_names,
@@ -41,8 +43,8 @@ _MICROSECOND = timedelta(microseconds=1)
 _GROUP = attrgetter("target", "exposure_s", "filter")
 _NAME = attrgetter("name")
 _DATE_OBS = attrgetter("date_obs")
-# "YYYYMMDD-HH" and "MMSS" of a name ending in "_YYYYMMDD-HHMMSS.fit"
-_HOUR_OF_FIT = itemgetter(slice(-19, -8))
+# "_YYYYMMDD-HH" and "MMSS" of a name ending in "_YYYYMMDD-HHMMSS.fit"
+_HOUR_OF_FIT = itemgetter(slice(-20, -8))
 _MINUTE_OF_FIT = itemgetter(slice(-8, -4))
 #: Moments within the hour at which the zone's offset is compared with the hour's start; an
 #: hour whose offset differs at any of them is converted frame by frame.
@@ -196,108 +198,143 @@ def plan_blocks(
     check_block_minutes(block_minutes)
     cutoff = as_utc(now)
     done = frozenset(covered)
-    groups: defaultdict[tuple[str, float, str], list[RawFrame]] = defaultdict(list)
-    for frame in frames:
-        groups[_GROUP(frame)].append(frame)
-    hours = _HourStarts(device_tz)
     length = timedelta(minutes=block_minutes)
+    block_us = block_minutes * 60_000_000
+    hours = _HourStarts(device_tz)
     blocks = []
-    for (target, exp, filt), members in groups.items():
-        starts = _exposure_starts_us(members, exp, hours)
-        late = cutoff - length - settle_time(exp)
-        for index, chunk in _split_blocks(members, starts, block_minutes * 60_000_000):
-            start = _EPOCH + index * length
-            if start > late:
-                continue
-            block = Block(target, exp, filt, start, start + length, block_minutes, chunk)
-            if not done or block.coverage_key not in done:
-                blocks.append(block)
+    with collector_paused():
+        for (target, exp, filt), members in _groups(frames).items():
+            late = cutoff - length - settle_time(exp)
+            starts = _StartKeys.of(members, exp, hours)
+            for index, chunk in _split_blocks(members, starts, block_us):
+                start = _EPOCH + index * length
+                if start > late:
+                    continue
+                block = Block(target, exp, filt, start, start + length, block_minutes, chunk)
+                if not done or block.coverage_key not in done:
+                    blocks.append(block)
     return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
 
 
-class _HourStarts(dict[str, int | None]):
-    """UTC microseconds of each local hour ``YYYYMMDD-HH`` that ``tz`` gives one offset over.
+def _groups(frames: Iterable[RawFrame]) -> dict[tuple[str, float, str], list[RawFrame]]:
+    """The frames of each target, exposure and filter, in the order given."""
+    groups: defaultdict[tuple[str, float, str], list[RawFrame]] = defaultdict(list)
+    for frame in frames:
+        groups[_GROUP(frame)].append(frame)
+    return groups
 
-    ``None`` for an hour in which the offset changes (a DST change): its frames are converted
-    one by one. An offset change that is undone within 15 minutes would go unseen; no zone has
-    one.
+
+#: Hour starts are kept in seconds from this moment (mid 2025), so that the keys of the frames of
+#: the decades around it fit in one machine word and sort as fast as Python sorts anything.
+_BASE_S = 1_750_000_000
+
+
+class _HourStarts(dict[str, int | None]):
+    """UTC seconds after ``_BASE_S`` of each local hour ``_YYYYMMDD-HH`` of one offset in ``tz``.
+
+    ``None`` for an hour in which the offset changes (a DST change), for an offset with a
+    fraction of a second, and for a text that is no such hour (the key is cut from a name at a
+    fixed offset, so the leading ``_`` shows that the name ends in ``.fit``): those frames are
+    converted one by one. An offset change that is undone within 15 minutes would go unseen; no
+    zone has one.
     """
 
     def __init__(self, tz: tzinfo) -> None:
         super().__init__()
-        self._tz = tz
+        self.tz = tz
 
     def __missing__(self, hour: str) -> int | None:
-        local = datetime(int(hour[:4]), int(hour[4:6]), int(hour[6:8]), int(hour[9:11]))
-        offset = local.replace(tzinfo=self._tz).utcoffset()
-        probes = ((local + step).replace(tzinfo=self._tz).utcoffset() for step in _HOUR_PROBES)
-        start = None
-        if offset is not None and all(probe == offset for probe in probes):
-            start = (local - offset - _NAIVE_EPOCH) // _MICROSECOND
-        self[hour] = start
+        self[hour] = start = self._start(hour) if _HOUR_KEY.fullmatch(hour) else None
         return start
 
-
-def _minute_us(text: str, *, delay_us: int) -> int:
-    """Microseconds of ``MMSS`` into the hour, less the delay from exposure start to stamp."""
-    return (int(text[:2]) * 60 + int(text[2:])) * 1_000_000 - delay_us
-
-
-def _exposure_starts_us(
-    members: Sequence[RawFrame], exposure_s: float, hours: _HourStarts
-) -> list[int]:
-    """UTC exposure starts (:func:`frame_utc`) of frames of one exposure, in microseconds.
-
-    The fast way when every time is the name's own, no ``DATE-OBS`` is known and every hour
-    keeps one offset: an hour's start plus minutes and seconds, each distinct text converted
-    once. Otherwise frame by frame.
-    """
-    delay_us = timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
-    minutes = _Minutes(partial(_minute_us, delay_us=delay_us))
-    names = list(map(_NAME, members))
-    fast = (
-        not any(map(_DATE_OBS, members))
-        and times_in_names(members)
-        and all(name.endswith(".fit") for name in names)
-    )
-    if fast:
-        starts = list(map(hours.__getitem__, map(_HOUR_OF_FIT, names)))
-        if None not in starts:
-            return list(map(add, starts, map(minutes.__getitem__, map(_MINUTE_OF_FIT, names))))
-    return [_exposure_start_us(frame, hours, minutes) for frame in members]
+    def _start(self, hour: str) -> int | None:
+        local = datetime(int(hour[1:5]), int(hour[5:7]), int(hour[7:9]), int(hour[10:12]))
+        offset = local.replace(tzinfo=self.tz).utcoffset()
+        probes = ((local + step).replace(tzinfo=self.tz).utcoffset() for step in _HOUR_PROBES)
+        if offset is None or offset % _SECOND or not all(probe == offset for probe in probes):
+            return None
+        return (local - offset - _NAIVE_EPOCH) // _SECOND - _BASE_S
 
 
-class _Minutes(dict[str, int]):
-    def __init__(self, compute: partial[int]) -> None:
-        super().__init__()
-        self._compute = compute
+_HOUR_KEY = re.compile(r"_\d{8}-\d\d", re.ASCII)
+_SECOND = timedelta(seconds=1)
+
+
+class _MmssSeconds(dict[str, int]):
+    """Seconds into the hour of each ``MMSS`` (of a name whose hour was found)."""
 
     def __missing__(self, text: str) -> int:
-        value = self[text] = self._compute(text)
-        return value
+        self[text] = seconds = int(text[:2]) * 60 + int(text[2:])
+        return seconds
 
 
-def _exposure_start_us(frame: RawFrame, hours: _HourStarts, minutes: _Minutes) -> int:
-    stamp = stamp_in_name(frame) if frame.date_obs is None else None
-    hour = None if stamp is None else hours[stamp[:11]]
-    if stamp is None or hour is None:
-        return (frame_utc(frame, hours._tz) - _EPOCH) // _MICROSECOND
-    return hour + minutes[stamp[11:]]
+@attrs.frozen
+class _StartKeys:
+    """Sort keys of frames of one exposure, and how they map to UTC exposure starts.
+
+    A frame's exposure start (:func:`~crowdsky.domain.timekeys.frame_utc`) in microseconds since
+    the epoch is ``(key + base) * unit - delay``, with the same ``base``, ``unit`` and ``delay``
+    for every frame, so keys sort as starts do.
+
+    The fast way, when every frame's time is its ``.fit`` name's own, no ``DATE-OBS`` is known
+    and every hour keeps one offset: keys are the UTC seconds of the name stamps after
+    ``_BASE_S`` (an hour's start plus minutes and seconds, each distinct text converted once),
+    small integers that sort fast. Otherwise keys are microseconds, frame by frame where needed.
+    """
+
+    keys: list[int]
+    base: int
+    unit: int
+    delay: int
+
+    @classmethod
+    def of(cls, members: Sequence[RawFrame], exposure_s: float, hours: _HourStarts) -> _StartKeys:
+        delay_us = timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
+        names = list(map(_NAME, members))
+        starts = list(map(hours.__getitem__, map(_HOUR_OF_FIT, names)))
+        mmss = _MmssSeconds()
+        by_name = not any(map(_DATE_OBS, members)) and times_in_names(members)
+        if by_name and None not in starts:
+            keys = list(map(add, starts, map(mmss.__getitem__, map(_MINUTE_OF_FIT, names))))
+            return cls(keys, _BASE_S, 1_000_000, delay_us)
+        keys = [
+            _exposure_start_us(frame, hour, mmss, hours.tz, delay_us)
+            for frame, hour in zip(members, starts, strict=True)
+        ]
+        return cls(keys, 0, 1, 0)
+
+    def block_of(self, key: int, block_us: int) -> int:
+        """The index of the block holding the start of a frame with this key."""
+        return ((key + self.base) * self.unit - self.delay) // block_us
+
+    def first_key_of(self, block: int, block_us: int) -> int:
+        """The smallest key whose start lies in the given block or after it."""
+        return -(-(block * block_us + self.delay) // self.unit) - self.base
+
+
+def _exposure_start_us(
+    frame: RawFrame, hour: int | None, mmss: _MmssSeconds, tz: tzinfo, delay_us: int
+) -> int:
+    """A frame's UTC exposure start in microseconds, from its name's hour if that is known."""
+    if hour is None or frame.date_obs is not None or stamp_in_name(frame) is None:
+        return (frame_utc(frame, tz) - _EPOCH) // _MICROSECOND
+    return (_BASE_S + hour + mmss[frame.name[-8:-4]]) * 1_000_000 - delay_us
 
 
 def _split_blocks(
-    members: list[RawFrame], starts: list[int], block_us: int
+    members: list[RawFrame], starts: _StartKeys, block_us: int
 ) -> Iterator[tuple[int, tuple[RawFrame, ...]]]:
     """Block index and frames (by start, then name) of each block the frames fall in."""
-    order = sorted(range(len(members)), key=starts.__getitem__)
-    if len(set(starts)) != len(starts):  # equal starts: the name decides
-        order.sort(key=lambda i: (starts[i], members[i].name))
-    keys = list(map(starts.__getitem__, order))
+    keys = starts.keys
+    order = sorted(range(len(members)), key=keys.__getitem__)
+    ordered_keys = list(map(keys.__getitem__, order))
+    if any(map(eq, ordered_keys, islice(ordered_keys, 1, None))):  # equal starts: by name
+        order.sort(key=lambda i: (keys[i], members[i].name))
     ordered = list(map(members.__getitem__, order))
     first = 0
-    while first < len(keys):
-        index = keys[first] // block_us
-        end = bisect_left(keys, (index + 1) * block_us, first)
+    while first < len(ordered_keys):
+        index = starts.block_of(ordered_keys[first], block_us)
+        end = bisect_left(ordered_keys, starts.first_key_of(index + 1, block_us), first)
         yield index, tuple(ordered[first:end])
         first = end
 
