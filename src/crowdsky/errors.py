@@ -12,6 +12,9 @@ edge into one of these, with the original kept as ``__cause__``.
     ├── UnknownTargetError (also LookupError)
     ├── NoSeestarError                     a module-level function before a Seestar was chosen
     ├── ConfigError                        settings: configuration file, environment, options
+    ├── LocalStackError                    subs on this computer could not be stacked
+    │   └── StackExtraMissing              the [stack] extra is not installed (also a ConfigError)
+    ├── LocalStackCancelled                a local stack was cancelled; nothing was written
     ├── SeestarError                       the telescope misbehaved or is unreachable
     │   ├── SeestarConnectionError         cannot connect, link dropped, no reply in time
     │   ├── SeestarAuthError               key missing or signature rejected
@@ -42,6 +45,8 @@ __all__ = [
     "DeviceTimeWarning",
     "HeaderReadError",
     "ListingIncompleteError",
+    "LocalStackCancelled",
+    "LocalStackError",
     "MissingCredentialsError",
     "NoSeestarError",
     "PlanError",
@@ -54,6 +59,7 @@ __all__ = [
     "ServerProtocolError",
     "ServerRejected",
     "ServerUnavailable",
+    "StackExtraMissing",
     "StorageError",
     "UnknownTargetError",
     "UploadUnconfirmed",
@@ -104,6 +110,28 @@ class ConfigError(CrowdskyError):
 
     The command line exits with status 2 for it (a usage or configuration problem).
     """
+
+
+class LocalStackError(CrowdskyError):
+    """A block of raw sub-frames on this computer could not be stacked.
+
+    A sub that cannot be read (missing, truncated, not a Seestar mosaic), no frame that can be
+    registered, or an output that cannot be written. Nothing is written when it is raised.
+    """
+
+
+class StackExtraMissing(LocalStackError, ConfigError):
+    """Stacking on this computer needs the optional ``[stack]`` extra, which is not installed."""
+
+    def __init__(self, missing: str) -> None:
+        self.missing = missing
+        super().__init__(
+            f'Stacking on this computer needs {missing}: pip install "crowdsky[stack]"'
+        )
+
+
+class LocalStackCancelled(CrowdskyError):
+    """A local stack was cancelled between frames; no output (or ``.part`` file) was left."""
 
 
 class SeestarError(CrowdskyError):
