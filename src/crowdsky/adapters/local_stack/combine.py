@@ -8,8 +8,8 @@ averages what is kept.
 
 Rejection works from a handful of frames up, in two rounds per pixel. First the centre is the
 median of the frames covering it and the spread ``sigma`` comes from their interquartile range
-(both ignore a bright trail or hot pixel in up to a quarter of the frames), pooled over the
-neighbouring pixels so that a few frames still give a steady estimate; values further than
+(both ignore a bright trail or hot pixel in up to a quarter of the frames), and never below
+that spread pooled over neighbouring pixels, so that a few frames still give a steady estimate; values further than
 :data:`CLIP_SIGMA` ``sigma`` from the median are dropped. Then the same test is made again
 around the mean of the values kept, which is less noisy than the median. The kept values are
 averaged with equal weights, so the noise is that of a plain mean of the frames kept.
@@ -48,8 +48,8 @@ CLIP_SIGMA = 3.0
 MIN_SIGMA = 1.0
 #: Bytes of warped frames held at once (frames x 3 x strip rows x width x 4): the memory bound.
 STRIP_BUDGET_BYTES = 160 * 1024 * 1024
-#: Side of the square of neighbouring pixels whose spreads are pooled into one ``sigma``.
-POOL_PIXELS = 7
+#: Neighbouring pixels of a row whose spreads are pooled into one ``sigma``.
+POOL_PIXELS = 31
 #: Bytes of one transposed chunk :func:`combine_strip` sorts at a time.
 _CHUNK_BYTES = 16 * 1024 * 1024
 #: Extra mosaic rows read on each side of a band: debayering looks one row away, bilinear
@@ -169,9 +169,9 @@ def combine_strip(stack: NDArray[np.float32]) -> NDArray[np.float32]:
     NaN values (outside a frame) are ignored; a pixel no frame covers is NaN. Per pixel: keep
     the values within :data:`CLIP_SIGMA` ``sigma`` of the median; then keep the values within
     :data:`CLIP_SIGMA` ``sigma`` of those values' mean; average what is kept. ``sigma`` is the
-    larger of the kept values' standard deviation (in the second round) and the interquartile
-    range / 1.349 averaged over the pixel's neighbours (:data:`POOL_PIXELS` square), and at
-    least :data:`MIN_SIGMA`. With one or two frames nothing can be told apart, so all are kept.
+    larger of the pixel's own spread (interquartile range / 1.349 in the first round, the kept
+    values' standard deviation in the second) and the interquartile spread pooled over
+    :data:`POOL_PIXELS` neighbours along the row, and at least :data:`MIN_SIGMA`. With one or two frames nothing can be told apart, so all are kept.
     """
     frames, rows, cols, _ = stack.shape
     flat = stack.reshape(frames, -1)
@@ -190,7 +190,7 @@ def combine_strip(stack: NDArray[np.float32]) -> NDArray[np.float32]:
     for start in range(0, pixels, step):
         part = slice(start, min(pixels, start + step))
         values = flat[:, part]
-        kept = _within(values, median[part], pooled[part], count[part])
+        kept = _within(values, median[part], np.maximum(sigma[part], pooled[part]), count[part])
         mean, spread = _mean_and_std(values, kept)
         kept = _within(values, mean, np.maximum(spread, pooled[part]), count[part])
         out[part] = _mean_and_std(values, kept)[0]
@@ -242,7 +242,8 @@ def _pooled(sigma: NDArray[np.float32]) -> NDArray[np.float32]:
     threshold set too low by chance would drop good values and cost signal-to-noise.
     """
     square = np.nan_to_num(sigma, nan=0.0) ** 2
-    size = (POOL_PIXELS, POOL_PIXELS)
+    # Along the row only, so that how the frame is cut into strips changes nothing.
+    size = (POOL_PIXELS, 1)
     return np.sqrt(cv2.blur(square, size, borderType=cv2.BORDER_REFLECT)).astype(np.float32)
 
 

@@ -131,6 +131,7 @@ def stack_block(
     on_frame: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     registrar: Registrar | None = None,
+    strip_budget: int = combine.STRIP_BUDGET_BYTES,
 ) -> LocalStackResult:
     """Stack the raw subs ``paths`` into ``output`` (device format, plus ``<stem>_thn.jpg``).
 
@@ -147,6 +148,9 @@ def stack_block(
         Polled between frames (and strips); when it returns true the stack stops.
     registrar : Registrar, optional
         The registration step; :class:`StarRegistrar` by default.
+    strip_budget : int, optional
+        Bytes of warped frames held at once (see :func:`.combine.strip_rows`); the memory
+        bound, whatever the number of frames.
 
     Returns
     -------
@@ -165,7 +169,7 @@ def stack_block(
     progress = _Progress(on_frame, 2 * len(paths))
     stop = cancelled or (lambda: False)
     registered, left_out = _register_all(paths, registrar or StarRegistrar(), progress, stop)
-    planes = _combine_all(registered, progress, stop)
+    planes = _combine_all(registered, progress, stop, strip_budget)
     first = _first_combined(registered)
     header = fits_io.stack_header(first.header, len(registered), first.comments)
     _check_cancelled(stop)
@@ -255,11 +259,14 @@ def _why_unusable(frame: _Frame, reference: _Frame) -> str | None:
 
 
 def _combine_all(
-    registered: Sequence[_Registered], progress: _Progress, stop: Callable[[], bool]
+    registered: Sequence[_Registered],
+    progress: _Progress,
+    stop: Callable[[], bool],
+    budget: int,
 ) -> NDArray[np.uint16]:
     """Pass 2: warp and combine the registered frames strip by strip."""
     height, width = registered[0].frame.shape
-    rows = combine.strip_rows(len(registered), width, height)
+    rows = combine.strip_rows(len(registered), width, height, budget)
     planes = np.empty((3, height, width), dtype=np.uint16)
     stack = np.empty((len(registered), rows, width, 3), dtype=np.float32)
     first_step = progress.total // 2

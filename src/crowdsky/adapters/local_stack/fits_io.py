@@ -14,6 +14,7 @@ disk, then renamed) and hold no time of writing, so the same input gives the sam
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,14 @@ def read_sub(path: Path) -> SubFrame:
         32768`` (what a Seestar writes).
     """
     from astropy.io import fits
+    from astropy.utils.exceptions import AstropyWarning
 
     try:
-        with fits.open(path, mode="readonly", memmap=False, lazy_load_hdus=True) as hdul:
+        with warnings.catch_warnings():
+            # A truncated file is told by its length below, not by astropy's warning.
+            warnings.simplefilter("ignore", AstropyWarning)
+            hdul = fits.open(path, mode="readonly", memmap=False, lazy_load_hdus=True)
+        with hdul:
             hdu = hdul[0]
             header = {key: value for key, value in hdu.header.items() if key not in _COMMENTARY}
             comments = {key: str(hdu.header.comments[key]) for key in header}
