@@ -49,7 +49,8 @@ def test_a_flat_block_stacks_to_its_levels_within_one_adu(tmp_path: Path) -> Non
     assert planes.shape == (3, 64, 48)
     for plane, level in zip(planes, (1000, 2000, 3000), strict=True):
         assert np.abs(plane.astype(int) - level).max() <= 1
-    assert len(result.kept) == 6 and result.left_out == ()
+    assert len(result.kept) == 6
+    assert result.left_out == ()
 
 
 def test_the_output_has_the_device_layout_and_keywords(tmp_path: Path) -> None:
@@ -78,7 +79,8 @@ def test_the_output_has_the_device_layout_and_keywords(tmp_path: Path) -> None:
         np.frombuffer((tmp_path / "CrowdSky_4_M 81_thn.jpg").read_bytes(), np.uint8),
         cv2.IMREAD_COLOR,
     )
-    assert thumb is not None and max(thumb.shape[:2]) == 320
+    assert thumb is not None
+    assert max(thumb.shape[:2]) == 320
 
 
 def test_green_red_blue_land_in_their_planes(tmp_path: Path) -> None:
@@ -148,7 +150,7 @@ def test_an_unreadable_sub_is_an_error_not_a_frame_left_out(tmp_path: Path) -> N
     paths = _block(tmp_path / "sub", transforms, Scene())
     broken = tmp_path / "broken.fit"
     broken.write_bytes(paths[1].read_bytes()[:4000])
-    with pytest.raises(LocalStackError, match="broken.fit"):
+    with pytest.raises(LocalStackError, match=r"broken\.fit"):
         stack_block(
             [paths[0], broken, paths[2]], tmp_path / "s.fit", registrar=TrueRegistrar(transforms)
         )

@@ -8,11 +8,12 @@ averages what is kept.
 
 Rejection works from a handful of frames up, in two rounds per pixel. First the centre is the
 median of the frames covering it and the spread ``sigma`` comes from their interquartile range
-(both ignore a bright trail or hot pixel in up to a quarter of the frames), and never below
-that spread pooled over neighbouring pixels, so that a few frames still give a steady estimate; values further than
-:data:`CLIP_SIGMA` ``sigma`` from the median are dropped. Then the same test is made again
-around the mean of the values kept, which is less noisy than the median. The kept values are
-averaged with equal weights, so the noise is that of a plain mean of the frames kept.
+(both ignore a bright trail or hot pixel in up to a quarter of the frames), never below that
+spread pooled over neighbouring pixels, so that a few frames still give a steady estimate;
+values further than :data:`CLIP_SIGMA` ``sigma`` from the median are dropped. Then the same
+test is made again around the mean of the values kept, which is less noisy than the median. The
+kept values are averaged with equal weights, so the noise is that of a plain mean of the frames
+kept.
 
 Warping is bilinear: its weights sum to one (flux is preserved) and it widens a star by much less
 than registration does; wider kernels (Lanczos) ring around hot pixels and cost several times
@@ -171,7 +172,8 @@ def combine_strip(stack: NDArray[np.float32]) -> NDArray[np.float32]:
     :data:`CLIP_SIGMA` ``sigma`` of those values' mean; average what is kept. ``sigma`` is the
     larger of the pixel's own spread (interquartile range / 1.349 in the first round, the kept
     values' standard deviation in the second) and the interquartile spread pooled over
-    :data:`POOL_PIXELS` neighbours along the row, and at least :data:`MIN_SIGMA`. With one or two frames nothing can be told apart, so all are kept.
+    :data:`POOL_PIXELS` neighbours along the row, and at least :data:`MIN_SIGMA`. With one or
+    two frames nothing can be told apart, so all are kept.
     """
     frames, rows, cols, _ = stack.shape
     flat = stack.reshape(frames, -1)
