@@ -13,6 +13,8 @@ edge into one of these, with the original kept as ``__cause__``.
     ├── NoSeestarError                     a module-level function before a Seestar was chosen
     ├── ConfigError                        settings: configuration file, environment, options
     │   └── MissingExtraError              an optional extra (``crowdsky[stack]``) is not installed
+    ├── LocalStackError                    subs on this computer could not be stacked
+    ├── LocalStackCancelled                a local stack was cancelled; nothing was written
     ├── SeestarError                       the telescope misbehaved or is unreachable
     │   ├── SeestarConnectionError         cannot connect, link dropped, no reply in time
     │   ├── SeestarAuthError               key missing or signature rejected
@@ -48,6 +50,8 @@ __all__ = [
     "DeviceTimeWarning",
     "HeaderReadError",
     "ListingIncompleteError",
+    "LocalStackCancelled",
+    "LocalStackError",
     "MissingCredentialsError",
     "MissingExtraError",
     "NoSeestarError",
@@ -120,6 +124,18 @@ class MissingExtraError(ConfigError):
     Its message is one line naming the command that installs it; the command line exits with
     status 2 for it, as for any other configuration problem.
     """
+
+
+class LocalStackError(CrowdskyError):
+    """A block of raw sub-frames on this computer could not be stacked.
+
+    A sub that cannot be read (missing, truncated, not a Seestar mosaic), no frame that can be
+    registered, or an output that cannot be written. Nothing is written when it is raised.
+    """
+
+
+class LocalStackCancelled(CrowdskyError):
+    """A local stack was cancelled between frames; no output (or ``.part`` file) was left."""
 
 
 class SeestarError(CrowdskyError):
