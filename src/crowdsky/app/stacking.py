@@ -7,12 +7,14 @@ then wait for ``BatchStack`` to be ``complete``, ``fail`` or ``cancel``, with a 
 
 The wait costs few requests (issue 12): one status poll right after the start gives the device's
 ``remaining_sec``; the next poll is due when that time has run out (between ``poll_min`` and
-``poll_max``; while the device has no estimate, or says 0 s and is still working, the interval
-doubles from ``poll_min``). A device that pushes ``BatchStack`` events
-(:class:`~crowdsky.app.ports.BatchStackEvents`) is waited on instead of sleeping, and the state
-an event carries is taken as it is: a ``working`` event moves the next poll on, a terminal one
-ends the wait without a poll (a ``complete`` event that names no output file is checked by a
-poll).
+``poll_max``), and is sent one round trip of the last poll early, so that it reaches the device
+as the stack ends rather than a round trip late; while the device has no estimate, or says 0 s
+and is still working (its estimate is rounded), the interval doubles from ``poll_min``. A device
+that pushes ``BatchStack`` events (:class:`~crowdsky.app.ports.BatchStackEvents`) is waited on
+instead of sleeping, and the state an event carries is taken as it is: a ``working`` event moves
+the next poll to its estimate plus ``event_grace`` (the end is expected as an event; the poll
+only makes up for a lost one), a terminal one ends the wait without a poll (a ``complete`` event
+that names no output file is checked by a poll).
 
 On ``complete`` the output ``.fit`` is renamed to its CrowdSky name first, because only that
 rename decides coverage (shared README, decision 6); the JPEG companions follow, best effort.
