@@ -1,7 +1,8 @@
 """Measure NetworkSeestar against the simulator on loopback: a 3000-file listing, a block stack.
 
 Run: ``python bench/bench_network.py`` (``... 10``: a 10-block night; ``... transfers``: only the
-Seestar-side downloads against a raw-socket client). Prints one line per measurement: the listing
+Seestar-side downloads against a raw-socket client; ``... night [blocks]``: only the night of
+issue 12, with and without pushed events). Prints one line per measurement: the listing
 of one folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
 ``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires, and
@@ -269,6 +270,9 @@ def transfers(base: Path, rounds: int = 9) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["night"]:
+        issue_12(blocks=int(sys.argv[2]) if len(sys.argv) > 2 else NIGHT_BLOCKS)
+        return
     if sys.argv[1:] == ["transfers"]:
         with tempfile.TemporaryDirectory() as tmp:
             transfers(Path(tmp))

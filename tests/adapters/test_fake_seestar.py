@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.device_model.fake import COMPANION_FILES, FIT_FILES, FakeSeestar, Faults
 from crowdsky.adapters.device_model.night import add_sub
+from crowdsky.adapters.device_model.storage import MemoryStorage
 from crowdsky.app.ports import (
     BatchStackState,
     BatchStackStatus,
@@ -649,3 +650,54 @@ def test_full_paths_on_older_firmware_store_nothing_and_fail_267(
     status = device.batch_stack_status()
     assert status is not None
     assert (status.state, status.error, status.code) == ("fail", "no image", 267)
+
+
+# --- working in the background (the simulator's device worker) ---------------------------------
+
+
+def test_the_next_change_is_the_next_frame_or_the_end(
+    device: FakeSeestar, clock: FakeClock
+) -> None:
+    assert device.seconds_to_next_change() is None  # nothing works
+    device.configure_batch_stack("MyWorks/IC 434_sub", lay(device, 3))
+    device.start_batch_stack()  # 1 s setup, then 2 s per frame: frames done at 3, 5 and 7 s
+    assert device.seconds_to_next_change() == pytest.approx(3.0)
+    clock.advance(4.0)
+    assert device.seconds_to_next_change() == pytest.approx(1.0)
+    clock.advance(2.5)
+    assert device.seconds_to_next_change() == pytest.approx(0.5)
+    clock.advance(1.0)
+    device.poll_events()
+    assert device.seconds_to_next_change() is None  # complete
+
+
+class CountingStorage(MemoryStorage):
+    """Memory storage that records every header read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def read_header(self, path: str) -> dict[str, Any]:
+        self.reads.append(path)
+        return super().read_header(path)
+
+
+def test_a_stack_read_while_it_works_finishes_without_reading_its_frames_again(
+    clock: FakeClock,
+) -> None:
+    storage = CountingStorage()
+    device = make_device(clock, storage=storage, seconds_per_frame=2.0)
+    paths = lay(device, 3)
+    device.configure_batch_stack("MyWorks/IC 434_sub", paths)
+    device.start_batch_stack()
+    device.poll_events()  # the worker's look right after the start reads the frames
+    assert sorted(storage.reads) == sorted(paths)
+    storage.reads.clear()
+    clock.advance(60)
+    status = device.batch_stack_status()
+    assert status is not None
+    assert status.state is BatchStackState.COMPLETE
+    assert storage.reads == []  # the finish only writes its output
+    assert status.output_fit is not None
+    assert device.read_header(status.output_fit)["STACKCNT"] == 3

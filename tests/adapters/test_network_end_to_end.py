@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +27,7 @@ from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.faults import ReadFault
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.device_model.sub_frames import add_sub
+from crowdsky.adapters.jsonrpc import ABSENT, JsonRpcConnection
 from crowdsky.adapters.seestar.network import NetworkSeestar, connect_seestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
@@ -301,3 +303,63 @@ def test_list_stack_and_upload_on_every_firmware_profile(
         assert sorted(summary["uploaded"]) == sorted(SMALL_EXPECTED.values()), summary
         keys = sorted(record.chunk_key for record in server.list_stacks())
     assert keys == ["20260227.81_HP102265", "20260227.84_HP107383"]  # as the names say
+
+
+# --- requests per block (issue 12), on a device that takes real time per frame ----------------
+
+BATCH_METHODS = frozenset(
+    {
+        "clear_batch_stack",
+        "set_batch_stack_setting",
+        "start_batch_stack",
+        "iscope_get_app_state",
+        "stop_batch_stack",
+    }
+)
+
+
+class CountingConnection(JsonRpcConnection):
+    """A JSON-RPC connection that records the method of every request it sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.methods: list[str] = []
+
+    def call(self, method: str, params: object = ABSENT, **kwargs: Any) -> Any:
+        self.methods.append(method)
+        return super().call(method, params, **kwargs)
+
+
+@pytest.fixture(params=[False, True], ids=["polled", "pushed"])
+def timed_sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimulatorServer]:
+    root = tmp_path / "emmc"
+    device = FakeSeestar(
+        clock=SystemClock(),
+        zone="Europe/Vienna",
+        storage=DirectoryStorage(root),
+        seconds_per_frame=0.005,
+    )
+    spec_night(device)
+    options = SimulatorOptions(
+        push_batch_events=request.param, coalesce_and_split=False, pistatus_interval=0.05
+    )
+    with SimulatorServer(device, root, options=options) as server:
+        yield server
+
+
+def test_at_most_ten_requests_per_block(timed_sim: SimulatorServer) -> None:
+    """Issue 12: with or without pushed events, a block costs at most ten JSON-RPC requests."""
+    sim = timed_sim
+    rpc = CountingConnection(sim.host, sim.rpc_port, timeout=10.0)
+    with (
+        rpc,
+        NetworkSeestar(
+            sim.host, http_port=sim.http_port, mounted_share=sim.root, connection=rpc, timeout=10.0
+        ) as seestar,
+    ):
+        result = Crowdsky(seestar, SystemClock(), CollectingProgress()).stack_blocks("IC 434")
+    assert result["blocks_stacked"] == 3
+    batch = [method for method in rpc.methods if method in BATCH_METHODS]
+    assert batch.count("start_batch_stack") == 3
+    assert batch.count("clear_batch_stack") == 3 + 1  # before each block, after the last
+    assert len(batch) <= 10 * 3

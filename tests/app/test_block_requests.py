@@ -7,6 +7,7 @@ a fake clock, so the counts are exact and no assertion depends on timing.
 from __future__ import annotations
 
 from collections import deque
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -137,3 +138,51 @@ def test_polls_follow_the_devices_remaining_time(clock: FakeClock, add_run: AddR
     assert polls == [4, 6, 5]
     assert clock.slept
     assert min(clock.slept) >= 0.05
+
+
+class LaggingSeestar(CountingSeestar):
+    """Every status read travels half a second each way: the device reads its state between."""
+
+    LAG = 0.5
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.started: list[datetime] = []
+        self.seen_ending: list[datetime] = []
+
+    def start_batch_stack(self) -> None:
+        super().start_batch_stack()
+        self.started.append(self.clock.now())
+
+    def batch_stack_status(self) -> BatchStackStatus | None:
+        self.clock.advance(self.LAG)  # type: ignore[attr-defined]
+        status = super().batch_stack_status()
+        if status is not None and status.terminal:
+            self.seen_ending.append(self.clock.now())
+        self.clock.advance(self.LAG)  # type: ignore[attr-defined]
+        return status
+
+
+def test_the_poll_is_sent_a_round_trip_early_and_reaches_the_device_as_it_ends(
+    clock: FakeClock, add_run: AddRun
+) -> None:
+    device = LaggingSeestar(clock=clock, zone="Europe/Vienna", seconds_per_frame=1.0)
+    stack_spec_night(device, add_run, clock)
+    # 33, 69 and 56 frames at 1 s: each end is seen the moment it comes, not a round trip late.
+    took = [end - start for start, end in zip(device.started, device.seen_ending, strict=True)]
+    assert took == [timedelta(seconds=33), timedelta(seconds=69), timedelta(seconds=56)]
+
+
+class LosingSeestar(PushingSeestar):
+    """Pushes every working event but loses the terminal one."""
+
+    def next_batch_stack_status(self, timeout: float) -> BatchStackStatus | None:
+        status = super().next_batch_stack_status(timeout)
+        return None if status is not None and status.terminal else status
+
+
+def test_a_lost_terminal_event_is_made_up_for_by_a_poll(clock: FakeClock, add_run: AddRun) -> None:
+    device = LosingSeestar(clock=clock, zone="Europe/Vienna", seconds_per_frame=1.0)
+    calls = stack_spec_night(device, add_run, clock)
+    polls = [block.count("batch_stack_status") for block in between_starts(calls)[1:]]
+    assert polls == [2, 2, 2]  # right after the start, and once the events' estimate ran out

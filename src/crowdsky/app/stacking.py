@@ -7,12 +7,14 @@ then wait for ``BatchStack`` to be ``complete``, ``fail`` or ``cancel``, with a 
 
 The wait costs few requests (issue 12): one status poll right after the start gives the device's
 ``remaining_sec``; the next poll is due when that time has run out (between ``poll_min`` and
-``poll_max``; while the device has no estimate, or says 0 s and is still working, the interval
-doubles from ``poll_min``). A device that pushes ``BatchStack`` events
-(:class:`~crowdsky.app.ports.BatchStackEvents`) is waited on instead of sleeping, and the state
-an event carries is taken as it is: a ``working`` event moves the next poll on, a terminal one
-ends the wait without a poll (a ``complete`` event that names no output file is checked by a
-poll).
+``poll_max``), and is sent one round trip of the last poll early, so that it reaches the device
+as the stack ends rather than a round trip late; while the device has no estimate, or says 0 s
+and is still working (its estimate is rounded), the interval doubles from ``poll_min``. A device
+that pushes ``BatchStack`` events (:class:`~crowdsky.app.ports.BatchStackEvents`) is waited on
+instead of sleeping, and the state an event carries is taken as it is: a ``working`` event moves
+the next poll to its estimate plus ``event_grace`` (the end is expected as an event; the poll
+only makes up for a lost one), a terminal one ends the wait without a poll (a ``complete`` event
+that names no output file is checked by a poll).
 
 On ``complete`` the output ``.fit`` is renamed to its CrowdSky name first, because only that
 rename decides coverage (shared README, decision 6); the JPEG companions follow, best effort.
@@ -100,12 +102,17 @@ class StackOptions:
         Bounds of the adaptive polling interval in seconds: the next status poll is due when
         the device's ``remaining_sec`` has run out, but never sooner than ``poll_min`` nor later
         than ``poll_max``.
+    event_grace : float
+        Once the device has pushed a ``BatchStack`` event, the poll waits this many seconds
+        past the estimate the last event carried: the terminal event is expected first, and a
+        poll is only the fallback for one that got lost.
     """
 
     tiling: SkyTiling = DEFAULT_TILING
     block_timeout: float | None = None
-    poll_min: float = 0.05
+    poll_min: float = 0.02
     poll_max: float = 30.0
+    event_grace: float = 1.0
 
     def timeout_for(self, block: Block) -> float:
         """The timeout of one block."""
@@ -317,7 +324,9 @@ def _wait(
     last: BatchStackStatus | None = None
     misses = 0  # polls in a row that gave no usable time estimate
     while True:
+        sent = clock.now()
         status = seestar.batch_stack_status()
+        answered = clock.now()
         if _informative(status):
             assert status is not None
             progress.stack_progress(status)
@@ -325,12 +334,15 @@ def _wait(
                 return status
             last = status
         misses = 0 if _estimate(status) > 0 else misses + 1
-        left = timeout - (clock.now() - started).total_seconds()
+        left = timeout - (answered - started).total_seconds()
         if left <= 0:
             raise _timed_out(timeout, last)
-        pushed = _wait_for_next_poll(
-            seestar, clock, progress, _interval(status, misses, options), left, options
-        )
+        seconds = _interval(status, misses, options)
+        if misses == 0:
+            # The estimate was made about half a round trip ago, and the next poll reaches the
+            # device half a round trip after it is sent: send it one round trip early.
+            seconds = max(options.poll_min, seconds - (answered - sent).total_seconds())
+        pushed = _wait_for_next_poll(seestar, clock, progress, seconds, left, options)
         if pushed is not None:
             return pushed
 
@@ -375,7 +387,8 @@ def _wait_for_next_poll(
     """Sleep until the next poll is due; with pushed events, take the state they carry.
 
     Returns a terminal status an event carried (no poll needed), else ``None`` when the next
-    poll is due. A ``working`` event moves the poll on by its own ``remaining_sec``.
+    poll is due. A ``working`` event moves the poll to its own ``remaining_sec`` plus
+    ``event_grace``: a device that pushes events is expected to push its end too.
     """
     if not isinstance(seestar, BatchStackEvents):
         clock.sleep(min(seconds, left))
@@ -393,7 +406,8 @@ def _wait_for_next_poll(
             return status
         progress.stack_progress(status)
         if _estimate(status) > 0:  # the event's own estimate moves the next poll
-            deadline = min(end, clock.now() + timedelta(seconds=_interval(status, 0, options)))
+            seconds = _interval(status, 0, options) + options.event_grace
+            deadline = min(end, clock.now() + timedelta(seconds=seconds))
     return None
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from crowdsky.adapters.clock import FakeClock
-from crowdsky.adapters.jsonrpc import Event
+from crowdsky.adapters.clock import FakeClock, SystemClock
+from crowdsky.adapters.jsonrpc import Event, Reply
 from crowdsky.adapters.simulator import SimulatorServer
 
-from .conftest import START, RawClient, small_device
+from .conftest import READ_TIMEOUT, START, RawClient, small_device
 
 Sim = Callable[..., SimulatorServer]
 Connect = Callable[[SimulatorServer], RawClient]
@@ -277,3 +278,38 @@ def test_events_of_many_kinds_come_between_request_and_reply(
     assert [isinstance(m, Event) for m in client.log[:12]] == [True] * 5 + [False] + [True] * 5 + [
         False
     ]
+
+
+# --- the device's worker: a stack ends at its end, not when someone looks --------------------
+
+
+def test_the_complete_event_comes_at_the_end_of_the_stack(
+    tmp_path: Path, make_sim: Sim, connect: Connect
+) -> None:
+    device = small_device(tmp_path, clock=SystemClock(), seconds_per_frame=0.01)
+    # An interval that never runs out here: only the stack's own end can raise the event.
+    client = connect(make_sim(device, tmp_path, batch_poll_interval=600.0))
+    _select_all(client)
+    assert client.call("start_batch_stack").ok
+    done = client.wait_event("BatchStack", lambda e: e.get("state") == "complete")
+    assert done.get("stacked_img") == 15
+    assert not any(r.method == "iscope_get_app_state" for r in client.log if isinstance(r, Reply))
+
+
+def test_without_events_the_device_still_finishes_on_its_own(
+    tmp_path: Path, make_sim: Sim, connect: Connect
+) -> None:
+    device = small_device(tmp_path, clock=SystemClock(), seconds_per_frame=0.01)
+    sim = make_sim(device, tmp_path, push_batch_events=False, batch_poll_interval=600.0)
+    client = connect(sim)
+    _select_all(client)
+    assert client.call("start_batch_stack").ok
+    stacks = tmp_path / "MyWorks" / "IC 434"
+    deadline = time.monotonic() + READ_TIMEOUT  # a safety net, not a timed assertion
+    while not list(stacks.glob("DSO_Stacked_15_*.fit")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Written with no status read in between, as a device writes its output when it is done.
+    assert [p.name for p in stacks.glob("DSO_Stacked_15_*_thn.jpg")]
+    entry = client.call("iscope_get_app_state").result["BatchStack"]
+    assert entry["state"] == "complete"
+    assert not any(e.name == "BatchStack" for e in client.events)

@@ -207,6 +207,12 @@ class StackRun:
         Write the output without JPEG companions / without ``RA`` and ``DEC``.
     blank_polls : int
         Status reads still to answer with state ``""``.
+    headers : list of dict or None
+        The kept frames' headers, once the device has read them while the run works (see
+        :meth:`~crowdsky.adapters.device_model.fake.FakeSeestar.poll_events`); ``None`` until
+        then, and the finish reads them itself.
+    final, final_at : BatchStackStatus or None, datetime or None
+        The terminal status and the clock time it was reached.
     """
 
     folder: str
@@ -220,6 +226,7 @@ class StackRun:
     drop_companions: bool = False
     missing_radec: bool = False
     blank_polls: int = 0
+    headers: list[dict[str, Any]] | None = None
     final: BatchStackStatus | None = None
     final_at: datetime | None = None
 
@@ -247,6 +254,24 @@ class StackRun:
         if self.stuck:
             return None
         return self.duration, (TOO_FEW_STARS if not self.kept else None)
+
+    def next_change(self, elapsed: float) -> float | None:
+        """Seconds after ``elapsed`` until the next frame is done or the run ends (``None``: never).
+
+        Examples
+        --------
+        >>> run = StackRun("MyWorks/M 81_sub", ("a.fit", "b.fit"), datetime.now(UTC), 1.0, 2.0)
+        >>> run.next_change(0.0), run.next_change(3.5), run.next_change(9.0)
+        (3.0, 1.5, None)
+        """
+        ending = self.ending()
+        if ending is None or elapsed >= ending[0]:
+            return None
+        end = ending[0]
+        if self.per_frame_s > 0:
+            step = math.floor(max(0.0, elapsed - self.setup_s) / self.per_frame_s) + 1
+            end = min(end, self.setup_s + self.per_frame_s * step)
+        return max(0.0, end - elapsed)
 
     def working(self, elapsed: float) -> BatchStackStatus:
         """The ``working`` status ``elapsed`` seconds after the start."""

@@ -365,13 +365,43 @@ class FakeSeestar:
         return state
 
     def poll_events(self) -> None:
-        """Bring the stack up to the clock and push any state change to subscribers.
+        """Work on the stack as the device does in the background, and push any state change.
 
-        Unlike a status read, this does not use up the blank reads after a start.
+        Reads the frames of a working stack once (outside the lock, so status reads are not held
+        up; the finish then only writes its output, as a device finishes when its last frame is
+        done rather than when it is asked), brings the stack up to the clock and pushes any
+        state change to subscribers. Unlike a status read, this does not use up the blank reads
+        after a start.
         """
+        self._read_frames()
         with self._lock:
             self._advance()
         self._deliver()
+
+    def seconds_to_next_change(self) -> float | None:
+        """Clock seconds until the working stack's next frame is done or it ends.
+
+        ``None`` when nothing is due: no stack works, or it is stuck.
+        """
+        with self._lock:
+            run = self._run
+            if run is None or self._state is not StackerState.WORKING:
+                return None
+            return run.next_change((self.clock.now() - run.started).total_seconds())
+
+    def _read_frames(self) -> None:
+        with self._lock:
+            run = self._run
+            if run is None or self._state is not StackerState.WORKING or run.headers is not None:
+                return
+            kept = run.kept
+        try:
+            headers = [self.storage.read_header(path) for path in kept]
+        except StorageError:
+            return  # the finish reads them again and fails the stack with the error
+        with self._lock:
+            if self._run is run:
+                run.headers = headers
 
     def stop_batch_stack(self) -> None:
         """Cancel a working stack (state ``cancel``, no output); harmless otherwise."""
@@ -466,7 +496,7 @@ class FakeSeestar:
     def _complete(self, run: StackRun, at: datetime) -> BatchStackStatus:
         kept = run.kept
         try:
-            headers = [self.storage.read_header(path) for path in kept]
+            headers = run.headers or [self.storage.read_header(path) for path in kept]
         except StorageError as exc:
             return BatchStackStatus(
                 BatchStackState.FAIL, total_img=run.total, error=str(exc), code=-1

@@ -103,7 +103,9 @@ class SimulatorOptions:
     missing_folder_pages : int
         ``get_img_file_page_number`` result for a folder that does not exist.
     batch_poll_interval : float
-        Seconds between the device polls that turn batch-stack progress into events.
+        Longest time the device's worker waits before it looks at the batch stack again; it
+        also looks when the stack starts and when its next frame is due or it ends (by the
+        device's clock), so events and the finish come at once on a real-time clock.
     silent_methods : frozenset of str
         Methods never answered (a busy scope ignoring ``get_verify_str``, §2.2).
     half_open_after : int or None

@@ -11,10 +11,13 @@ write and cuts large writes in pieces with tiny pauses, as the device does (§1.
 
 Two server threads feed every outbox: the chatter of a working device (``PiStatus`` with partial
 fields and, with ``event_variety``, events of many other kinds, see
-:mod:`~crowdsky.adapters.simulator.traffic`), and a ticker that polls the device so that a batch
-stack in progress, whose state the device only computes when asked, turns into ``BatchStack``
-events. With ``events_before_reply`` each reply is also preceded by that many such events on its
-own connection.
+:mod:`~crowdsky.adapters.simulator.traffic`), and the device's worker. The device model computes a
+batch stack's state only when asked; the worker asks for it as a device works in the background:
+it reads the frames once a stack starts, and wakes when the next frame is done or the stack ends
+(``batch_poll_interval`` at the latest, for a device on a fake clock), so a stack finishes, writes
+its output and, with ``push_batch_events``, pushes its ``complete`` event at its end rather than
+on the next tick of a fixed-interval poll. With ``events_before_reply`` each reply is also
+preceded by that many such events on its own connection.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ _SIDE_EFFECTS = frozenset({"start_batch_stack", "stop_batch_stack"})
 #: large enough that a quick heartbeat goes out whole, small enough that listings are split.
 _SPLIT_OVER = 256
 _JOIN_TIMEOUT = 5.0
+#: The device worker never wakes sooner than this after its last look (no busy loop when the
+#: clock is a hair short of a stack's next step).
+_WORKER_MIN_WAIT = 0.001
 
 
 class _Connection:
@@ -251,10 +257,10 @@ class RpcServer:
         self._threads = [threading.Thread(target=self._accept_loop, daemon=True, name="sim-accept")]
         if options.pistatus_interval:
             self._threads.append(threading.Thread(target=self._pistatus_loop, daemon=True))
-        self._unsubscribe = None
-        if options.push_batch_events:
-            self._unsubscribe = device.subscribe(self._on_device_event)
-            self._threads.append(threading.Thread(target=self._ticker_loop, daemon=True))
+        # Set on every change of the batch stack (a start above all): the worker looks again.
+        self._device_changed = threading.Event()
+        self._unsubscribe = device.subscribe(self._on_device_event)
+        self._threads.append(threading.Thread(target=self._worker_loop, daemon=True))
 
     @property
     def client_count(self) -> int:
@@ -270,11 +276,11 @@ class RpcServer:
     def close(self) -> None:
         """Stop listening, close every connection and stop the event threads."""
         self._stop.set()
+        self._device_changed.set()
         with contextlib.suppress(OSError):
             # Wakes a blocked accept() at once (Linux); the accept timeout covers the rest.
             self._listener.shutdown(socket.SHUT_RDWR)
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        self._unsubscribe()
         for thread in self._threads:
             if thread.ident is not None:
                 thread.join(_JOIN_TIMEOUT)
@@ -328,6 +334,9 @@ class RpcServer:
             self._held.frames = None
 
     def _on_device_event(self, event: dict[str, Any]) -> None:
+        self._device_changed.set()
+        if not self.options.push_batch_events:
+            return
         frame = encode_event(str(event["Event"]), event, timestamp=self.timestamp())
         held = getattr(self._held, "frames", None)
         if held is not None:
@@ -385,9 +394,17 @@ class RpcServer:
         while not self._stop.wait(interval):
             self.broadcast_event(*mix.next())
 
-    def _ticker_loop(self) -> None:
-        while not self._stop.wait(self.options.batch_poll_interval):
-            # A storage failure inside the device must not kill the ticker; the client sees
+    def _worker_loop(self) -> None:
+        while not self._stop.is_set():
+            due = self.device.seconds_to_next_change()
+            wait = self.options.batch_poll_interval
+            if due is not None:
+                wait = min(wait, max(due, _WORKER_MIN_WAIT))
+            self._device_changed.wait(wait)
+            self._device_changed.clear()
+            if self._stop.is_set():
+                return
+            # A storage failure inside the device must not kill the worker; the client sees
             # it as a failed stack anyway.
             with contextlib.suppress(CrowdskyError):
                 self.device.poll_events()
