@@ -143,6 +143,8 @@ class HttpFiles:
                     return _parse(_read_until_end(chunks, path), path)
                 total = _check_content_range(reply, start, path)
                 _read_at_most(chunks, buffer, start + want)
+                if _content_length(reply) in range(want + 1):
+                    _drain(chunks)  # to the end of the answer: the connection is kept for reuse
             end = _header_end(buffer, path)
             if end is not None:
                 return _parse(bytes(buffer[:end]), path)
@@ -292,6 +294,12 @@ def _read_at_most(chunks: Iterable[Piece], buffer: bytearray, limit: int) -> Non
         buffer += chunk[: limit - len(buffer)]
         if len(buffer) >= limit:
             return
+
+
+def _drain(chunks: Iterable[Piece]) -> None:
+    """Read an answer to its end (nothing, or what is left of a short range) and drop it."""
+    for _ in chunks:
+        pass
 
 
 def _read_until_end(chunks: Iterable[Piece], path: str) -> bytes:
