@@ -40,6 +40,7 @@ from crowdsky.adapters.fits_transfer import (
     save_stream,
 )
 from crowdsky.adapters.http_body import body_pieces
+from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.domain.device_paths import check_path
 from crowdsky.errors import SeestarConnectionError, StorageError
 
@@ -327,9 +328,15 @@ def _header_end(buffer: bytes | bytearray, path: str) -> int | None:
 
 
 def _parse(data: bytes, path: str) -> dict[str, Any]:
-    """Header cards as a dict; astropy's warnings about odd cards are not the caller's concern."""
+    """Header cards as a dict: plain cards read directly, anything else by astropy.
+
+    astropy's warnings about odd cards are not the caller's concern.
+    """
     try:
         text = data.decode("ascii")
+        plain = plain_cards(text)
+        if plain is not None:
+            return {keyword: _clean(keyword, value) for keyword, value in plain.items()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             header = fits.Header.fromstring(text)
