@@ -189,7 +189,13 @@ def test_the_fast_card_reader_reads_a_seestar_sub_header() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["CPLX    = (1.0, 2.0)", "LONG    = 'abc&'", "HIERARCH ESO X = 1", "LOWER   = 1e5", "odd     = 1"],
+    [
+        "CPLX    = (1.0, 2.0)",
+        "LONG    = 'abc&'",
+        "HIERARCH ESO X = 1",
+        "LOWER   = 1e5",
+        "odd     = 1",
+    ],
 )
 def test_the_fast_card_reader_leaves_other_cards_to_astropy(line: str) -> None:
     assert plain_cards(header_bytes(line).decode("ascii")) is None
