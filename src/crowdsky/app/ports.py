@@ -30,6 +30,7 @@ __all__ = [
     "BatchStackState",
     "BatchStackStatus",
     "Clock",
+    "ConcurrentHeaderReads",
     "DeviceChecks",
     "DeviceIdentity",
     "DeviceTime",
@@ -242,6 +243,20 @@ class Seestar(Protocol):
 
     def download(self, path: str, dest: Path) -> Path:
         """Copy the file at ``path`` to the local file ``dest``, atomically; return ``dest``."""
+        ...
+
+
+@runtime_checkable
+class ConcurrentHeaderReads(Protocol):
+    """Optional: a Seestar whose ``read_header`` may run in several threads at once.
+
+    The network adapter reads headers over a pool of HTTP connections: planning asks for this
+    many at a time instead of one after another.
+    """
+
+    @property
+    def concurrent_header_reads(self) -> int:
+        """How many header reads may be in flight at once (1: one after another)."""
         ...
 
 
