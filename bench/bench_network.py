@@ -2,7 +2,8 @@
 
 Run: ``python bench/bench_network.py`` (``... 10``: a 10-block night; ``... transfers``: only the
 Seestar-side downloads against a raw-socket client; ``... night [blocks]``: only the night of
-issue 12, with and without pushed events). Prints one line per measurement: the listing
+issue 12, with and without pushed events; ``... inventory``: only planning's header reads against
+the listing alone). Prints one line per measurement: the listing
 of one folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
 ``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires, and
@@ -276,6 +277,14 @@ def main() -> None:
     if sys.argv[1:] == ["transfers"]:
         with tempfile.TemporaryDirectory() as tmp:
             transfers(Path(tmp))
+        return
+    if sys.argv[1:] == ["inventory"]:
+        private, public = generate_test_keypair()
+        with tempfile.TemporaryDirectory() as tmp:
+            key = Path(tmp) / "key.pem"
+            key.write_bytes(private)
+            for split in (False, True):
+                inventory(Path(tmp), key, public, split)
         return
     private, public = generate_test_keypair()
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,6 +37,7 @@ class FileServer:
         self.stall_after: int | None = None  # bytes of body, then wait for `release`
         self.release = threading.Event()
         self.requests: list[tuple[str, str | None]] = []  # (raw path, Range header)
+        self.peers: list[object] = []  # the client address each request came from
         self.statuses: list[int] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(
@@ -70,6 +71,7 @@ class FileServer:
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, self.headers.get("Range")))
+                server.peers.append(self.client_address)
                 local = server.root / unquote(self.path.lstrip("/"))
                 if not local.is_file():
                     self._head(404, 0)
@@ -259,6 +261,17 @@ def test_header_longer_than_the_first_range(
         assert set(server.statuses) == {206}
     else:
         assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("path", [SUB, "MyWorks/Long/long_header.fit", "MyWorks/Small/small.fit"])
+def test_header_reads_keep_one_connection(server: FileServer, path: str) -> None:
+    """A range read to the end of its answer leaves the connection for the next read."""
+    with httpx.Client(timeout=10) as client:
+        files = HttpFiles(server.url, client=client)
+        for _ in range(3):
+            assert files.read_header(path)["NAXIS"] == 2
+    assert len(server.requests) >= 3
+    assert len(set(server.peers)) == 1
 
 
 def test_small_file_and_padded_strings(server: FileServer, files: HttpFiles) -> None:

@@ -8,6 +8,7 @@ target (planning) or the block (naming) is reported failed, never planned or nam
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -157,3 +158,64 @@ def test_an_unreadable_sub_header_is_not_named_hp000000(
     assert not [f for f in crowdsky_files(device) if "HP000000" in f]
     assert all("IC 434_sub" in (b["error"] or "") for b in result["blocks"])
     assert len([n for n in stack_outputs(device) if n.endswith(".fit")]) == 3
+
+
+# --- reads in parallel ---------------------------------------------------------------------------
+
+
+class ParallelReads(FakeSeestar):
+    """A device that takes several header reads at once; records each read and its thread."""
+
+    concurrent_header_reads = 4
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.reads: list[tuple[str, str]] = []
+
+    def read_header(self, path: str) -> dict[str, object]:
+        self.reads.append((path, threading.current_thread().name))
+        return super().read_header(path)
+
+
+def night_on(device: FakeSeestar, add_run: AddRun) -> FakeSeestar:
+    spec_night(lambda *a, **k: add_run(*a, on=device, **k))  # type: ignore[arg-type]
+    add_run(datetime(2026, 2, 27, 22, 0, 5, tzinfo=UTC), 40, target="M 42", radec=M42, on=device)
+    return device
+
+
+def test_parallel_header_reads_plan_the_same_blocks(
+    clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    parallel = night_on(ParallelReads(clock=clock, zone="Europe/Vienna"), add_run)
+    one_by_one = night_on(FakeSeestar(clock=clock, zone="Europe/Vienna"), add_run)
+    planned = [
+        Crowdsky(device, clock, progress, host_zone=NEW_YORK).find_unstacked_blocks("IC 434")
+        for device in (parallel, one_by_one)
+    ]
+    assert planned[0] == planned[1]
+    assert [b["chunk_key"] for b in planned[0]] == SPEC_KEYS
+    raw_reads = [thread for path, thread in parallel.reads if "_sub/" in path]
+    assert len(raw_reads) > 1
+    assert all(thread.startswith("crowdsky-headers") for thread in raw_reads)
+
+
+def test_parallel_reads_fail_the_target_at_the_first_unreadable_header(
+    clock: FakeClock, add_run: AddRun, progress: CollectingProgress
+) -> None:
+    """The same failure as one read after another: the first in order, after its retries."""
+    parallel = night_on(
+        ParallelReads(clock=clock, zone="Europe/Vienna", report_zone=False), add_run
+    )
+    one_by_one = night_on(
+        FakeSeestar(clock=clock, zone="Europe/Vienna", report_zone=False), add_run
+    )
+    failed = []
+    for device in (parallel, one_by_one):
+        device.faults.read_fails = in_folder("IC 434_sub")  # type: ignore[assignment]
+        app = Crowdsky(device, clock, progress, host_zone=NEW_YORK)
+        with pytest.raises(HeaderReadError, match="could not be read") as caught:
+            app.find_unstacked_blocks("IC 434")
+        assert caught.value.attempts == 3
+        failed.append(caught.value.path)
+    assert failed[0] == failed[1]
+    assert Counter(path for path, _ in parallel.reads)[failed[0]] == 3

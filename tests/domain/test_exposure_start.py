@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from crowdsky.domain import (
     BOUNDARY_MARGIN_S,
+    LATER_START_MARGIN_S,
     SAVE_DELAY_S,
     RawFrame,
     block_bounds,
@@ -39,6 +40,8 @@ FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 # 21:30 in Vienna (UTC+1) on 2026-02-27: the boundary between chunks .81 and .82.
 BOUNDARY_LOCAL = datetime(2026, 2, 27, 21, 30)
 BOUNDARY = datetime(2026, 2, 27, 20, 30, tzinfo=UTC)
+#: The slowest save (end of exposure to name stamp) the boundary margins allow for.
+SLOWEST_SAVE_S = 24.0
 
 
 def named(local_time: datetime, exposure_s: float = 10.0, filter: str = "LP") -> RawFrame:
@@ -142,15 +145,63 @@ def test_date_obs_wins_over_the_estimate_in_any_zone(
 # --- near_boundary -------------------------------------------------------------------------------
 
 
-def test_near_boundary_lists_exactly_the_frames_within_the_margin() -> None:
-    """10 s subs estimated to start from 30 s before 21:30 to 30 s after it, one a second."""
+def test_near_boundary_lists_exactly_the_frames_within_the_margins() -> None:
+    """10 s subs estimated to start from 30 s before 21:30 to 30 s after it, one a second.
+
+    A start may lie up to 20 s before its estimate (a slow save) but at most 5 s after it (the
+    name is stamped after the exposure ended, to the second below): frames estimated up to 20 s
+    after the boundary or up to 5 s before it are read.
+    """
     by_offset = {k: named(seconds_after_boundary(k + 14)) for k in range(-30, 31)}
     for k, frame in by_offset.items():
         assert frame_utc(frame, VIENNA) == BOUNDARY + timedelta(seconds=k)
+    assert BOUNDARY_MARGIN_S == 20.0
+    assert LATER_START_MARGIN_S == SAVE_DELAY_S + 1 == 5.0
     listed = near_boundary(by_offset.values(), VIENNA, 15)
-    assert listed == tuple(by_offset[k] for k in range(-20, 20))
-    narrow = near_boundary(by_offset.values(), VIENNA, 15, margin_s=5)
-    assert narrow == tuple(by_offset[k] for k in range(-5, 5))
+    assert listed == tuple(by_offset[k] for k in range(-5, 20))
+    narrow = near_boundary(by_offset.values(), VIENNA, 15, margin_s=5, later_s=2)
+    assert narrow == tuple(by_offset[k] for k in range(-2, 5))
+
+
+@given(
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31)),
+    st.integers(min_value=-40, max_value=40),
+    st.one_of(st.sampled_from([0, 1, 999_999]), st.integers(min_value=0, max_value=999_999)),
+    exposures(),
+    st.one_of(
+        st.sampled_from([0.0, SLOWEST_SAVE_S]),
+        st.floats(min_value=0, max_value=SLOWEST_SAVE_S),
+    ),
+    device_zones(),
+    block_minutes(),
+)
+@example(datetime(2026, 2, 27), -1, 999_999, 10.0, SLOWEST_SAVE_S, UTC, 15)
+@example(datetime(2026, 2, 27), 0, 0, 10.99, 0.0, UTC, 15)  # started 4.99 s after its estimate
+def test_a_frame_that_started_in_another_block_than_its_estimate_has_its_header_read(
+    day: datetime,
+    seconds_from_boundary: int,
+    micro: int,
+    exposure_s: float,
+    save_delay_s: float,
+    tz: tzinfo,
+    minutes: int,
+) -> None:
+    """Any save delay from 0 to 24 s: the frame is read whenever its estimate is in another block.
+
+    The exposure starts within 40 s of a block boundary (to the microsecond, as DATE-OBS has
+    it); the name is stamped ``exposure + delay`` later, to the second below, in the device's
+    zone.
+    """
+    boundary, _ = block_bounds(day.replace(tzinfo=UTC), minutes)
+    start = boundary + timedelta(seconds=seconds_from_boundary, microseconds=micro)
+    frame = frame_started_at(start, exposure_s, tz=tz, delay_s=save_delay_s)
+    saved = start + timedelta(seconds=exposure_s + save_delay_s)
+    named_at = local_to_utc(frame.local_time, tz)
+    assume(saved - timedelta(seconds=1) < named_at <= saved)  # not a repeated hour's guess
+    estimated, _ = block_bounds(frame_utc(frame, tz), minutes)
+    started, _ = block_bounds(start, minutes)
+    if estimated != started:
+        assert near_boundary([frame], tz, minutes) == (frame,)
 
 
 def test_near_boundary_depends_on_the_block_length() -> None:
@@ -165,23 +216,25 @@ def test_near_boundary_depends_on_the_block_length() -> None:
     device_zones(),
     block_minutes(),
     st.one_of(st.just(BOUNDARY_MARGIN_S), st.floats(min_value=0.5, max_value=300)),
+    st.one_of(st.just(LATER_START_MARGIN_S), st.floats(min_value=0.5, max_value=300)),
 )
-def test_near_boundary_is_the_frames_closer_than_the_margin(
-    frames: list[RawFrame], tz: tzinfo, minutes: int, margin_s: float
+def test_near_boundary_is_the_frames_closer_than_the_margins(
+    frames: list[RawFrame], tz: tzinfo, minutes: int, margin_s: float, later_s: float
 ) -> None:
-    margin = timedelta(seconds=margin_s)
+    """Listed: estimated less than ``margin_s`` after a boundary or ``later_s`` before one."""
+    earlier, later = timedelta(seconds=margin_s), timedelta(seconds=later_s)
     expected = []
     for frame in frames:
         estimate = frame_utc(frame, tz)
         start, end = block_bounds(estimate, minutes)
-        distance = min(estimate - start, end - estimate)
-        assume(distance != margin)  # which side an exact tie falls on is no matter
-        if distance < margin:
+        assume(estimate - start != earlier)  # which side an exact tie falls on is no matter
+        assume(end - estimate != later)
+        if estimate - start < earlier or end - estimate < later:
             expected.append(frame)
     listed = (
-        near_boundary(frames, tz, minutes)  # the default margin
-        if margin_s == BOUNDARY_MARGIN_S
-        else near_boundary(frames, tz, minutes, margin_s=margin_s)
+        near_boundary(frames, tz, minutes)  # the default margins
+        if (margin_s, later_s) == (BOUNDARY_MARGIN_S, LATER_START_MARGIN_S)
+        else near_boundary(frames, tz, minutes, margin_s=margin_s, later_s=later_s)
     )
     assert listed == tuple(expected)
 

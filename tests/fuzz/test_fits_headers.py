@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from astropy.io import fits
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from crowdsky.adapters.collab.stack_meta import stack_meta
+from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.adapters.seestar.http_files import BLOCK, _parse
 from crowdsky.errors import CrowdskyError, StorageError
 
@@ -105,3 +108,94 @@ def test_stack_meta_gives_meta_or_a_project_error(
     except CrowdskyError:
         return
     assert meta.n_frames_input is None or meta.n_frames_input >= 0
+
+
+plain_values = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda x: f"{x!r}".upper()),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda x: f"{x:.6E}".replace("E", "D")),
+    st.sampled_from(["T", "F", "", "1.", ".5", "+3", "-0", "1E5", "1e5", "(1.0, 2.0)", "1.5E"]),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60).map(
+        lambda t: "'" + t.replace("'", "''") + "'"
+    ),
+)
+plain_lines = st.builds(
+    lambda key, value, comment: f"{key:<8}= {value:>20}{comment}",
+    st.sampled_from([*_KEYS, "FILTER", "EXPTIME", "CCD-TEMP", "X_1"]),
+    plain_values,
+    st.sampled_from(["", " / a comment", "/", " / it's"]),
+)
+
+
+def astropy_cards(data: bytes) -> dict[str, object]:
+    header = fits.Header.fromstring(data.decode("ascii"))
+    return {
+        card.keyword: None
+        if isinstance(card.value, fits.card.Undefined)
+        else card.value.rstrip()
+        if isinstance(card.value, str)
+        else card.value
+        for card in header.cards
+        if card.keyword not in ("", "COMMENT", "HISTORY")
+    }
+
+
+@FUZZ
+@given(st.lists(st.one_of(plain_lines, cards), max_size=8))
+@example(["OBJECT  = 'it''s M 42  '", "EXPTIME =                 10.0"])
+@example(["RA      =            1.5D+01 / deg", "FILTER  = 'LP      '"])
+@example(["DATE-OBS= '2025-09-29T06:01:02.382641'", "GAIN    =                   80"])
+def test_the_fast_card_reader_answers_as_astropy_does(lines: list[str]) -> None:
+    """Where the direct reader answers, astropy reads the same values; else astropy is used."""
+    data = header_bytes(*lines)
+    fast = plain_cards(data.decode("ascii"))
+    if fast is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert fast == astropy_cards(data)
+        assert all(type(fast[k]) is type(v) for k, v in astropy_cards(data).items())
+
+
+def test_the_fast_card_reader_reads_a_seestar_sub_header() -> None:
+    data = header_bytes(
+        "BITPIX  =                   16 / array data type",
+        "NAXIS   =                    2",
+        "NAXIS1  =                 1080",
+        "NAXIS2  =                 1920",
+        "BZERO   =                32768",
+        "DATE-OBS= '2025-09-29T06:01:02.382641' / Image created time",
+        "RA      =            13.633335",
+        "DEC     =            56.775833",
+        "FILTER  = 'LP      '",
+        "COMMENT a comment card",
+        "EQMODE  =                    0",
+    )
+    assert plain_cards(data.decode("ascii")) == {
+        "SIMPLE": True,
+        "BITPIX": 16,
+        "NAXIS": 2,
+        "NAXIS1": 1080,
+        "NAXIS2": 1920,
+        "BZERO": 32768,
+        "DATE-OBS": "2025-09-29T06:01:02.382641",
+        "RA": 13.633335,
+        "DEC": 56.775833,
+        "FILTER": "LP",
+        "EQMODE": 0,
+    }
+    assert _parse(data, "p.fit") == plain_cards(data.decode("ascii"))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "CPLX    = (1.0, 2.0)",
+        "LONG    = 'abc&'",
+        "HIERARCH ESO X = 1",
+        "LOWER   = 1e5",
+        "odd     = 1",
+    ],
+)
+def test_the_fast_card_reader_leaves_other_cards_to_astropy(line: str) -> None:
+    assert plain_cards(header_bytes(line).decode("ascii")) is None

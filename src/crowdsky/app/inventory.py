@@ -3,20 +3,23 @@
 The shell half of planning: everything here reads through the :class:`~crowdsky.app.ports.Seestar`
 port and hands plain data to the domain, which decides. Which headers to read is the domain's
 :class:`~crowdsky.domain.device_time.DeviceTimeSettler`'s call: :func:`load_target` only lists,
-reads what it is asked for (each read retried, see :mod:`crowdsky.app.headers`) and feeds it back.
+reads what it is asked for (each read retried, see :mod:`crowdsky.app.headers`; several at once
+when the Seestar takes :class:`~crowdsky.app.ports.ConcurrentHeaderReads`) and feeds it back.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from crowdsky.app.headers import HEADER_READ_ATTEMPTS, read_header
-from crowdsky.app.ports import Seestar
+from crowdsky.app.ports import ConcurrentHeaderReads, Header, Seestar
 from crowdsky.domain import (
     CoverageKey,
     CrowdskyName,
@@ -121,13 +124,40 @@ def _stacked(seestar: Seestar, target: str) -> list[CrowdskyName]:
 
 
 def _read(seestar: Seestar, paths: Sequence[str], names: Sequence[str]) -> list[HeaderResult]:
-    """Results for ``names`` (at ``paths``), stopping at the first header that cannot be read."""
+    """Results for ``names`` (at ``paths``), stopping at the first header that cannot be read.
+
+    A Seestar that takes :class:`~crowdsky.app.ports.ConcurrentHeaderReads` gets that many
+    reads at once; the results are still taken in order, and at the first that failed (after
+    its retries) no further read is started and the rest are dropped: the answer is the same
+    as one read after another would give, only sooner.
+    """
+    workers = 1
+    if isinstance(seestar, ConcurrentHeaderReads):
+        workers = min(len(paths), seestar.concurrent_header_reads)
+    if workers <= 1:
+        return _results(names, map(functools.partial(_try_read, seestar), paths))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="crowdsky-headers")
+    try:
+        futures = [pool.submit(_try_read, seestar, path) for path in paths]
+        return _results(names, (future.result() for future in futures))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _try_read(seestar: Seestar, path: str) -> Header | HeaderReadError:
+    try:
+        return read_header(seestar, path)
+    except HeaderReadError as exc:
+        return exc
+
+
+def _results(
+    names: Sequence[str], headers: Iterable[Header | HeaderReadError]
+) -> list[HeaderResult]:
     results: list[HeaderResult] = []
-    for name, path in zip(names, paths, strict=True):
-        try:
-            header = read_header(seestar, path)
-        except HeaderReadError as exc:
-            results.append(HeaderUnreadable(name=name, reason=exc.reason))
+    for name, header in zip(names, headers, strict=False):
+        if isinstance(header, HeaderReadError):
+            results.append(HeaderUnreadable(name=name, reason=header.reason))
             break
         results.append(HeaderRead(name=name, date_obs=parse_date_obs(header.get("DATE-OBS"))))
     return results

@@ -31,6 +31,7 @@ __all__ = [
     "BatchStackStatus",
     "ByteProgress",
     "Clock",
+    "ConcurrentHeaderReads",
     "DeviceChecks",
     "DeviceIdentity",
     "DeviceTime",
@@ -253,6 +254,20 @@ class Seestar(Protocol):
         :data:`ByteProgress`); its last call, before this returns, has ``done`` equal to the
         file's size.
         """
+        ...
+
+
+@runtime_checkable
+class ConcurrentHeaderReads(Protocol):
+    """Optional: a Seestar whose ``read_header`` may run in several threads at once.
+
+    The network adapter reads headers over a pool of HTTP connections: planning asks for this
+    many at a time instead of one after another.
+    """
+
+    @property
+    def concurrent_header_reads(self) -> int:
+        """How many header reads may be in flight at once (1: one after another)."""
         ...
 
 

@@ -33,6 +33,7 @@ from crowdsky.domain.outcomes import BlockStatus
 from crowdsky.domain.sky import DEFAULT_TILING, UNKNOWN_PIXEL, SkyTiling, healpix_pixel
 from crowdsky.domain.timekeys import (
     BOUNDARY_MARGIN_S,
+    LATER_START_MARGIN_S,
     MINUTES_PER_DAY,
     SAVE_DELAY_S,
     NightlyOffsets,
@@ -56,6 +57,7 @@ __all__ = [
     "BOUNDARY_MARGIN_S",
     "COMPANION_SUFFIXES",
     "DEFAULT_TILING",
+    "LATER_START_MARGIN_S",
     "MINUTES_PER_DAY",
     "SAVE_DELAY_S",
     "UNKNOWN_PIXEL",

@@ -42,6 +42,7 @@ from crowdsky.errors import PlanError
 
 __all__ = [
     "BOUNDARY_MARGIN_S",
+    "LATER_START_MARGIN_S",
     "MINUTES_PER_DAY",
     "SAVE_DELAY_S",
     "NightlyOffsets",
@@ -72,9 +73,19 @@ _MAX_OFFSET = timedelta(hours=14)
 #: S50 10 s sub is named about 14 s after its ``DATE-OBS``).
 SAVE_DELAY_S = 4.0
 
-#: A frame whose estimated exposure start lies this close to a block boundary has its
-#: ``DATE-OBS`` read, because the save delay varies between frames and models.
+#: How much *earlier* than its estimate (:func:`frame_utc`) a frame's exposure may have started:
+#: a save slower than :data:`SAVE_DELAY_S`, up to 24 s, for the delay varies between frames and
+#: models. A frame this close after a block boundary has its ``DATE-OBS`` read.
 BOUNDARY_MARGIN_S = 20.0
+
+#: How much *later* than its estimate a frame's exposure may have started: at most
+#: :data:`SAVE_DELAY_S` plus one second, whatever the device. The name is stamped when the file
+#: is saved, which is after the exposure ended (``DATE-OBS`` + exposure; the real S50 pair in
+#: the protocol reference §3.5 is named 13.6 s after ``DATE-OBS`` for a 10 s sub), and the
+#: name's seconds are truncated (the save happened up to 1 s after the name's time). So
+#: ``DATE-OBS`` < name + 1 s - exposure = estimate + :data:`SAVE_DELAY_S` + 1 s: a frame estimated
+#: more than this before a boundary started before it, and its header need not be read.
+LATER_START_MARGIN_S = SAVE_DELAY_S + 1.0
 
 
 def check_block_minutes(block_minutes: int) -> int:
@@ -241,22 +252,27 @@ def near_boundary(
     *,
     settled: Callable[[RawFrame, datetime], bool] = lambda frame, block_start: False,
     margin_s: float = BOUNDARY_MARGIN_S,
+    later_s: float = LATER_START_MARGIN_S,
 ) -> tuple[RawFrame, ...]:
     """Frames whose block only their ``DATE-OBS`` can settle.
 
-    Those without ``DATE-OBS`` whose estimated exposure start (:func:`frame_utc`) lies within
-    ``margin_s`` of a block boundary, because the delay between exposure and name stamp varies.
+    Those without ``DATE-OBS`` whose exposure may have started in another block than their
+    estimated start (:func:`frame_utc`) says, because the delay between exposure and name stamp
+    varies: the start may lie up to ``margin_s`` before the estimate (a slow save,
+    :data:`BOUNDARY_MARGIN_S`) and up to ``later_s`` after it (:data:`LATER_START_MARGIN_S`,
+    bounded because a file is named after its exposure ended). So a frame estimated within
+    ``margin_s`` after a boundary or within ``later_s`` before it is listed.
     ``settled(frame, block_start)`` may say that a candidate block needs no decision (it is
     already stacked); a frame is left out when both candidates are settled.
     """
-    margin = timedelta(seconds=margin_s)
+    earlier, later = timedelta(seconds=margin_s), timedelta(seconds=later_s)
     wanted = []
     for frame in frames:
         if frame.date_obs is not None:
             continue
         start = frame_utc(frame, tz)
-        early, _ = block_bounds(start - margin, block_minutes)
-        late, _ = block_bounds(start + margin, block_minutes)
+        early, _ = block_bounds(start - earlier, block_minutes)
+        late, _ = block_bounds(start + later, block_minutes)
         if early != late and not (settled(frame, early) and settled(frame, late)):
             wanted.append(frame)
     return tuple(wanted)

@@ -41,6 +41,7 @@ from crowdsky.adapters.fits_transfer import (
     save_stream,
 )
 from crowdsky.adapters.http_body import body_pieces
+from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.app.ports import ByteProgress
 from crowdsky.domain.device_paths import check_path
 from crowdsky.errors import SeestarConnectionError, StorageError
@@ -145,6 +146,8 @@ class HttpFiles:
                     return _parse(_read_until_end(chunks, path), path)
                 total = _check_content_range(reply, start, path)
                 _read_at_most(chunks, buffer, start + want)
+                if _content_length(reply) in range(want + 1):
+                    _drain(chunks)  # to the end of the answer: the connection is kept for reuse
             end = _header_end(buffer, path)
             if end is not None:
                 return _parse(bytes(buffer[:end]), path)
@@ -299,6 +302,12 @@ def _read_at_most(chunks: Iterable[Piece], buffer: bytearray, limit: int) -> Non
             return
 
 
+def _drain(chunks: Iterable[Piece]) -> None:
+    """Read an answer to its end (nothing, or what is left of a short range) and drop it."""
+    for _ in chunks:
+        pass
+
+
 def _read_until_end(chunks: Iterable[Piece], path: str) -> bytes:
     """Read a full-file body only until the block holding the ``END`` card, then stop."""
     buffer = bytearray()
@@ -324,9 +333,15 @@ def _header_end(buffer: bytes | bytearray, path: str) -> int | None:
 
 
 def _parse(data: bytes, path: str) -> dict[str, Any]:
-    """Header cards as a dict; astropy's warnings about odd cards are not the caller's concern."""
+    """Header cards as a dict: plain cards read directly, anything else by astropy.
+
+    astropy's warnings about odd cards are not the caller's concern.
+    """
     try:
         text = data.decode("ascii")
+        plain = plain_cards(text)
+        if plain is not None:
+            return {keyword: _clean(keyword, value) for keyword, value in plain.items()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             header = fits.Header.fromstring(text)

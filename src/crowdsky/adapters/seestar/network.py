@@ -116,6 +116,11 @@ LISTING_ATTEMPTS: Final = 3
 PathArg = str | os.PathLike[str]
 
 
+#: Header reads in flight at once (:class:`~crowdsky.app.ports.ConcurrentHeaderReads`): a few
+#: HTTP connections hide each read's round trip; more would only queue on the device.
+CONCURRENT_HEADER_READS = 4
+
+
 def _base_url(host: str, port: int) -> str:
     # A bare IPv6 address needs brackets in a URL.
     name = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -376,8 +381,17 @@ class NetworkSeestar:
         return entries
 
     def read_header(self, path: str) -> Header:
-        """The primary FITS header of ``path``, read over HTTP (a few KB, not the whole file)."""
+        """The primary FITS header of ``path``, read over HTTP (a few KB, not the whole file).
+
+        Safe to call from several threads at once: each read takes a connection of the HTTP
+        client's pool (see :attr:`concurrent_header_reads`).
+        """
         return self._files.read_header(path)
+
+    @property
+    def concurrent_header_reads(self) -> int:
+        """Header reads planning may run at once, each on its own HTTP connection."""
+        return CONCURRENT_HEADER_READS
 
     def download(self, path: str, dest: Path, *, on_bytes: ByteProgress | None = None) -> Path:
         """Copy ``path`` to the local file ``dest`` atomically over HTTP; return ``dest``.
