@@ -201,7 +201,7 @@ def synthetic_block(
     *,
     shape: tuple[int, int] = S50_SHAPE,
     seed: int = 13,
-    stars_per_frame: int = 400,
+    stars_per_megapixel: float = 200.0,
     rotation_deg: float = 15.0,
     dither_px: float = 100.0,
     fwhm: tuple[float, float] = (2.5, 4.0),
@@ -226,8 +226,8 @@ def synthetic_block(
         Rows x columns (the S50's ``(1920, 1080)`` by default; smaller for quick tests).
     seed : int
         Seeds the sky, the geometry and every frame's noise.
-    stars_per_frame : int
-        Mean number of stars in one frame's field.
+    stars_per_megapixel : float
+        Mean density of stars (about 400 in an S50 frame by default).
     rotation_deg : float
         Field rotation of the last frame; the ramp is linear over the block.
     dither_px : float
@@ -262,7 +262,7 @@ def synthetic_block(
     centre = ((cols - 1) / 2.0, (rows - 1) / 2.0)
     # Every frame's field lies within this square around the centre of the reference frame.
     reach = math.hypot(cols, rows) / 2.0 + math.sqrt(2.0) * dither_px + 8.0
-    count = round(stars_per_frame * (2.0 * reach) ** 2 / (rows * cols))
+    count = round(stars_per_megapixel * (2.0 * reach) ** 2 / 1e6)
     star_x = rng.uniform(centre[0] - reach, centre[0] + reach, count + saturated_stars)
     star_y = rng.uniform(centre[1] - reach, centre[1] + reach, count + saturated_stars)
     green = np.exp(rng.uniform(math.log(flux[0]), math.log(flux[1]), count))

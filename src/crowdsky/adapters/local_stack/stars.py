@@ -34,10 +34,10 @@ MAX_STARS = 250
 #: sep's flags for a source cut by the image edge (``OBJ_TRUNC``) or blended with another
 #: (``OBJ_MERGED``): either moves its centre.
 _BAD_OBJECT = 0x0001 | 0x0008
-#: A lone pixel this many noise sigmas above all its neighbours, and by this share of its height
-#: above the sky, is a hot pixel or a cosmic-ray hit, not a star.
+#: A pixel this many noise sigmas above all its neighbours but one, and by this share of its
+#: height above the sky, is a hot pixel or a cosmic-ray hit, not a star.
 _HOT_SIGMA = 5.0
-_HOT_SHARE = 0.6
+_HOT_SHARE = 0.7
 _SMOOTH = np.array([0.5, 1.0, 0.5], dtype=np.float32)  # [1,2,1]/2: R + 2G + B per pixel
 
 
@@ -121,8 +121,9 @@ def detect_stars(
     objects = objects[_usable(objects, data, saturation)]
     if objects.size == 0:
         return Stars.none()
-    objects = objects[np.argsort(-objects["flux"], kind="stable")[:max_stars]]
-    return _refined(_luminance(data) - back_full, objects)
+    objects = objects[np.argsort(-objects["flux"], kind="stable")]
+    stars = _refined(_luminance(data) - back_full, objects)
+    return Stars(stars.x[:max_stars], stars.y[:max_stars], stars.flux[:max_stars])
 
 
 def _without_hot_pixels(
@@ -130,24 +131,26 @@ def _without_hot_pixels(
 ) -> NDArray[np.float32]:
     """The mosaic with lone bright pixels replaced by their neighbourhood's median.
 
-    A hot pixel (or a cosmic-ray hit) stands alone: it exceeds the brightest of its eight
-    neighbours by most of its own height above the sky, while the peak of a star of a few pixels
-    FWHM has neighbours at about half its height. Left in, a hot pixel on a star's wing drags the
-    star's centroid by pixels.
+    A hot pixel (or a cosmic-ray hit) stands alone, or with one hot neighbour: it exceeds the
+    second brightest of its eight neighbours by most of its own height above the sky, while a
+    star's peak has several neighbours at about half its height. Left in, a hot pixel on a
+    star's wing drags the star's centroid by pixels.
     """
-    ring = np.ones((3, 3), dtype=np.uint8)
-    ring[1, 1] = 0
-    brightest_neighbour = cv2.dilate(data, ring, borderType=cv2.BORDER_REFLECT)
-    above_neighbours = data - brightest_neighbour
-    lone = (above_neighbours > _HOT_SIGMA * noise) & (above_neighbours > _HOT_SHARE * (data - sky))
-    rows, cols = np.nonzero(lone)
+    rows, cols = np.nonzero(data - sky > _HOT_SIGMA * noise)
     if rows.size == 0:
         return data
     around = np.arange(-1, 2)
     near_rows = np.clip(rows[:, None, None] + around[None, :, None], 0, data.shape[0] - 1)
     near_cols = np.clip(cols[:, None, None] + around[None, None, :], 0, data.shape[1] - 1)
+    patches = data[near_rows, near_cols].reshape(rows.size, 9)
+    centre = patches[:, 4]
+    second = np.partition(np.delete(patches, 4, axis=1), -2, axis=1)[:, -2]
+    above = centre - second
+    lone = (above > _HOT_SIGMA * noise) & (above > _HOT_SHARE * (centre - sky[rows, cols]))
+    if not lone.any():
+        return data
     cleaned = data.copy()
-    cleaned[rows, cols] = np.median(data[near_rows, near_cols].reshape(rows.size, 9), axis=1)
+    cleaned[rows[lone], cols[lone]] = np.median(patches[lone], axis=1)
     return cleaned
 
 
