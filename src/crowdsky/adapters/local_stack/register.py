@@ -149,11 +149,12 @@ def choose_reference(star_lists: Sequence[Stars]) -> int:
 def _asterism_guess(reference: Stars, stars: Stars) -> Similarity | None:
     """The transform astroalign finds by matching triangles of the brightest stars, or None.
 
-    The brightest :data:`CONTROL_POINTS` first (quick), then twice as many if those do not match
-    and both lists have more (a failed search costs about a second: it tries every triangle).
+    The brightest :data:`CONTROL_POINTS` first, then twice as many if those do not match and both
+    frames are rich in stars (a failed search tries every triangle, about a second: a cloudy frame
+    with few stars gets one).
     """
     fewest = min(len(reference), len(stars))
-    for size in (CONTROL_POINTS, 2 * CONTROL_POINTS)[: 2 if fewest > CONTROL_POINTS else 1]:
+    for size in (CONTROL_POINTS, 2 * CONTROL_POINTS)[: 2 if fewest >= 2 * CONTROL_POINTS else 1]:
         try:
             found, _ = astroalign.find_transform(reference.xy()[:size], stars.xy()[:size])
         except (ValueError, RuntimeError, IndexError, TypeError):  # MaxIterError: RuntimeError
