@@ -105,18 +105,21 @@ def detect_stars(
         raise ValueError(f"A raw mosaic is 2-D and at least 8x8 pixels, not {data.shape}.")
     try:
         background = sep.Background(_cell_sums(data))
-        noise = float(background.globalrms)
-        back = np.asarray(background.back(), dtype=np.float32)
-        if not noise > 0.0:  # a constant frame: nothing stands out of it
-            return Stars.none()
-        back_full = _full_size(back, data.shape)
-        data = _without_hot_pixels(data, back_full / 4.0, noise / 2.0)
-        cells = _cell_sums(data)
-        sep.set_extract_pixstack(max(300_000, cells.size))
+    except Exception as exc:  # sep raises bare Exceptions
+        return Stars.none(f"star detection failed: {exc}")
+    noise = float(background.globalrms)
+    if not noise > 0.0:  # a constant frame: nothing stands out of it
+        return Stars.none()
+    back = np.asarray(background.back(), dtype=np.float32)
+    back_full = _full_size(back, data.shape)
+    data = _without_hot_pixels(data, back_full / 4.0, noise / 2.0)
+    cells = _cell_sums(data)
+    sep.set_extract_pixstack(max(300_000, cells.size))  # room for every pixel: no overflow
+    try:
         objects = sep.extract(
             cells - back, threshold, err=noise, minarea=MIN_AREA, filter_kernel=None
         )
-    except Exception as exc:  # sep raises bare Exceptions (buffer or deblending overflow)
+    except Exception as exc:  # sep raises bare Exceptions (deblending overflow)
         return Stars.none(f"star detection failed: {exc}")
     objects = objects[_usable(objects, data, saturation)]
     if objects.size == 0:
