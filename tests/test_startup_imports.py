@@ -54,6 +54,35 @@ def test_no_heavy_library_at_start(code: str) -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_the_help_builds_the_parser_from_the_standard_library_alone() -> None:
+    # ``crowdsky --help`` (and any usage error) needs argparse and the wording, nothing more:
+    # not attrs, and none of the domain, the application or the adapters.
+    code = (
+        "import json, sys\n"
+        "from crowdsky.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "crowdsky.cli_night" in loaded  # the whole parser was built
+    ours = {name for name in loaded if name.startswith("crowdsky")}
+    assert ours == {
+        "crowdsky",
+        "crowdsky.errors",
+        "crowdsky.cli",
+        "crowdsky.cli_night",
+        "crowdsky.cli_wording",
+    }
+    assert loaded.isdisjoint({"attr", "attrs", *HEAVY}), sorted(loaded & {"attr", "attrs"})
+
+
 def test_a_fits_read_still_brings_astropy() -> None:
     # The other side: the check above would pass vacuously if nothing could load astropy.
     loaded = _top_level_modules(

@@ -35,9 +35,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from crowdsky.app.progress import RelayedProgress
 from crowdsky.cli_wording import (
     PREFLIGHT_FIXES,
     CommandRun,
@@ -45,7 +42,6 @@ from crowdsky.cli_wording import (
     first_sentence,
     interrupted_line,
 )
-from crowdsky.domain.preflight import Link, Problem
 from crowdsky.errors import (
     ConfigError,
     CrowdskyError,
@@ -62,35 +58,11 @@ if TYPE_CHECKING:
     from crowdsky.app.config import Settings
     from crowdsky.app.ports import Progress, Seestar
     from crowdsky.app.service import Crowdsky
+    from crowdsky.domain.preflight import Link
 
 __all__ = ["main"]
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class _CountingProgress(RelayedProgress):
-    """Progress that also counts blocks begun and renamed, for the line after Ctrl-C."""
-
-    def __init__(self, inner: Progress, run: CommandRun) -> None:
-        super().__init__(inner)
-        self._run = run
-
-    def block_started(self, label: str, frames: int) -> None:
-        self._run.blocks_started += 1
-        super().block_started(label, frames)
-
-    def block_finished(self, stacked: bool) -> None:
-        self._run.blocks_done += int(stacked)
-        super().block_finished(stacked)
-
-    def close(self) -> None:
-        close = getattr(self._inner, "close", None)
-        if callable(close):
-            close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Extras of the live display (its summary table) pass through.
-        return getattr(self._inner, name)
 
 
 def _add_wait_option(parser: argparse.ArgumentParser) -> None:
@@ -203,9 +175,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _progress(args: argparse.Namespace) -> Progress:
     from crowdsky import bootstrap
+    from crowdsky.cli_progress import CountingProgress
 
     inner = bootstrap.console_progress(to_stderr=args.json, quiet=args.quiet)
-    return _CountingProgress(inner, args.run)
+    return CountingProgress(inner, args.run)
 
 
 def _emit_json(payload: Any) -> None:
@@ -218,7 +191,9 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
-    if attrs.has(type(value)):
+    if hasattr(type(value), "__attrs_attrs__"):  # attrs.has(), without importing attrs first
+        import attrs
+
         fields = attrs.asdict(value, recurse=False)
         fields.pop("raw", None)
         return _jsonable(fields)
@@ -388,19 +363,20 @@ def _preflight(
     args: argparse.Namespace,
     service: Crowdsky,
     *,
-    links: frozenset[Link] = frozenset(Link),
+    links: frozenset[Link] | None = None,
     check_state: bool = False,
 ) -> None:
-    """Check the links (and, for stacking, that the telescope is idle) before any work.
+    """Check the links (every link by default; and, for stacking, that the telescope is idle).
 
     Prints one line per problem and raises :class:`_NotReady`: exit status 2 for configuration,
     1 for a busy telescope that was left alone.
     """
     from crowdsky.app.preflight import preflight
+    from crowdsky.domain.preflight import Link, Problem
 
     findings = preflight(
         service.seestar,
-        links=links,
+        links=frozenset(Link) if links is None else links,
         check_state=check_state,
         clock=service.clock,
         progress=service.progress,
@@ -415,7 +391,7 @@ def _preflight(
                 file=sys.stderr,
             )
         else:
-            what, fix = PREFLIGHT_FIXES[finding.problem]
+            what, fix = PREFLIGHT_FIXES[finding.problem.value]
             print(f"crowdsky: {what}: {fix}. ({first_sentence(finding.detail)})", file=sys.stderr)
     if findings:
         raise _NotReady(2 if any(f.problem.is_configuration for f in findings) else 1)
@@ -500,6 +476,8 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             "purge deletes CrowdSky_* stacks from the Seestar; add --yes to confirm, or "
             "--dry-run to see what would go."
         )
+    from crowdsky.domain.preflight import Link
+
     with _service(args) as service:
         _preflight(args, service, links=frozenset({Link.CONTROL, Link.RENAME}))
         result = service.purge_crowdsky_stacks(args.target, dry_run=args.dry_run)
@@ -608,6 +586,7 @@ def _server(args: argparse.Namespace) -> HttpCollabServer:
 
 def _cmd_upload(args: argparse.Namespace) -> int:
     from crowdsky import bootstrap
+    from crowdsky.domain.preflight import Link
 
     if args.local_dir is not None and not args.local_dir.is_dir():
         raise _UsageError(f"--local-dir {args.local_dir}: no such folder.")

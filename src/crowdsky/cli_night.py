@@ -26,7 +26,6 @@ from crowdsky.cli import (
     _settings,
 )
 from crowdsky.cli_wording import PREFLIGHT_FIXES, first_sentence
-from crowdsky.domain.preflight import Problem
 from crowdsky.errors import ConfigError, PlanError
 
 if TYPE_CHECKING:
@@ -230,7 +229,7 @@ def print_night(result: dict[str, Any], *, uploading: bool = True) -> None:
 def _preflight_fix(findings: list[dict[str, str]]) -> str:
     """The first pre-flight finding as what is wrong, the option that fixes it, and the detail."""
     finding = findings[0]
-    what, fix = PREFLIGHT_FIXES[Problem(finding["problem"])]
+    what, fix = PREFLIGHT_FIXES[finding["problem"]]
     return f"{what}: {fix}. ({first_sentence(finding['detail'])})"
 
 

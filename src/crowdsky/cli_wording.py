@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from crowdsky.domain.preflight import Problem
-
 __all__ = [
     "CLI_WORDING",
     "PREFLIGHT_FIXES",
@@ -57,21 +55,23 @@ def interrupted_line(run: CommandRun) -> str:
     return "; ".join(parts) + "."
 
 
-#: How to fix each pre-flight problem, in command-line terms: (what is wrong, what to do).
-PREFLIGHT_FIXES = {
-    Problem.CONTROL_UNREACHABLE: (
+#: How to fix each pre-flight problem, in command-line terms: (what is wrong, what to do), by the
+#: :class:`~crowdsky.domain.preflight.Problem`'s value (not the enum, so that the command line
+#: starts without the domain and attrs).
+PREFLIGHT_FIXES: dict[str, tuple[str, str]] = {
+    "control unreachable": (
         "the Seestar does not answer",
         "check --host and --port, and that it is on and on this computer's network",
     ),
-    Problem.KEY: (
+    "key": (
         "the Seestar needs its key",
         "pass --key FILE or set SEESTAR_KEY_PATH to the PEM file with the Seestar app's key",
     ),
-    Problem.FILES_UNREACHABLE: (
+    "files unreachable": (
         "the Seestar's file server does not answer",
         "check --http-port (80 on a Seestar)",
     ),
-    Problem.RENAME_UNAVAILABLE: (
+    "rename unavailable": (
         "files on the Seestar cannot be renamed",
         "mount its 'EMMC Images' share and pass --share DIR, or check --smb-port (445) and "
         "that this computer allows anonymous SMB",

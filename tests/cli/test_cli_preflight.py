@@ -164,3 +164,11 @@ def test_a_busy_telescope_is_left_alone(tmp_path: Path, capsys: pytest.CaptureFi
         assert main(["stack", *args, "--wait", "0.2"]) == 1
         assert "after waiting 0.2 s" in capsys.readouterr().err
         assert _batch_outputs(root) == []
+
+
+def test_every_configuration_problem_has_a_fix_in_command_line_terms() -> None:
+    # The fixes are keyed by the problem's value (the command line starts without the domain).
+    from crowdsky.cli_wording import PREFLIGHT_FIXES
+    from crowdsky.domain.preflight import Problem
+
+    assert set(PREFLIGHT_FIXES) == {p.value for p in Problem if p.is_configuration}
