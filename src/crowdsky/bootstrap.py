@@ -25,9 +25,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from crowdsky.app.config import Settings, merge_settings
-from crowdsky.app.night import NightPorts, Telescope
-from crowdsky.app.night import run_night as _run_night
-from crowdsky.app.night_status import night_status as _night_status
 from crowdsky.app.ports import Clock, Progress, Seestar, StackJournal
 from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
@@ -43,6 +40,7 @@ if TYPE_CHECKING:
     from crowdsky.adapters.device_model import FakeSeestar
     from crowdsky.adapters.local_archive import LocalArchive, StackBlock
     from crowdsky.adapters.seestar import NetworkSeestar
+    from crowdsky.app.night import NightPorts, Telescope
 
 __all__ = [
     "cached_simulator_seestar",
@@ -231,6 +229,8 @@ def local_archive_telescope(
 
     def open_archive() -> Seestar:
         return local_archive_seestar(local_dir, folder, stacker=stacker)
+
+    from crowdsky.app.night import Telescope
 
     return Telescope(str(local_dir), open_archive, resolve_zone(tz), folder=folder)
 
@@ -547,11 +547,15 @@ def network_telescope(
     def connect() -> Seestar:
         return network_seestar(host, key_path=key_path, mounted_share=mounted_share, **options)
 
+    from crowdsky.app.night import Telescope
+
     return Telescope(name or host, connect, resolve_zone(tz))
 
 
 def simulator_telescope(name: str = "simulator", **options: Any) -> Telescope:
     """The built-in in-memory Seestar (:func:`simulator_seestar`) for :func:`run_night`."""
+    from crowdsky.app.night import Telescope
+
     return Telescope(name, lambda: simulator_seestar(**options))
 
 
@@ -578,6 +582,8 @@ def night_ports(
     def prefixed(name: str) -> Progress:
         return PrefixedProgress(printer, f"[{name}] ")
 
+    from crowdsky.app.night import NightPorts
+
     return NightPorts(
         clock=clock if clock is not None else system_clock(),
         local_fits=LocalFitsFiles(),
@@ -602,6 +608,8 @@ def run_night(
 
     ``wait`` is how many seconds a busy telescope is waited for before it is left alone.
     """
+    from crowdsky.app.night import run_night as _run_night
+
     return _run_night(
         telescopes,
         server,
@@ -624,6 +632,8 @@ def night_status(
     min_exptime: float = 240,
 ) -> dict[str, Any]:
     """:func:`crowdsky.app.night_status.night_status` with :func:`night_ports` by default."""
+    from crowdsky.app.night_status import night_status as _night_status
+
     return _night_status(
         telescopes,
         server,

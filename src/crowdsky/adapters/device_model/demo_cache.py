@@ -2,9 +2,12 @@ r"""The demo Seestar that keeps its state between commands: ``crowdsky ... --sim
 
 Each command of the command line is a new process, so an in-memory demo would forget every
 stack between ``crowdsky stack --simulator`` and ``crowdsky plan --simulator``. The cached demo
-lays down the demo night in memory as usual (it is the same every time, and raw sub-frames are
-never changed), but keeps the target folders, where stacks are written, renamed and deleted,
-as real files in a cache folder:
+keeps the target folders, where stacks are written, renamed and deleted, as real files in a
+cache folder. The raw sub-frames stay in memory (nothing may change them): the first command
+lays down the demo night and writes a compact description of its ``*_sub`` folders,
+:data:`NIGHT_INDEX` (names, and per folder the header cards its frames share plus each frame's
+own values), and later commands fill a folder in memory from it only when that folder is first
+used, instead of laying down all 2 427 subs again. The cache folder is
 
 * ``$CROWDSKY_CACHE_DIR/simulator`` when that variable is set, else
 * the platform's user cache folder: ``$XDG_CACHE_HOME/crowdsky/simulator`` or
@@ -12,30 +15,71 @@ as real files in a cache folder:
   ``%LOCALAPPDATA%\crowdsky\Cache\simulator`` on Windows.
 
 The folder is created on first use; ``reset=True`` (``--simulator-reset``) starts over from the
-demo night. Only a folder that holds the marker file :data:`MARKER` is ever cleared.
+demo night. Only a folder that holds the marker file :data:`MARKER` is ever cleared. An index
+written by another version of the demo night, or one that cannot be read, is written anew from
+the demo night (never taken as an empty night).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import threading
+import zlib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.device_model.fake import FakeSeestar
-from crowdsky.adapters.device_model.night import demo_seestar
-from crowdsky.adapters.device_model.storage import DirectoryStorage, MemoryStorage, SplitStorage
-from crowdsky.domain.device_paths import ROOT_FOLDER, is_sub_folder, split_device_path
+from crowdsky.adapters.device_model.fits_files import JPEG_PLACEHOLDER, FitsImage
+from crowdsky.adapters.device_model.night import DEMO_NIGHT, DEMO_TARGETS, demo_seestar
+from crowdsky.adapters.device_model.storage import (
+    Content,
+    DirectoryStorage,
+    MemoryStorage,
+    SplitStorage,
+)
+from crowdsky.app.ports import FileEntry
+from crowdsky.domain.device_paths import (
+    ROOT_FOLDER,
+    is_sub_folder,
+    split_device_path,
+)
 from crowdsky.errors import StorageError
 
-__all__ = ["CACHE_ENV_VAR", "MARKER", "cached_demo_seestar", "simulator_cache_dir"]
+__all__ = [
+    "CACHE_ENV_VAR",
+    "MARKER",
+    "NIGHT_INDEX",
+    "IndexedNightStorage",
+    "cached_demo_seestar",
+    "simulator_cache_dir",
+]
 
 #: Environment variable naming crowdsky's cache folder.
 CACHE_ENV_VAR: Final = "CROWDSKY_CACHE_DIR"
 #: The file that marks a folder as the simulator's own (and safe to clear).
 MARKER: Final = "crowdsky-simulator.txt"
+#: The demo night's raw sub-frame folders, one line each (name, tab, JSON) after a first line
+#: naming the demo night it describes, its device settings, its clock and the CRC-32 of the rest.
+NIGHT_INDEX: Final = "demo-night.jsonl"
+
+_INDEX_FORMAT = 1
+#: The device settings the index keeps, so that the rebuilt device is the one laid down.
+_DEVICE_SETTINGS = (
+    "zone",
+    "report_zone",
+    "firmware",
+    "instrument",
+    "telescope",
+    "seconds_per_frame",
+    "setup_seconds",
+    "start_blank_polls",
+)
 
 
 def _user_cache_dir(env: Mapping[str, str]) -> Path:
@@ -67,11 +111,20 @@ def _clear(folder: Path) -> None:
         return  # not ours (or never made): nothing to clear
     try:
         shutil.rmtree(folder / ROOT_FOLDER, ignore_errors=False)
+        (folder / NIGHT_INDEX).unlink(missing_ok=True)
         (folder / MARKER).unlink()
     except FileNotFoundError:
         pass
     except OSError as exc:
         raise StorageError(f"Cannot reset the simulator's state in {folder}: {exc}") from exc
+
+
+def _demo_fingerprint() -> str:
+    """Names the demo night the code lays down: an index of another one is written anew."""
+    from crowdsky import __version__
+
+    described = repr((DEMO_NIGHT, DEMO_TARGETS)).encode("utf-8")
+    return f"{__version__}:{zlib.crc32(described):08x}"
 
 
 def cached_demo_seestar(
@@ -83,11 +136,12 @@ def cached_demo_seestar(
     ----------
     folder : Path, optional
         The cache folder; :func:`simulator_cache_dir` by default. Created on first use and
-        filled with the demo night's target folders.
+        filled with the demo night's target folders and :data:`NIGHT_INDEX`.
     reset : bool
         Start over: clear what earlier runs did (only in a folder holding :data:`MARKER`).
     **options
-        Passed to :func:`~crowdsky.adapters.device_model.night.demo_seestar`.
+        Passed to :func:`~crowdsky.adapters.device_model.night.demo_seestar`. With any option
+        the night is laid down again in memory (the index describes the default demo only).
 
     Raises
     ------
@@ -97,17 +151,24 @@ def cached_demo_seestar(
     where = Path(folder) if folder is not None else simulator_cache_dir()
     if reset:
         _clear(where)
-    device = demo_seestar(**options)
-    memory = device.storage
-    assert isinstance(memory, MemoryStorage)  # demo_seestar builds in memory
     try:
         stacks = DirectoryStorage(where)
     except OSError as exc:
         raise StorageError(f"Cannot create the simulator's cache folder {where}: {exc}") from exc
-    if not (where / MARKER).is_file():
+    made = (where / MARKER).is_file()
+    index = None if options or not made else _read_index(where / NIGHT_INDEX)
+    if index is not None:
+        return _device_from_index(index, stacks)
+    device = demo_seestar(**options)
+    memory = device.storage
+    assert isinstance(memory, MemoryStorage)  # demo_seestar builds in memory
+    if not made:
         for path, content in memory.items():
             if not is_sub_folder(split_device_path(path)[0]):
                 stacks.put(path, content)
+    if not options:
+        _write_index(where / NIGHT_INDEX, device, memory)
+    if not made:
         try:
             (where / MARKER).write_text(
                 "The state of crowdsky's --simulator; --simulator-reset starts over.\n",
@@ -117,3 +178,218 @@ def cached_demo_seestar(
             raise StorageError(f"Cannot write to the simulator's cache {where}: {exc}") from exc
     device.storage = SplitStorage(raw=memory, other=stacks)
     return device
+
+
+def _device_from_index(index: _NightIndex, stacks: DirectoryStorage) -> FakeSeestar:
+    raw = IndexedNightStorage(index.folders)
+    return FakeSeestar(
+        clock=FakeClock(index.now),
+        storage=SplitStorage(raw=raw, other=stacks),
+        **index.device,
+    )
+
+
+class _NightIndex:
+    """What :data:`NIGHT_INDEX` holds: device settings, the clock, and one line per folder."""
+
+    def __init__(self, device: dict[str, Any], now: datetime, folders: dict[str, str]) -> None:
+        self.device = device
+        self.now = now
+        self.folders = folders
+
+
+def _read_index(path: Path) -> _NightIndex | None:
+    """The index at ``path``; ``None`` when it is missing, unreadable or of another demo night.
+
+    ``None`` makes the caller lay the night down again and rewrite the index, so a bad index
+    costs time, never frames.
+    """
+    try:
+        first, _, body = path.read_text(encoding="utf-8").partition("\n")
+        about = json.loads(first)
+        if about.get("format") != _INDEX_FORMAT or about.get("demo") != _demo_fingerprint():
+            return None
+        if zlib.crc32(body.encode("utf-8")) != about["crc32"]:
+            return None  # cut short or damaged
+        folders = {line[: line.index("\t")]: line for line in body.splitlines()}
+        return _NightIndex(about["device"], datetime.fromisoformat(about["now"]), folders)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _write_index(path: Path, device: FakeSeestar, memory: MemoryStorage) -> None:
+    by_folder: dict[str, list[tuple[str, Content]]] = {}
+    for device_path_, content in memory.items():
+        folder, name = split_device_path(device_path_)
+        if is_sub_folder(folder):
+            by_folder.setdefault(folder, []).append((name, content))
+    body = "".join(f"{folder}\t{_encode_folder(files)}\n" for folder, files in by_folder.items())
+    about = {
+        "format": _INDEX_FORMAT,
+        "demo": _demo_fingerprint(),
+        "device": {name: getattr(device, name) for name in _DEVICE_SETTINGS},
+        "now": device.clock.now().isoformat(),
+        "crc32": zlib.crc32(body.encode("utf-8")),
+    }
+    part = path.with_name(path.name + ".part")
+    try:
+        part.write_text(f"{json.dumps(about)}\n{body}", encoding="utf-8")
+        os.replace(part, path)
+    except OSError as exc:
+        raise StorageError(f"Cannot write to the simulator's cache {path.parent}: {exc}") from exc
+
+
+def _encode_folder(files: list[tuple[str, Content]]) -> str:
+    """One folder as JSON: the cards all its FITS files share, and what each has of its own.
+
+    A file is ``[name, values]`` (the cards that vary, in ``varying`` order), ``[name, values,
+    planes]`` for a stack, ``[name, cards]`` for a file whose cards are not those of the first
+    FITS file, ``[name, null]`` for the JPEG placeholder and ``[name, text]`` for other bytes
+    (latin-1).
+    """
+    images = [content for _, content in files if isinstance(content, FitsImage)]
+    keys = list(images[0].cards) if images else []
+    alike = [image for image in images if list(image.cards) == keys]
+    common = {
+        key: value
+        for key, value in (alike[0].cards.items() if alike else ())
+        if all(image.cards[key] == value for image in alike)
+    }
+    varying = [key for key in keys if key not in common]
+    rows: list[list[Any]] = []
+    for name, content in files:
+        if isinstance(content, bytes):
+            rows.append([name, None if content == JPEG_PLACEHOLDER else content.decode("latin-1")])
+        elif list(content.cards) != keys:
+            rows.append([name, dict(content.cards), content.planes])
+        else:
+            rows.append([name, [content.cards[key] for key in varying], content.planes])
+    return json.dumps({"keys": keys, "common": common, "files": rows}, separators=(",", ":"))
+
+
+def _decode_folder(text: str) -> dict[str, Content]:
+    entry = json.loads(text)
+    common: dict[str, Any] = entry["common"]
+    template = [(key, key in common) for key in entry["keys"]]
+    decoded: dict[str, Content] = {}
+    for name, own, *planes in entry["files"]:
+        if own is None:
+            decoded[name] = JPEG_PLACEHOLDER
+        elif isinstance(own, str):
+            decoded[name] = own.encode("latin-1")
+        else:
+            decoded[name] = FitsImage(_cards(template, common, own), planes=planes[0])
+    return decoded
+
+
+def _listing(text: str, shape: tuple[int, int]) -> list[FileEntry]:
+    """The folder's files and sizes, without making its contents.
+
+    The size of a FITS file depends only on its cards' keys and its planes.
+    """
+    entry = json.loads(text)
+    sizes: dict[int, int] = {}  # planes → size, for the files with the folder's keys
+    keys = dict.fromkeys(entry["keys"])
+    listing = []
+    for name, own, *planes in entry["files"]:
+        if own is None:
+            size = len(JPEG_PLACEHOLDER)
+        elif isinstance(own, str):
+            size = len(own)  # latin-1: one byte a character
+        elif isinstance(own, dict):
+            size = FitsImage(own, planes=planes[0]).size(shape)
+        else:
+            if planes[0] not in sizes:
+                sizes[planes[0]] = FitsImage(keys, planes=planes[0]).size(shape)
+            size = sizes[planes[0]]
+        listing.append(FileEntry(name, size))
+    return sorted(listing, key=lambda e: e.name)
+
+
+def _cards(
+    template: list[tuple[str, bool]], common: dict[str, Any], own: list[Any] | dict[str, Any]
+) -> dict[str, Any]:
+    if isinstance(own, dict):
+        return own
+    values = iter(own)
+    return {key: common[key] if shared else next(values) for key, shared in template}
+
+
+class IndexedNightStorage:
+    """The raw sub-frame folders of :data:`NIGHT_INDEX`, each filled in memory on first use.
+
+    A :class:`~crowdsky.adapters.device_model.storage.DeviceStorage`. A folder is listed from
+    its line of the index; its files are made (header cards in memory) when one of them is
+    first read, checked or changed, and from then on it is a
+    :class:`~crowdsky.adapters.device_model.storage.MemoryStorage` folder like any other.
+
+    Parameters
+    ----------
+    folders : Mapping[str, str]
+        Folder name → its line of the index.
+    """
+
+    def __init__(self, folders: Mapping[str, str]) -> None:
+        self._pending = dict(folders)
+        self._listings: dict[str, list[FileEntry]] = {}
+        self._memory = MemoryStorage()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _json(line: str) -> str:
+        return line[line.index("\t") + 1 :]
+
+    def _fill(self, folder: str) -> None:
+        with self._lock:
+            line = self._pending.pop(folder, None)
+            if line is not None:
+                self._listings.pop(folder, None)
+                self._memory.put_folder(folder, _decode_folder(self._json(line)))
+
+    def _fill_for(self, path: str) -> None:
+        self._fill(split_device_path(path)[0])
+
+    def folders(self) -> list[str]:
+        """Folder names, filled or not, sorted."""
+        with self._lock:
+            return sorted({*self._pending, *self._memory.folders()})
+
+    def files(self, folder: str) -> list[FileEntry]:
+        """Files of ``MyWorks/<folder>`` sorted by name; empty for a missing folder."""
+        with self._lock:
+            line = self._pending.get(folder)
+            if line is not None:
+                if folder not in self._listings:
+                    self._listings[folder] = _listing(self._json(line), self._memory.shape)
+                return list(self._listings[folder])
+        return self._memory.files(folder)
+
+    def exists(self, path: str) -> bool:
+        """True if a file is stored at ``path``."""
+        self._fill_for(path)
+        return self._memory.exists(path)
+
+    def read_header(self, path: str) -> dict[str, Any]:
+        """Primary FITS header; :class:`StorageError` if missing or not FITS."""
+        self._fill_for(path)
+        return self._memory.read_header(path)
+
+    def put(self, path: str, content: Content) -> None:
+        """Store ``content`` at ``path`` (creating the folder, replacing any file)."""
+        self._fill_for(path)
+        self._memory.put(path, content)
+
+    def rename(self, path: str, new_name: str) -> None:
+        """Rename within the folder; :class:`StorageError` if missing or the target exists."""
+        self._fill_for(path)
+        self._memory.rename(path, new_name)
+
+    def delete(self, path: str) -> None:
+        """Delete the file; :class:`StorageError` if it is missing."""
+        self._fill_for(path)
+        self._memory.delete(path)
+
+    def download(self, path: str, dest: Path) -> Path:
+        """Write the file to ``dest`` atomically (via ``dest.part``); return ``dest``."""
+        self._fill_for(path)
+        return self._memory.download(path, dest)

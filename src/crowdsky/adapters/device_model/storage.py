@@ -173,6 +173,15 @@ class MemoryStorage:
         with self._lock:
             self._folders.setdefault(folder, {})[name] = content
 
+    def put_folder(self, folder: str, contents: dict[str, Content]) -> None:
+        """Store many files of one folder at once (names not checked: they come from a store).
+
+        Files of ``folder`` already stored and not in ``contents`` stay.
+        """
+        check_folder(folder)
+        with self._lock:
+            self._folders.setdefault(folder, {}).update(contents)
+
     def rename(self, path: str, new_name: str) -> None:
         """Rename within the folder; :class:`StorageError` if missing or the target exists."""
         folder, name = split_device_path(path)
