@@ -26,7 +26,6 @@ import attrs
 
 from crowdsky.app.config import Settings, merge_settings
 from crowdsky.app.ports import Clock, Progress, Seestar, StackJournal
-from crowdsky.app.server_port import CollabServer
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
 from crowdsky.domain import DEFAULT_TILING, SkyTiling
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from crowdsky.adapters.local_archive import LocalArchive, StackBlock
     from crowdsky.adapters.seestar import NetworkSeestar
     from crowdsky.app.night import NightPorts, Telescope
+    from crowdsky.app.server_port import CollabServer
 
 __all__ = [
     "cached_simulator_seestar",

@@ -92,12 +92,16 @@ def test_any_folder_content_comes_back_as_it_was(tmp_path: Path) -> None:
     for name, content in contents.items():
         memory.put(f"MyWorks/M 42_sub/{name}", content)
     memory.put("MyWorks/M 42/stack.fit", FitsImage({"OBJECT": "M 42"}, planes=3))  # not raw
+    memory.put("MyWorks/M 81_sub/gone.jpg", JPEG_PLACEHOLDER)
+    memory.delete("MyWorks/M 81_sub/gone.jpg")  # an empty folder stays, as on the device
     device = FakeSeestar(storage=memory)
     _write_index(tmp_path / NIGHT_INDEX, device, memory)
     index = _read_index(tmp_path / NIGHT_INDEX)
     assert index is not None
-    storage = IndexedNightStorage(index.folders)
-    assert storage.folders() == ["M 42_sub"]
+    storage = IndexedNightStorage(index.folders, index.shape)
+    assert storage.folders() == ["M 42_sub", "M 81_sub"]
+    assert storage.files("M 81_sub") == []
+    assert not storage.exists("MyWorks/M 81_sub/gone.jpg")
     assert storage.files("M 42_sub") == memory.files("M 42_sub")
     for name in contents:
         path = f"MyWorks/M 42_sub/{name}"

@@ -15,15 +15,16 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from crowdsky.domain.blocks import CoverageKey
-from crowdsky.domain.firmware import Firmware
-from crowdsky.domain.orphans import PendingStack
-from crowdsky.domain.preflight import Link
-from crowdsky.domain.uploads import JournalEntry
+if TYPE_CHECKING:  # in annotations only: a port's user loads what it needs
+    from crowdsky.domain.blocks import CoverageKey
+    from crowdsky.domain.firmware import Firmware
+    from crowdsky.domain.orphans import PendingStack
+    from crowdsky.domain.preflight import Link
+    from crowdsky.domain.uploads import JournalEntry
 
 __all__ = [
     "BatchStackEvents",

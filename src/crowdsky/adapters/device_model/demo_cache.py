@@ -5,9 +5,10 @@ stack between ``crowdsky stack --simulator`` and ``crowdsky plan --simulator``. 
 keeps the target folders, where stacks are written, renamed and deleted, as real files in a
 cache folder. The raw sub-frames stay in memory (nothing may change them): the first command
 lays down the demo night and writes a compact description of its ``*_sub`` folders,
-:data:`NIGHT_INDEX` (names, and per folder the header cards its frames share plus each frame's
-own values), and later commands fill a folder in memory from it only when that folder is first
-used, instead of laying down all 2 427 subs again. The cache folder is
+:data:`NIGHT_INDEX` (names and sizes, and per folder the header cards its frames share plus each
+frame's own values). Later commands list a folder from it and fill the folder in memory only
+when one of its files is first read, instead of laying down all 2 427 subs again. The cache
+folder is
 
 * ``$CROWDSKY_CACHE_DIR/simulator`` when that variable is set, else
 * the platform's user cache folder: ``$XDG_CACHE_HOME/crowdsky/simulator`` or
@@ -181,7 +182,7 @@ def cached_demo_seestar(
 
 
 def _device_from_index(index: _NightIndex, stacks: DirectoryStorage) -> FakeSeestar:
-    raw = IndexedNightStorage(index.folders)
+    raw = IndexedNightStorage(index.folders, index.shape)
     return FakeSeestar(
         clock=FakeClock(index.now),
         storage=SplitStorage(raw=raw, other=stacks),
@@ -192,9 +193,16 @@ def _device_from_index(index: _NightIndex, stacks: DirectoryStorage) -> FakeSees
 class _NightIndex:
     """What :data:`NIGHT_INDEX` holds: device settings, the clock, and one line per folder."""
 
-    def __init__(self, device: dict[str, Any], now: datetime, folders: dict[str, str]) -> None:
+    def __init__(
+        self,
+        device: dict[str, Any],
+        now: datetime,
+        shape: tuple[int, int],
+        folders: dict[str, str],
+    ) -> None:
         self.device = device
         self.now = now
+        self.shape = shape
         self.folders = folders
 
 
@@ -212,23 +220,29 @@ def _read_index(path: Path) -> _NightIndex | None:
         if zlib.crc32(body.encode("utf-8")) != about["crc32"]:
             return None  # cut short or damaged
         folders = {line[: line.index("\t")]: line for line in body.splitlines()}
-        return _NightIndex(about["device"], datetime.fromisoformat(about["now"]), folders)
+        now, shape = datetime.fromisoformat(about["now"]), tuple(about["shape"])
+        return _NightIndex(about["device"], now, (shape[0], shape[1]), folders)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def _write_index(path: Path, device: FakeSeestar, memory: MemoryStorage) -> None:
-    by_folder: dict[str, list[tuple[str, Content]]] = {}
+    by_folder: dict[str, list[tuple[str, Content]]] = {
+        folder: [] for folder in memory.folders() if is_sub_folder(folder)
+    }
     for device_path_, content in memory.items():
         folder, name = split_device_path(device_path_)
         if is_sub_folder(folder):
-            by_folder.setdefault(folder, []).append((name, content))
-    body = "".join(f"{folder}\t{_encode_folder(files)}\n" for folder, files in by_folder.items())
+            by_folder[folder].append((name, content))
+    body = "".join(
+        f"{folder}\t{_encode_folder(files, memory.shape)}\n" for folder, files in by_folder.items()
+    )
     about = {
         "format": _INDEX_FORMAT,
         "demo": _demo_fingerprint(),
         "device": {name: getattr(device, name) for name in _DEVICE_SETTINGS},
         "now": device.clock.now().isoformat(),
+        "shape": memory.shape,
         "crc32": zlib.crc32(body.encode("utf-8")),
     }
     part = path.with_name(path.name + ".part")
@@ -239,14 +253,18 @@ def _write_index(path: Path, device: FakeSeestar, memory: MemoryStorage) -> None
         raise StorageError(f"Cannot write to the simulator's cache {path.parent}: {exc}") from exc
 
 
-def _encode_folder(files: list[tuple[str, Content]]) -> str:
-    """One folder as JSON: the cards all its FITS files share, and what each has of its own.
+def _encode_folder(files: list[tuple[str, Content]], shape: tuple[int, int]) -> str:
+    """One folder: its names (``/`` between them), their sizes, and its contents as JSON.
 
-    A file is ``[name, values]`` (the cards that vary, in ``varying`` order), ``[name, values,
-    planes]`` for a stack, ``[name, cards]`` for a file whose cards are not those of the first
-    FITS file, ``[name, null]`` for the JPEG placeholder and ``[name, text]`` for other bytes
-    (latin-1).
+    The listing needs only the first two, which split fast. The JSON holds the cards all the
+    FITS files share and, per file in name order, what it has of its own: ``[values, planes]``
+    (the cards that vary, in ``keys`` order), ``[cards, planes]`` for a file whose cards are not
+    those of the first FITS file, ``[null]`` for the JPEG placeholder and ``[text]`` for other
+    bytes (latin-1).
     """
+    files = sorted(files)
+    if any(set(name) & set("/\t\n") for name, _ in files):
+        raise StorageError("A file name with '/', a tab or a line break cannot be indexed.")
     images = [content for _, content in files if isinstance(content, FitsImage)]
     keys = list(images[0].cards) if images else []
     alike = [image for image in images if list(image.cards) == keys]
@@ -257,22 +275,31 @@ def _encode_folder(files: list[tuple[str, Content]]) -> str:
     }
     varying = [key for key in keys if key not in common]
     rows: list[list[Any]] = []
-    for name, content in files:
+    for _, content in files:
         if isinstance(content, bytes):
-            rows.append([name, None if content == JPEG_PLACEHOLDER else content.decode("latin-1")])
+            rows.append([None if content == JPEG_PLACEHOLDER else content.decode("latin-1")])
         elif list(content.cards) != keys:
-            rows.append([name, dict(content.cards), content.planes])
+            rows.append([dict(content.cards), content.planes])
         else:
-            rows.append([name, [content.cards[key] for key in varying], content.planes])
-    return json.dumps({"keys": keys, "common": common, "files": rows}, separators=(",", ":"))
+            rows.append([[content.cards[key] for key in varying], content.planes])
+    names = "/".join(name for name, _ in files)
+    sizes = ",".join(
+        str(len(content) if isinstance(content, bytes) else content.size(shape))
+        for _, content in files
+    )
+    contents = json.dumps({"keys": keys, "common": common, "files": rows}, separators=(",", ":"))
+    return f"{names}\t{sizes}\t{contents}"
 
 
 def _decode_folder(text: str) -> dict[str, Content]:
-    entry = json.loads(text)
+    names, _, contents = text.split("\t")
+    if not names:
+        return {}  # an empty folder
+    entry = json.loads(contents)
     common: dict[str, Any] = entry["common"]
     template = [(key, key in common) for key in entry["keys"]]
     decoded: dict[str, Content] = {}
-    for name, own, *planes in entry["files"]:
+    for name, (own, *planes) in zip(names.split("/"), entry["files"], strict=True):
         if own is None:
             decoded[name] = JPEG_PLACEHOLDER
         elif isinstance(own, str):
@@ -282,28 +309,12 @@ def _decode_folder(text: str) -> dict[str, Content]:
     return decoded
 
 
-def _listing(text: str, shape: tuple[int, int]) -> list[FileEntry]:
-    """The folder's files and sizes, without making its contents.
-
-    The size of a FITS file depends only on its cards' keys and its planes.
-    """
-    entry = json.loads(text)
-    sizes: dict[int, int] = {}  # planes → size, for the files with the folder's keys
-    keys = dict.fromkeys(entry["keys"])
-    listing = []
-    for name, own, *planes in entry["files"]:
-        if own is None:
-            size = len(JPEG_PLACEHOLDER)
-        elif isinstance(own, str):
-            size = len(own)  # latin-1: one byte a character
-        elif isinstance(own, dict):
-            size = FitsImage(own, planes=planes[0]).size(shape)
-        else:
-            if planes[0] not in sizes:
-                sizes[planes[0]] = FitsImage(keys, planes=planes[0]).size(shape)
-            size = sizes[planes[0]]
-        listing.append(FileEntry(name, size))
-    return sorted(listing, key=lambda e: e.name)
+def _listing(text: str) -> list[FileEntry]:
+    """The folder's files and sizes, sorted by name, without making its contents."""
+    names, sizes, _ = text.split("\t")
+    if not names:
+        return []
+    return list(map(FileEntry, names.split("/"), map(int, sizes.split(","))))
 
 
 def _cards(
@@ -327,12 +338,16 @@ class IndexedNightStorage:
     ----------
     folders : Mapping[str, str]
         Folder name → its line of the index.
+    shape : tuple of int
+        The frames' rows and columns, as for
+        :class:`~crowdsky.adapters.device_model.storage.MemoryStorage` (the sizes in the index
+        are those of this shape).
     """
 
-    def __init__(self, folders: Mapping[str, str]) -> None:
+    def __init__(self, folders: Mapping[str, str], shape: tuple[int, int]) -> None:
         self._pending = dict(folders)
         self._listings: dict[str, list[FileEntry]] = {}
-        self._memory = MemoryStorage()
+        self._memory = MemoryStorage(shape)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -360,7 +375,7 @@ class IndexedNightStorage:
             line = self._pending.get(folder)
             if line is not None:
                 if folder not in self._listings:
-                    self._listings[folder] = _listing(self._json(line), self._memory.shape)
+                    self._listings[folder] = _listing(self._json(line))
                 return list(self._listings[folder])
         return self._memory.files(folder)
 
