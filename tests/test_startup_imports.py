@@ -83,6 +83,27 @@ def test_the_help_builds_the_parser_from_the_standard_library_alone() -> None:
     assert loaded.isdisjoint({"attr", "attrs", *HEAVY}), sorted(loaded & {"attr", "attrs"})
 
 
+def test_planning_on_the_simulator_leaves_the_night_and_the_uploads_unloaded() -> None:
+    # ``crowdsky plan --simulator`` (the second time: the simulator is cached) needs the
+    # planning services; ``crowdsky run``'s workflow and the upload decisions load when used.
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from crowdsky.cli import main\n"
+        "for _ in range(2):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        assert main(['plan', 'IC 434', '--simulator']) == 0\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "crowdsky.adapters.device_model.demo_cache" in loaded  # it did plan on the simulator
+    unneeded = {"crowdsky.app.night", "crowdsky.app.night_status", "crowdsky.domain.uploads"}
+    assert loaded.isdisjoint(unneeded), sorted(loaded & unneeded)
+
+
 def test_a_fits_read_still_brings_astropy() -> None:
     # The other side: the check above would pass vacuously if nothing could load astropy.
     loaded = _top_level_modules(
