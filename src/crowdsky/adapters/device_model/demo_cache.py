@@ -245,7 +245,7 @@ def _write_index(path: Path, device: FakeSeestar, memory: MemoryStorage) -> None
         "shape": memory.shape,
         "crc32": zlib.crc32(body.encode("utf-8")),
     }
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")  # two commands at once: two parts
     try:
         part.write_text(f"{json.dumps(about)}\n{body}", encoding="utf-8")
         os.replace(part, path)
