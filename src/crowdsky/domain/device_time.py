@@ -160,6 +160,8 @@ class DeviceTimeSettler:
         self._override, self._device_zone, self._host_zone = override, device_zone, host_zone
         self._block_minutes = check_block_minutes(block_minutes)
         self._read: dict[str, datetime | None] = {}
+        self._current = list(self._listed)  # the listed frames with what was read so far
+        self._where: dict[str, list[int]] | None = None  # their places by name, when needed
         self._unreadable: dict[str, HeaderUnreadable] = {}
         self._asked: tuple[str, ...] = ()
         self._round = _Round.SAMPLES if override is None else _Round.ZONE
@@ -185,8 +187,9 @@ class DeviceTimeSettler:
         for result in results:
             if isinstance(result, HeaderUnreadable):
                 self._unreadable.setdefault(result.name, result)
-            else:
+            elif result.name not in self._read:
                 self._read[result.name] = result.date_obs
+                self._note_read(result.name, result.date_obs)
 
     # --- the rounds: each returns the names to read and the round that follows ------------------
 
@@ -227,14 +230,20 @@ class DeviceTimeSettler:
 
     # --- helpers ---------------------------------------------------------------------------------
 
+    def _note_read(self, name: str, date_obs: datetime | None) -> None:
+        """Give the listed frames called ``name`` (without a ``DATE-OBS`` yet) the one read."""
+        if self._where is None:
+            self._where = {}
+            for index, frame in enumerate(self._listed):
+                self._where.setdefault(frame.name, []).append(index)
+        for index in self._where.get(name, ()):
+            frame = self._listed[index]
+            if frame.date_obs is None:
+                self._current[index] = attrs.evolve(frame, date_obs=date_obs)
+
     def _frames(self) -> tuple[RawFrame, ...]:
         """The listed frames with every ``DATE-OBS`` read so far."""
-        return tuple(
-            attrs.evolve(f, date_obs=self._read[f.name])
-            if f.date_obs is None and f.name in self._read
-            else f
-            for f in self._listed
-        )
+        return tuple(self._current)
 
     def _decided(self) -> ZoneDecision:
         assert self._zone is not None, "the zone is decided in the round before"
