@@ -218,7 +218,21 @@ def _inventory_device(root: Path) -> FakeSeestar:
 
 
 def _serve_device(root: Path, public: bytes, split: bool, latency: float, conn: Connection) -> None:
-    """In a child process: the simulator, as a real Seestar is another machine."""
+    """In a child process: the simulator, as a real Seestar is another machine.
+
+    ``latency`` delays each JSON-RPC reply (the simulator's option) and, patched in here in the
+    child only, each HTTP answer of its file server: every round trip to the device costs it.
+    """
+    if latency:
+        from crowdsky.adapters.simulator import http_server
+
+        plain_get = http_server._Handler.do_GET
+
+        def late_get(handler: Any) -> None:
+            time.sleep(latency)
+            plain_get(handler)
+
+        http_server._Handler.do_GET = late_get  # type: ignore[method-assign]
     device = _inventory_device(root)
     options = SimulatorOptions(
         auth_public_key=public, coalesce_and_split=split, latency=(latency, latency)
@@ -248,7 +262,7 @@ def inventory(
 
     ``own_process``: the simulator runs in a child process, as the real device is another
     machine; otherwise in this one, sharing its interpreter lock with the client. ``latency``:
-    seconds the simulator waits before each JSON-RPC reply (its HTTP file server adds none).
+    seconds the simulator waits before each reply (JSON-RPC, and HTTP in its own process).
     """
     root = base / f"inventory-{split}-{own_process}-{latency}"
     with contextlib.ExitStack() as stack:
