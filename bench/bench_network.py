@@ -8,17 +8,22 @@ of one folder of 3 000 files (150 pages of 20) with the simulator's split writes
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
 ``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires, and
 planning's inventory of a 3 000-sub night (listing plus the headers of the frames near block
-boundaries, :func:`~crowdsky.app.inventory.load_target`) against the listing alone.
+boundaries, :func:`~crowdsky.app.inventory.load_target`) against the listing alone, with the
+headers read while the listing's pages arrive and after it, the simulator in a child process
+(as a real Seestar is another machine) or in this one, and once with 5 ms before each reply.
 """
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -202,32 +207,117 @@ def issue_12(blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES) -> None:
             night(base, key, public, pushed, blocks, frames)
 
 
-def inventory(base: Path, key: Path, public: bytes, split: bool) -> None:
-    """A night of 3 000 real (small) FITS subs at a 13 s cadence: listing vs listing + headers."""
-    root = base / f"inventory-{split}"
+def _inventory_device(root: Path) -> FakeSeestar:
+    """A night of 3 000 real (small) FITS subs at a 13 s cadence."""
     device = FakeSeestar(storage=DirectoryStorage(root))
     first = datetime(2026, 2, 27, 18, 0, 7, tzinfo=UTC)
     for i in range(FILES):
         moment = first + i * timedelta(seconds=13)
         add_sub(device, "Big", 10.0, "LP", moment, 85.25, -2.46, companions=False)
-    options = SimulatorOptions(auth_public_key=public, coalesce_and_split=split)
-    with SimulatorServer(device, root, options=options) as sim, _seestar(sim, key, root) as s:
+    return device
+
+
+def _serve_device(root: Path, public: bytes, split: bool, latency: float, conn: Connection) -> None:
+    """In a child process: the simulator, as a real Seestar is another machine.
+
+    ``latency`` delays each JSON-RPC reply (the simulator's option) and, patched in here in the
+    child only, each HTTP answer of its file server: every round trip to the device costs it.
+    """
+    if latency:
+        from crowdsky.adapters.simulator import http_server
+
+        plain_get = http_server._Handler.do_GET
+
+        def late_get(handler: Any) -> None:
+            time.sleep(latency)
+            plain_get(handler)
+
+        http_server._Handler.do_GET = late_get  # type: ignore[method-assign]
+    device = _inventory_device(root)
+    options = SimulatorOptions(
+        auth_public_key=public, coalesce_and_split=split, latency=(latency, latency)
+    )
+    with SimulatorServer(device, root, options=options) as sim:
+        conn.send((sim.host, sim.rpc_port, sim.http_port, device.zone))
+        conn.recv()  # until told to stop
+
+
+class _NoReadAhead:
+    """The network Seestar without its paged listing: header reads only after the listing."""
+
+    list_files_paged = None
+
+    def __init__(self, seestar: NetworkSeestar) -> None:
+        self._seestar = seestar
+        self.concurrent_header_reads = seestar.concurrent_header_reads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._seestar, name)
+
+
+def inventory(
+    base: Path, key: Path, public: bytes, split: bool, *, own_process: bool, latency: float = 0.0
+) -> None:
+    """Listing alone vs listing + headers (``load_target``), with and without reading ahead.
+
+    ``own_process``: the simulator runs in a child process, as the real device is another
+    machine; otherwise in this one, sharing its interpreter lock with the client. ``latency``:
+    seconds the simulator waits before each reply (JSON-RPC, and HTTP in its own process).
+    """
+    root = base / f"inventory-{split}-{own_process}-{latency}"
+    with contextlib.ExitStack() as stack:
+        if own_process:
+            ours, theirs = multiprocessing.get_context("fork").Pipe()
+            child = multiprocessing.get_context("fork").Process(
+                target=_serve_device, args=(root, public, split, latency, theirs)
+            )
+            child.start()
+            stack.callback(child.join)
+            stack.callback(ours.send, "stop")
+            host, rpc_port, http_port, zone_name = ours.recv()
+        else:
+            device = _inventory_device(root)
+            options = SimulatorOptions(
+                auth_public_key=public, coalesce_and_split=split, latency=(latency, latency)
+            )
+            sim = stack.enter_context(SimulatorServer(device, root, options=options))
+            host, rpc_port, http_port = sim.host, sim.rpc_port, sim.http_port
+            zone_name = device.zone
+        s = stack.enter_context(
+            NetworkSeestar(
+                host,
+                port=rpc_port,
+                http_port=http_port,
+                key_path=key,
+                mounted_share=root,
+                timeout=30.0,
+            )
+        )
         s.connect()
-        alone, planned = [], []
+        zone = ZoneInfo(zone_name)
+        alone, ahead, after = [], [], []
         for _ in range(REPEATS):
             start = time.perf_counter()
             count = len(s.list_files("Big_sub"))
             alone.append(time.perf_counter() - start)
             start = time.perf_counter()
-            found = load_target(s, "Big", zone=ZoneInfo(device.zone))
-            planned.append(time.perf_counter() - start)
+            found = load_target(s, "Big", zone=zone)
+            ahead.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            load_target(_NoReadAhead(s), "Big", zone=zone)  # type: ignore[arg-type]
+            after.append(time.perf_counter() - start)
     assert count == len(found.frames) == FILES
     read = sum(frame.date_obs is not None for frame in found.frames)
-    ratio = statistics.median(planned) / statistics.median(alone)
+    base_ms = statistics.median(alone) * 1000
+    where = "its own process" if own_process else "this process"
     print(
-        f"inventory of {FILES} subs, split writes {'on' if split else 'off'}: listing alone median"
-        f" {statistics.median(alone) * 1000:.0f} ms; listing + {read} headers median"
-        f" {statistics.median(planned) * 1000:.0f} ms; ratio {ratio:.2f}"
+        f"inventory of {FILES} subs, simulator in {where}, {latency * 1000:.0f} ms a reply, split "
+        "writes "
+        f"{'on' if split else 'off'}: listing alone median {base_ms:.0f} ms; listing + {read} "
+        f"headers median {statistics.median(ahead) * 1000:.0f} ms read ahead (ratio "
+        f"{statistics.median(ahead) * 1000 / base_ms:.2f}), "
+        f"{statistics.median(after) * 1000:.0f} ms after the listing (ratio "
+        f"{statistics.median(after) * 1000 / base_ms:.2f})"
     )
 
 
@@ -283,8 +373,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             key = Path(tmp) / "key.pem"
             key.write_bytes(private)
-            for split in (False, True):
-                inventory(Path(tmp), key, public, split)
+            for own_process in (True, False):
+                for split in (False, True):
+                    inventory(Path(tmp), key, public, split, own_process=own_process)
+            inventory(Path(tmp), key, public, False, own_process=True, latency=0.005)
         return
     private, public = generate_test_keypair()
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,7 +386,7 @@ def main() -> None:
         for split in (False, True):
             listing(base, key, public, split)
             block_round_trip(base, key, public, split)
-            inventory(base, key, public, split)
+            inventory(base, key, public, split, own_process=True)
         transfers(base)
     issue_12(
         blocks=int(sys.argv[1]) if len(sys.argv) > 1 else NIGHT_BLOCKS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from crowdsky.app.ports import (
     DeviceTime,
     FileEntry,
     FolderEntry,
+    PagedListing,
     Seestar,
 )
 from crowdsky.errors import (
@@ -163,6 +164,35 @@ def test_a_listing_pages_through_every_page(
         {"dir": "MyWorks/M 81_sub", "skip_avi": True}
     ]
     assert sent(server, "get_img_file_page_name") == [{"page": 0}, {"page": 1}, {"page": 2}]
+
+
+def test_a_paged_listing_hands_each_page_over_as_it_arrives(
+    seestar: NetworkSeestar, server: ScriptedServer, device: Device
+) -> None:
+    device.listing["MyWorks/M 81_sub"] = files_of(45)
+    pages: list[tuple[int, list[str]]] = []
+
+    def on_page(page: Sequence[FileEntry]) -> None:
+        asked = len(sent(server, "get_img_file_page_name"))  # pages asked for so far
+        pages.append((asked, [entry.name for entry in page]))
+
+    entries = seestar.list_files_paged("M 81_sub", on_page)
+    assert isinstance(seestar, PagedListing)
+    assert [len(names) for _, names in pages] == [20, 20, 5]
+    assert [asked for asked, _ in pages] == [1, 2, 3]  # each before the next page is asked
+    assert [name for _, names in pages for name in names] == [e.name for e in entries]
+    assert entries == seestar.list_files("M 81_sub")
+
+
+def test_a_paged_listing_that_stays_short_still_raises(
+    seestar: NetworkSeestar, device: Device
+) -> None:
+    device.listing["MyWorks/M 81_sub"] = files_of(45)
+    device.page_count = 5
+    pages: list[Sequence[FileEntry]] = []
+    with pytest.raises(ListingIncompleteError, match="M 81_sub"):
+        seestar.list_files_paged("M 81_sub", pages.append)
+    assert pages  # the pages seen before it proved short were handed over all the same
 
 
 @pytest.mark.parametrize("count", ["3", 3.0, None, "many"])

@@ -5,21 +5,36 @@ port and hands plain data to the domain, which decides. Which headers to read is
 :class:`~crowdsky.domain.device_time.DeviceTimeSettler`'s call: :func:`load_target` only lists,
 reads what it is asked for (each read retried, see :mod:`crowdsky.app.headers`; several at once
 when the Seestar takes :class:`~crowdsky.app.ports.ConcurrentHeaderReads`) and feeds it back.
+
+When the Seestar also hands its listings over page by page
+(:class:`~crowdsky.app.ports.PagedListing`) and the zone is known beforehand (the user's, or the
+one the device reports), the headers the settler will most likely ask for
+(:func:`~crowdsky.domain.device_time.likely_headers`) are read while later pages are still
+arriving. That only moves reads earlier: the settler still decides from the complete listing,
+its questions are answered from the reads already made (reading the rest), a listing that stays
+incomplete still raises before anything is planned, and a header read ahead that could not be
+read fails the target only if the settler asks for it.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from crowdsky.app.headers import HEADER_READ_ATTEMPTS, read_header
-from crowdsky.app.ports import ConcurrentHeaderReads, Header, Seestar
+from crowdsky.app.ports import (
+    ConcurrentHeaderReads,
+    FileEntry,
+    Header,
+    PagedListing,
+    Seestar,
+)
 from crowdsky.domain import (
     CoverageKey,
     CrowdskyName,
@@ -36,6 +51,7 @@ from crowdsky.domain.device_time import (
     HeaderResult,
     HeaderUnreadable,
     NeedHeaders,
+    likely_headers,
 )
 from crowdsky.domain.headers import parse_date_obs
 from crowdsky.errors import DeviceTimeWarning, HeaderReadError, UnknownTargetError
@@ -110,38 +126,9 @@ def device_zone(seestar: Seestar) -> tzinfo | None:
         return None
 
 
-def _raw_frames(seestar: Seestar, folders: Iterable[str]) -> list[tuple[str, RawFrame]]:
-    frames: list[tuple[str, RawFrame]] = []
-    for folder in folders:
-        parsed = parse_raw_names(entry.name for entry in seestar.list_files(folder))
-        frames += ((folder, frame) for frame in parsed)
-    return frames
-
-
 def _stacked(seestar: Seestar, target: str) -> list[CrowdskyName]:
     names = (parse_crowdsky_name(entry.name) for entry in seestar.list_files(target))
     return [crowd for crowd in names if crowd is not None]
-
-
-def _read(seestar: Seestar, paths: Sequence[str], names: Sequence[str]) -> list[HeaderResult]:
-    """Results for ``names`` (at ``paths``), stopping at the first header that cannot be read.
-
-    A Seestar that takes :class:`~crowdsky.app.ports.ConcurrentHeaderReads` gets that many
-    reads at once; the results are still taken in order, and at the first that failed (after
-    its retries) no further read is started and the rest are dropped: the answer is the same
-    as one read after another would give, only sooner.
-    """
-    workers = 1
-    if isinstance(seestar, ConcurrentHeaderReads):
-        workers = min(len(paths), seestar.concurrent_header_reads)
-    if workers <= 1:
-        return _results(names, map(functools.partial(_try_read, seestar), paths))
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="crowdsky-headers")
-    try:
-        futures = [pool.submit(_try_read, seestar, path) for path in paths]
-        return _results(names, (future.result() for future in futures))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _try_read(seestar: Seestar, path: str) -> Header | HeaderReadError:
@@ -149,6 +136,56 @@ def _try_read(seestar: Seestar, path: str) -> Header | HeaderReadError:
         return read_header(seestar, path)
     except HeaderReadError as exc:
         return exc
+
+
+class _HeaderReads:
+    """Header reads for one target: in order, several at once where the Seestar takes that.
+
+    A Seestar that takes :class:`~crowdsky.app.ports.ConcurrentHeaderReads` gets that many
+    reads at once, on a pool kept for the whole target, and may be asked to read ahead
+    (:meth:`read_ahead`). :meth:`results` still takes the results in the order asked for and
+    stops at the first that failed (after its retries): the answer is the same as one read
+    after another would give, only sooner. Leaving the ``with`` block drops reads not started.
+    """
+
+    def __init__(self, seestar: Seestar) -> None:
+        self._seestar = seestar
+        workers = 1
+        if isinstance(seestar, ConcurrentHeaderReads):
+            workers = seestar.concurrent_header_reads
+        self._pool = (
+            ThreadPoolExecutor(workers, thread_name_prefix="crowdsky-headers")
+            if workers > 1
+            else None
+        )
+        self._started: dict[str, Future[Header | HeaderReadError]] = {}
+
+    def __enter__(self) -> _HeaderReads:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def concurrent(self) -> bool:
+        """True when reads run on a pool (and reading ahead is possible)."""
+        return self._pool is not None
+
+    def read_ahead(self, paths: Iterable[str]) -> None:
+        """Start reading ``paths`` now, for :meth:`results` to take later (pool only)."""
+        if self._pool is None:
+            return
+        for path in paths:
+            if path not in self._started:
+                self._started[path] = self._pool.submit(_try_read, self._seestar, path)
+
+    def results(self, paths: Sequence[str], names: Sequence[str]) -> list[HeaderResult]:
+        """Results for ``names`` (at ``paths``), stopping at the first unreadable header."""
+        if self._pool is None:
+            return _results(names, map(functools.partial(_try_read, self._seestar), paths))
+        self.read_ahead(paths)
+        return _results(names, (self._started[path].result() for path in paths))
 
 
 def _results(
@@ -161,6 +198,52 @@ def _results(
             break
         results.append(HeaderRead(name=name, date_obs=parse_date_obs(header.get("DATE-OBS"))))
     return results
+
+
+class _Lister:
+    """Lists sub folders; with a zone to forecast in, reads ahead while pages arrive.
+
+    Frames parsed from the pages are kept by name, so the complete listing is not parsed twice.
+    """
+
+    def __init__(
+        self,
+        seestar: Seestar,
+        reads: _HeaderReads,
+        forecast: Callable[[Sequence[RawFrame]], Iterable[str]] | None,
+    ) -> None:
+        self._seestar = seestar
+        self._reads = reads
+        self._forecast = forecast
+        self._parsed: dict[str, RawFrame | None] = {}
+
+    def frames(self, folders: Iterable[str]) -> list[tuple[str, RawFrame]]:
+        """The raw frames of ``folders`` with the folder each was listed in."""
+        frames: list[tuple[str, RawFrame]] = []
+        for folder in folders:
+            frames += ((folder, frame) for frame in self._frames_of(folder))
+        return frames
+
+    def _frames_of(self, folder: str) -> tuple[RawFrame, ...] | list[RawFrame]:
+        seestar = self._seestar
+        if self._forecast is None or not isinstance(seestar, PagedListing):
+            return parse_raw_names(entry.name for entry in seestar.list_files(folder))
+        listed = seestar.list_files_paged(folder, functools.partial(self._on_page, folder))
+        names = [entry.name for entry in listed]
+        self._parse([name for name in names if name not in self._parsed])
+        return [frame for frame in map(self._parsed.__getitem__, names) if frame is not None]
+
+    def _parse(self, names: Sequence[str]) -> list[RawFrame]:
+        frames = parse_raw_names(names)
+        self._parsed.update(dict.fromkeys(names))
+        self._parsed.update((frame.name, frame) for frame in frames)
+        return list(frames)
+
+    def _on_page(self, folder: str, page: Sequence[FileEntry]) -> None:
+        assert self._forecast is not None, "only paged when there is a forecast"
+        fresh = self._parse([entry.name for entry in page if entry.name not in self._parsed])
+        wanted = self._forecast(fresh)
+        self._reads.read_ahead(device_path(folder, name) for name in wanted)
 
 
 def load_target(
@@ -197,21 +280,29 @@ def load_target(
         planned from a guess.
     """
     folders = find_target(seestar, target)
-    listed = _raw_frames(seestar, folders)
-    folder_of = {frame.name: folder for folder, frame in listed}
-    settler = DeviceTimeSettler(
-        [frame for _, frame in listed],
-        stacked=_stacked(seestar, target),
-        override=tz,
-        device_zone=zone,
-        host_zone=host_zone,
-        block_minutes=block_minutes,
-    )
-    step = settler.next_step()
-    while isinstance(step, NeedHeaders):
-        paths = [device_path(folder_of[name], name) for name in step.names]
-        settler.receive_headers(_read(seestar, paths, step.names))
+    stacked = _stacked(seestar, target)
+    expected = tz or zone
+    with _HeaderReads(seestar) as reads:
+        forecast = None
+        if expected is not None and reads.concurrent:
+            forecast = functools.partial(
+                likely_headers, zone=expected, stacked=stacked, block_minutes=block_minutes
+            )
+        listed = _Lister(seestar, reads, forecast).frames(folders)
+        folder_of = {frame.name: folder for folder, frame in listed}
+        settler = DeviceTimeSettler(
+            [frame for _, frame in listed],
+            stacked=stacked,
+            override=tz,
+            device_zone=zone,
+            host_zone=host_zone,
+            block_minutes=block_minutes,
+        )
         step = settler.next_step()
+        while isinstance(step, NeedHeaders):
+            paths = [device_path(folder_of[name], name) for name in step.names]
+            settler.receive_headers(reads.results(paths, step.names))
+            step = settler.next_step()
     if isinstance(step, CannotSettle):
         raise _read_error(step.unreadable[0], folder_of)
     for text in step.warnings:

@@ -40,6 +40,7 @@ __all__ = [
     "FirmwareReport",
     "FolderEntry",
     "LocalFits",
+    "PagedListing",
     "Progress",
     "Seestar",
     "StackJournal",
@@ -269,6 +270,27 @@ class ConcurrentHeaderReads(Protocol):
     @property
     def concurrent_header_reads(self) -> int:
         """How many header reads may be in flight at once (1: one after another)."""
+        ...
+
+
+@runtime_checkable
+class PagedListing(Protocol):
+    """Optional: a Seestar whose listings come in pages, handed over as they arrive.
+
+    The network adapter pages a folder 20 entries at a time over JSON-RPC; planning starts
+    reading the headers of frames already seen while later pages are still on their way.
+    """
+
+    def list_files_paged(
+        self, folder: str, on_page: Callable[[Sequence[FileEntry]], None]
+    ) -> Sequence[FileEntry]:
+        """:meth:`Seestar.list_files`, telling ``on_page`` each page's entries as they arrive.
+
+        Only the returned listing is complete and checked: pages seen before a failure, or
+        seen again when the listing is retried, are a preview and nothing more. The call
+        raises as ``list_files`` does (a listing that stays incomplete raises
+        :class:`~crowdsky.errors.ListingIncompleteError`), and what ``on_page`` raises ends it.
+        """
         ...
 
 

@@ -44,6 +44,7 @@ from crowdsky.domain.timekeys import (
     chunk_key,
     decide_zone,
     near_boundary,
+    needs_date_obs,
     night_samples,
     offset_surprises,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "NeedHeaders",
     "SettleStep",
     "Settled",
+    "likely_headers",
 ]
 
 
@@ -160,6 +162,8 @@ class DeviceTimeSettler:
         self._override, self._device_zone, self._host_zone = override, device_zone, host_zone
         self._block_minutes = check_block_minutes(block_minutes)
         self._read: dict[str, datetime | None] = {}
+        self._current = list(self._listed)  # the listed frames with what was read so far
+        self._where: dict[str, list[int]] | None = None  # their places by name, when needed
         self._unreadable: dict[str, HeaderUnreadable] = {}
         self._asked: tuple[str, ...] = ()
         self._round = _Round.SAMPLES if override is None else _Round.ZONE
@@ -185,8 +189,9 @@ class DeviceTimeSettler:
         for result in results:
             if isinstance(result, HeaderUnreadable):
                 self._unreadable.setdefault(result.name, result)
-            else:
+            elif result.name not in self._read:
                 self._read[result.name] = result.date_obs
+                self._note_read(result.name, result.date_obs)
 
     # --- the rounds: each returns the names to read and the round that follows ------------------
 
@@ -227,14 +232,20 @@ class DeviceTimeSettler:
 
     # --- helpers ---------------------------------------------------------------------------------
 
+    def _note_read(self, name: str, date_obs: datetime | None) -> None:
+        """Give the listed frames called ``name`` (without a ``DATE-OBS`` yet) the one read."""
+        if self._where is None:
+            self._where = {}
+            for index, frame in enumerate(self._listed):
+                self._where.setdefault(frame.name, []).append(index)
+        for index in self._where.get(name, ()):
+            frame = self._listed[index]
+            if frame.date_obs is None:
+                self._current[index] = attrs.evolve(frame, date_obs=date_obs)
+
     def _frames(self) -> tuple[RawFrame, ...]:
         """The listed frames with every ``DATE-OBS`` read so far."""
-        return tuple(
-            attrs.evolve(f, date_obs=self._read[f.name])
-            if f.date_obs is None and f.name in self._read
-            else f
-            for f in self._listed
-        )
+        return tuple(self._current)
 
     def _decided(self) -> ZoneDecision:
         assert self._zone is not None, "the zone is decided in the round before"
@@ -244,8 +255,7 @@ class DeviceTimeSettler:
         return self._decided().tz
 
     def _stacked_already(self, frame: RawFrame, block_start: datetime) -> bool:
-        key = chunk_key(block_start, self._block_minutes)
-        return CoverageKey(frame.target, frame.exposure, frame.filter, key) in self._covered
+        return _is_covered(self._covered, frame, block_start, self._block_minutes)
 
     def _settled(self) -> Settled:
         return Settled(
@@ -263,3 +273,40 @@ _ROUNDS: dict[_Round, Callable[[DeviceTimeSettler], tuple[Iterable[str], _Round]
     _Round.BOUNDARY: DeviceTimeSettler._near_boundary,
     _Round.SURPRISES: DeviceTimeSettler._surprises,
 }
+
+
+def _is_covered(
+    covered: frozenset[CoverageKey], frame: RawFrame, block_start: datetime, block_minutes: int
+) -> bool:
+    """True when the block of ``frame``'s kind starting at ``block_start`` is already stacked."""
+    key = chunk_key(block_start, block_minutes)
+    return CoverageKey(frame.target, frame.exposure, frame.filter, key) in covered
+
+
+def likely_headers(
+    frames: Sequence[RawFrame],
+    zone: tzinfo,
+    *,
+    stacked: Sequence[CrowdskyName] = (),
+    block_minutes: int = 15,
+) -> tuple[str, ...]:
+    """Names among ``frames`` whose headers the settler will ask for if ``zone`` holds.
+
+    For reading ahead while a listing is still coming in: a settler given ``zone`` as override,
+    or as device zone that the night samples confirm, asks for the frames of a repeated or
+    skipped hour (:func:`~crowdsky.domain.timekeys.needs_date_obs`) and those near a block
+    boundary whose candidate blocks are not both stacked
+    (:func:`~crowdsky.domain.timekeys.near_boundary`), and each of these depends on the frame
+    alone. This is only a forecast: what the settler asks for is what must be read, and a
+    header read ahead that it never asks for is simply not used.
+    """
+    check_block_minutes(block_minutes)
+    covered = frozenset(coverage_key_of(name, zone) for name in stacked)
+    unclear = needs_date_obs(frames, zone)
+    near = near_boundary(
+        frames,
+        zone,
+        block_minutes,
+        settled=lambda frame, start: _is_covered(covered, frame, start, block_minutes),
+    )
+    return tuple(dict.fromkeys(f.name for f in (*unclear, *near)))

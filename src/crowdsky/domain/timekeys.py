@@ -37,7 +37,14 @@ from enum import StrEnum
 
 import attrs
 
-from crowdsky.domain.names import RawFrame
+from crowdsky.domain.local_hours import (
+    EPOCH,
+    HourStarts,
+    exposure_delay_us,
+    night_of_hour,
+    to_us,
+)
+from crowdsky.domain.names import RawFrame, stamp_in_name, times_in_names
 from crowdsky.errors import PlanError
 
 __all__ = [
@@ -222,8 +229,17 @@ def _is_unclear(local_time: datetime, tz: tzinfo) -> bool:
 
 
 def needs_date_obs(frames: Iterable[RawFrame], tz: tzinfo) -> tuple[RawFrame, ...]:
-    """Frames whose UTC time ``tz`` cannot settle without their header's ``DATE-OBS``."""
-    return tuple(f for f in frames if f.date_obs is None and _is_unclear(f.local_time, tz))
+    """Frames whose UTC time ``tz`` cannot settle without their header's ``DATE-OBS``.
+
+    A frame of a local hour with one clear offset (:class:`~crowdsky.domain.local_hours.HourStarts`)
+    is settled without looking at its own time.
+    """
+    hours = HourStarts(tz)
+    return tuple(
+        f
+        for f in frames
+        if f.date_obs is None and hours.stamp_seconds(f) is None and _is_unclear(f.local_time, tz)
+    )
 
 
 def frame_utc(frame: RawFrame, tz: tzinfo) -> datetime:
@@ -265,17 +281,38 @@ def near_boundary(
     ``settled(frame, block_start)`` may say that a candidate block needs no decision (it is
     already stacked); a frame is left out when both candidates are settled.
     """
-    earlier, later = timedelta(seconds=margin_s), timedelta(seconds=later_s)
+    earlier_us, later_us = exposure_delay_us(margin_s), exposure_delay_us(later_s)
+    block_us = check_block_minutes(block_minutes) * 60_000_000
+    hours = HourStarts(tz)
+    delays: dict[float, int] = {}
     wanted = []
     for frame in frames:
         if frame.date_obs is not None:
             continue
-        start = frame_utc(frame, tz)
-        early, _ = block_bounds(start - earlier, block_minutes)
-        late, _ = block_bounds(start + later, block_minutes)
-        if early != late and not (settled(frame, early) and settled(frame, late)):
+        start = _start_us(frame, tz, hours, delays)
+        early = (start - earlier_us) // block_us
+        late = (start + later_us) // block_us
+        if early != late and not (
+            settled(frame, _block_start(early, block_us))
+            and settled(frame, _block_start(late, block_us))
+        ):
             wanted.append(frame)
     return tuple(wanted)
+
+
+def _start_us(frame: RawFrame, tz: tzinfo, hours: HourStarts, delays: dict[float, int]) -> int:
+    """:func:`frame_utc` of a frame without ``DATE-OBS``, in microseconds since the epoch."""
+    stamp = hours.stamp_seconds(frame)
+    if stamp is None:
+        return to_us(frame_utc(frame, tz))
+    delay = delays.get(frame.exposure_s)
+    if delay is None:
+        delay = delays[frame.exposure_s] = exposure_delay_us(frame.exposure_s + SAVE_DELAY_S)
+    return stamp * 1_000_000 - delay
+
+
+def _block_start(index: int, block_us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=index * block_us)
 
 
 class NightlyOffsets(tzinfo):
@@ -330,10 +367,37 @@ class NightlyOffsets(tzinfo):
 
 def night_samples(frames: Iterable[RawFrame]) -> tuple[RawFrame, ...]:
     """The first and last frame of every night: the headers worth reading to learn the offset."""
+    listed = frames if isinstance(frames, Sequence) else tuple(frames)
+    if times_in_names(listed):
+        return _night_samples_by_name(listed)
     by_night: dict[date, list[RawFrame]] = {}
-    for frame in sorted(frames, key=lambda f: (f.local_time, f.name)):
+    for frame in sorted(listed, key=lambda f: (f.local_time, f.name)):
         by_night.setdefault(night_of(frame.local_time), []).append(frame)
     picked = {f.name: f for group in by_night.values() for f in (group[0], group[-1])}
+    return tuple(picked.values())
+
+
+def _night_samples_by_name(frames: Sequence[RawFrame]) -> tuple[RawFrame, ...]:
+    """:func:`night_samples` of frames whose times are their names': stamps compare as text."""
+    bounds: dict[date, tuple[tuple[str, str, RawFrame], tuple[str, str, RawFrame]]] = {}
+    nights: dict[str, date] = {}
+    for frame in frames:
+        stamp = stamp_in_name(frame)
+        assert stamp is not None, "times_in_names said so"
+        night = nights.get(stamp[:11])
+        if night is None:
+            night = nights[stamp[:11]] = night_of_hour(stamp[:11])
+        key = (stamp, frame.name, frame)
+        known = bounds.get(night)
+        if known is None:
+            bounds[night] = (key, key)
+        elif key[:2] < known[0][:2]:
+            bounds[night] = (key, known[1])
+        elif key[:2] >= known[1][:2]:
+            bounds[night] = (known[0], key)
+    picked = {
+        f.name: f for night in sorted(bounds) for f in (bounds[night][0][2], bounds[night][1][2])
+    }
     return tuple(picked.values())
 
 
@@ -395,6 +459,8 @@ def offset_surprises(frames: Sequence[RawFrame], tz: tzinfo) -> tuple[RawFrame, 
         for f in frames
         if _frame_offset(f) is not None and _contradicts(f, tz)
     }
+    if not nights:
+        return ()
     return tuple(f for f in frames if f.date_obs is None and night_of(f.local_time) in nights)
 
 

@@ -326,12 +326,20 @@ class NetworkSeestar:
         return parse_albums(self._rpc.call("get_albums"))
 
     def list_files(self, folder: str) -> list[FileEntry]:
+        """Files of ``MyWorks/<folder>`` (see :meth:`list_files_paged`)."""
+        return self.list_files_paged(folder, None)
+
+    def list_files_paged(
+        self, folder: str, on_page: Callable[[Sequence[FileEntry]], None] | None
+    ) -> list[FileEntry]:
         """Files of ``MyWorks/<folder>``, sorted by name; empty for a folder that does not exist.
 
         Pages of 20 through ``get_img_file_page_number`` and ``get_img_file_page_name`` (§3.3);
         ``.avi`` videos are skipped and sizes converted from KiB to bytes. The listing is
         complete or fails: a dropped link, or fewer entries than the page count promises,
         starts it again (see the module notes), up to :data:`LISTING_ATTEMPTS` times.
+        ``on_page``, if given, is told each page's entries as they arrive, before the listing
+        is known to be complete (the pages of an attempt that came back short included).
 
         Raises
         ------
@@ -345,7 +353,7 @@ class NetworkSeestar:
         with self._listing:
             for attempt in range(1, LISTING_ATTEMPTS + 1):
                 try:
-                    entries = self._list_once(directory)
+                    entries = self._list_once(directory, on_page)
                 except _ShortListing as short:
                     reason = str(short)
                     log.info(
@@ -356,7 +364,9 @@ class NetworkSeestar:
                 return sorted(entries.values(), key=lambda entry: entry.name)
         raise ListingIncompleteError(directory, LISTING_ATTEMPTS, reason)
 
-    def _list_once(self, directory: str) -> dict[str, FileEntry]:
+    def _list_once(
+        self, directory: str, on_page: Callable[[Sequence[FileEntry]], None] | None
+    ) -> dict[str, FileEntry]:
         """One whole listing of ``directory``, by name; :class:`_ShortListing` when short."""
         try:
             count = parse_page_count(
@@ -374,8 +384,11 @@ class NetworkSeestar:
                 raise _ShortListing(f"the link was replaced before page {index + 1} came back")
             length = page_length(result)
             _check_page(index, count, length)
-            for entry in parse_page(result):
+            page = parse_page(result)
+            for entry in page:
                 entries.setdefault(entry.name, entry)  # twice when the folder grew under us
+            if on_page is not None:
+                on_page(page)
             if count is None and (length or 0) < PAGE_SIZE:
                 break  # no usable page count: a short page is the last one
         return entries

@@ -1,0 +1,92 @@
+"""Name times as integers: one zone lookup per local hour instead of datetime work per frame.
+
+A raw frame's name carries its local wall time to the second (``YYYYMMDD-HHMMSS``). Within one
+local hour a zone almost always keeps one UTC offset, so the UTC second of every frame of that
+hour is the hour's UTC start plus the name's minutes and seconds: :class:`HourStarts` converts
+each distinct hour once and :func:`start_us` gives a frame's estimated exposure start as an
+integer. An hour in which the offset changes, or whose wall times do not all exist once, is
+``None`` and its frames take the datetime way (:func:`~crowdsky.domain.timekeys.frame_utc`),
+frame by frame, as do frames whose local time is not their name's.
+
+The hour is probed at its start, at 15, 30 and 45 minutes and at its last second, in both folds
+and through a round trip to UTC; a change undone between two probes would go unseen (no zone
+has one; the planner in :mod:`crowdsky.domain.blocks` makes the same assumption).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from crowdsky.domain.names import RawFrame, stamp_in_name
+
+__all__ = ["EPOCH", "HourStarts", "exposure_delay_us", "night_of_hour", "to_us"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+_MICROSECOND = timedelta(microseconds=1)
+_PROBES = (*(timedelta(minutes=m) for m in (0, 15, 30, 45)), timedelta(seconds=3599))
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware moment."""
+    return (moment - EPOCH) // _MICROSECOND
+
+
+def exposure_delay_us(seconds: float) -> int:
+    """``timedelta(seconds=seconds)`` in whole microseconds, rounded as ``timedelta`` rounds."""
+    return timedelta(seconds=seconds) // _MICROSECOND
+
+
+def night_of_hour(hour: str) -> date:
+    """The observing night (see :func:`~crowdsky.domain.timekeys.night_of`) of ``YYYYMMDD-HH``."""
+    local = datetime(int(hour[:4]), int(hour[4:6]), int(hour[6:8]), int(hour[9:11]))
+    return (local - timedelta(hours=12)).date()
+
+
+class HourStarts(dict[str, int | None]):
+    """UTC seconds since the epoch of each local hour ``YYYYMMDD-HH`` with one clear offset.
+
+    Parameters
+    ----------
+    tz : tzinfo
+        The zone the names' wall times are read in.
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        super().__init__()
+        self.tz = tz
+        self._mmss: dict[str, int] = {}
+
+    def __missing__(self, hour: str) -> int | None:
+        self[hour] = start = self._start(hour)
+        return start
+
+    def _start(self, hour: str) -> int | None:
+        local = datetime(int(hour[:4]), int(hour[4:6]), int(hour[6:8]), int(hour[9:11]))
+        offset = local.replace(tzinfo=self.tz).utcoffset()
+        if offset is None or offset % _SECOND:
+            return None
+        for step in _PROBES:
+            probe = local + step
+            for fold in (0, 1):
+                if probe.replace(tzinfo=self.tz, fold=fold).utcoffset() != offset:
+                    return None
+            back = probe.replace(tzinfo=self.tz).astimezone(UTC).astimezone(self.tz)
+            if back.replace(tzinfo=None) != probe:
+                return None
+        return (local - offset - _NAIVE_EPOCH) // _SECOND
+
+    def stamp_seconds(self, frame: RawFrame) -> int | None:
+        """UTC seconds of a frame's name stamp; ``None`` when it must take the datetime way."""
+        stamp = stamp_in_name(frame)
+        if stamp is None:
+            return None
+        start = self[stamp[:11]]
+        if start is None:
+            return None
+        mmss = stamp[11:]
+        seconds = self._mmss.get(mmss)
+        if seconds is None:
+            seconds = self._mmss[mmss] = int(mmss[:2]) * 60 + int(mmss[2:])
+        return start + seconds
