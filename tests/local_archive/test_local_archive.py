@@ -196,3 +196,27 @@ def test_bad_folders_are_refused_with_what_to_do(tmp_path: Path, night: Path) ->
         archive(night, night / "MyWorks" / "IC 434_sub" / "out")
     with pytest.raises(ConfigError, match="contains the archive"):
         archive(night / "MyWorks", night)
+
+
+def test_progress_counts_frames_as_the_device_does(night: Path) -> None:
+    # The stacker reports steps (twice the frames); the status reports frames, as a Seestar's.
+    local = archive(night)
+    paths = [
+        f"MyWorks/IC 434_sub/{e.name}"
+        for e in local.list_files("IC 434_sub")
+        if e.name.endswith(".fit")
+    ][:4]
+    local.configure_batch_stack("MyWorks/IC 434_sub", paths)
+    local.start_batch_stack()
+    seen = []
+    while (status := local.next_batch_stack_status(10.0)) is not None:
+        seen.append(status)
+        if status.terminal:
+            break
+    working = [s for s in seen if s.state is BatchStackState.WORKING and s.percent > 0]
+    assert working
+    assert {s.total_img for s in working} == {4}
+    assert [s.stacked_img for s in working] == sorted(s.stacked_img for s in working)
+    assert max(s.stacked_img for s in working) == 4
+    assert working[0].stacked_img == 0  # one sub read of four: nothing combined yet
+    assert seen[-1].state is BatchStackState.COMPLETE

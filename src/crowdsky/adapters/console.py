@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+import attrs
+
 from crowdsky.app.ports import BatchStackStatus
 from crowdsky.app.progress import SilentProgress
 
@@ -30,8 +32,26 @@ __all__ = [
     "PrintProgress",
     "QuietProgress",
     "RichProgress",
+    "left_out_lines",
     "summary_table",
 ]
+
+
+def left_out_lines(status: BatchStackStatus) -> list[str]:
+    """One report line per frame the stacker left out, once the stack is complete.
+
+    Examples
+    --------
+    >>> from crowdsky.app.ports import BatchStackState
+    >>> done = BatchStackStatus(
+    ...     BatchStackState.COMPLETE, left_out=(("Light_a.fit", "too few stars (0)"),)
+    ... )
+    >>> left_out_lines(done)
+    ['  left out Light_a.fit: too few stars (0)']
+    """
+    if not status.terminal:
+        return []
+    return [f"  left out {name}: {reason}" for name, reason in status.left_out]
 
 
 class PrintProgress:
@@ -62,7 +82,9 @@ class PrintProgress:
         print(text, file=self.stream, flush=True)
 
     def stack_progress(self, status: BatchStackStatus) -> None:
-        """Rewrite the progress line (terminals only unless asked)."""
+        """Rewrite the progress line (terminals only unless asked); say what was left out."""
+        for text in left_out_lines(status):
+            self.line(text)
         show = self._show if self._show is not None else self.stream.isatty()
         if not show or status.terminal:
             return
@@ -128,8 +150,11 @@ class PrefixedProgress:
         self._inner.line(f"{self._prefix}{text}")
 
     def stack_progress(self, status: BatchStackStatus) -> None:
-        """Pass the reading on when asked to."""
+        """Pass the reading on when asked to; the frames left out are always said."""
+        for text in left_out_lines(status):
+            self.line(text)
         if self._show:
+            status = attrs.evolve(status, left_out=())
             self._inner.stack_progress(status)
 
     def run_planned(self, blocks: int, frames: int, targets: int) -> None:
@@ -295,6 +320,8 @@ class RichProgress:
 
     def stack_progress(self, status: BatchStackStatus) -> None:
         """Move the block's bar: percent, frames, the device's own time left."""
+        for text in left_out_lines(status):
+            self.line(text)
         if self._block is None:
             return
         self._device_left = status.remaining_sec

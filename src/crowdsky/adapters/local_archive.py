@@ -31,8 +31,11 @@ report its zone; a frame near a block boundary has its own ``DATE-OBS`` read.
 
 **The batch stack** runs the stacking function (``crowdsky.adapters.local_stack.stack_block``,
 given as ``load_stacker`` so that its dependencies load only when a block is stacked) in a worker
-thread. Progress comes from its ``on_frame`` callback, as polls (:meth:`batch_stack_status`) and
-as pushed events (:class:`~crowdsky.app.ports.BatchStackEvents`). The stack is written under a
+thread. Progress comes from its ``on_frame(done, total)`` callback (``total`` counts the stacker's
+steps, two per frame: reading and registering, then combining), turned into the device's
+frames and percent, as polls (:meth:`batch_stack_status`) and as pushed events
+(:class:`~crowdsky.app.ports.BatchStackEvents`); the completed status names the frames the
+stacker left out and why (``left_out``). The stack is written under a
 hidden temporary name in ``<output>/<target>/`` and, once complete, renamed (with its
 companions) to the firmware's form ``DSO_Stacked_<kept>_<target>_<exp>_<YYYYMMDD>_<HHMMSS>.fit``
 (this computer's local time), which the application then renames to its CrowdSky name, as it
@@ -521,15 +524,18 @@ class LocalArchive:
         total = len(job.paths)
 
         def on_frame(done: int, of: int) -> None:
+            # The stacker counts steps (``of`` is twice the frames: each frame is read and
+            # registered, then combined); the status counts frames, as the device's does.
+            share = min(1.0, done / of) if of > 0 else 0.0
             elapsed = time.monotonic() - job.started
-            left = elapsed / done * (of - done) if done else None
+            left = elapsed / share * (1.0 - share) if share > 0 else None
             self._publish(
                 job,
                 BatchStackStatus(
                     BatchStackState.WORKING,
-                    percent=100.0 * done / of if of else 0.0,
-                    stacked_img=done,
-                    total_img=of,
+                    percent=100.0 * share,
+                    stacked_img=int(total * share),
+                    total_img=total,
                     remaining_sec=left,
                 ),
             )
@@ -554,6 +560,7 @@ class LocalArchive:
                 remaining_sec=0.0,
                 output_folder=f"{ROOT_FOLDER}/{job.target}",
                 output_files=names,
+                left_out=tuple(result.left_out),
             ),
         )
 

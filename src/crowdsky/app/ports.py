@@ -157,6 +157,10 @@ class BatchStackStatus:
         The device's error code, 0 when none.
     device_state : str or None
         The device's own state text when ``state`` is :attr:`~BatchStackState.UNKNOWN`.
+    left_out : tuple of (str, str)
+        ``(sub-frame name, reason)`` of each frame the stacker could not use (``complete``
+        only). A Seestar does not say which frames it dropped: empty for a device; a stack on
+        this computer names them (``"too few stars (0)"``).
     """
 
     state: BatchStackState
@@ -169,6 +173,7 @@ class BatchStackStatus:
     error: str | None = None
     code: int = 0
     device_state: str | None = None
+    left_out: tuple[tuple[str, str], ...] = ()
 
     @property
     def terminal(self) -> bool:

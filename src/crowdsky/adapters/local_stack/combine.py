@@ -246,7 +246,10 @@ def _pooled(sigma: NDArray[np.float32]) -> NDArray[np.float32]:
     square = np.nan_to_num(sigma, nan=0.0) ** 2
     # Along the row only, so that how the frame is cut into strips changes nothing.
     size = (POOL_PIXELS, 1)
-    return np.sqrt(cv2.blur(square, size, borderType=cv2.BORDER_REFLECT)).astype(np.float32)
+    mean_square = cv2.blur(square, size, borderType=cv2.BORDER_REFLECT)
+    # The filter's running float32 sums can leave -1e-9 where huge spreads meet pixels no frame
+    # covers (a rotated frame's corner); that is 0, not the root of a negative number.
+    return np.sqrt(np.maximum(mean_square, 0.0)).astype(np.float32)
 
 
 def _within(

@@ -127,7 +127,7 @@ def stack_block(
     registrar: Registrar | None = None,
     strip_budget: int = combine.STRIP_BUDGET_BYTES,
 ) -> LocalStackResult:
-    """Stack the raw subs ``paths`` into ``output`` (device format, plus ``<stem>_thn.jpg``).
+    """Stack the raw subs ``paths`` into ``output`` (device format, ``<stem>.jpg``, ``_thn.jpg``).
 
     Parameters
     ----------

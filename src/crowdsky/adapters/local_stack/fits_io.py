@@ -6,9 +6,11 @@ stored row after row after the header), so combining in strips never holds whole
 
 :func:`write_stack` writes what a Seestar's stack is: one primary HDU of shape ``(3, H, W)``
 (R, G, B planes), uint16 stored as ``BITPIX = 16`` with ``BZERO = 32768``, the subs' keywords
-carried over with ``STACKCNT``, ``EXPTIME`` and ``TOTALEXP`` for the frames kept, and a
-``_thn.jpg`` thumbnail beside it. Both files appear atomically (written as ``.part``, flushed to
-disk, then renamed) and hold no time of writing, so the same input gives the same bytes.
+carried over with ``STACKCNT``, ``EXPTIME`` and ``TOTALEXP`` for the frames kept, and the
+device's two JPEG companions beside it (:func:`crowdsky.domain.names.companion_names`): a
+full-size ``<stem>.jpg`` preview and a ``<stem>_thn.jpg`` thumbnail. All files appear
+atomically (written as ``.part``, flushed to disk, then renamed) and hold no time of
+writing, so the same input gives the same bytes.
 """
 
 from __future__ import annotations
@@ -227,7 +229,9 @@ def thumbnail_path(output: Path) -> Path:
 
 
 def write_stack(output: Path, planes: NDArray[np.uint16], header: StackHeader) -> Path:
-    """Write the stack and its thumbnail atomically; return the thumbnail's path.
+    """Write the stack, its ``.jpg`` preview and ``_thn.jpg`` thumbnail atomically.
+
+    Returns the thumbnail's path.
 
     Parameters
     ----------
@@ -248,22 +252,25 @@ def write_stack(output: Path, planes: NDArray[np.uint16], header: StackHeader) -
     hdu = fits.PrimaryHDU(data=planes)
     for key, value, comment in header.cards:
         hdu.header[key] = (value, comment) if comment else value
-    thumb = thumbnail_path(output)
-    jpeg = thumbnail_jpeg(planes)
+    preview_name, thumb_name = companion_names(output.name)
+    thumb = output.with_name(thumb_name)
+    jpegs = {output.with_name(preview_name): preview_jpeg(planes), thumb: thumbnail_jpeg(planes)}
     fit_part = output.with_name(output.name + ".part")
-    thumb_part = thumb.with_name(thumb.name + ".part")
+    parts = [fit_part, *(path.with_name(path.name + ".part") for path in jpegs)]
     try:
         with fit_part.open("wb") as file:
             hdu.writeto(file)
             _flush(file)
-        with thumb_part.open("wb") as file:
-            file.write(jpeg)
-            _flush(file)
-        # The thumbnail first: a .fit is what says a stack exists.
-        os.replace(thumb_part, thumb)
+        for jpeg, part in zip(jpegs.values(), parts[1:], strict=True):
+            with part.open("wb") as file:
+                file.write(jpeg)
+                _flush(file)
+        # The companions first: a .fit is what says a stack exists.
+        for path, part in zip(jpegs, parts[1:], strict=True):
+            os.replace(part, path)
         os.replace(fit_part, output)
     except (OSError, ValueError) as exc:
-        for part in (fit_part, thumb_part):
+        for part in parts:
             part.unlink(missing_ok=True)
         raise LocalStackError(f"The stack {output.name} could not be written: {exc}") from exc
     return thumb
@@ -285,7 +292,20 @@ def thumbnail_jpeg(planes: NDArray[np.uint16]) -> bytes:
     size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
     # cv2 wants (H, W, C) in B, G, R order.
     bgr = np.ascontiguousarray(planes[::-1].transpose(1, 2, 0)).astype(np.float32)
-    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    small = np.asarray(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
+    return _stretched_jpeg(small)
+
+
+def preview_jpeg(planes: NDArray[np.uint16]) -> bytes:
+    """The full-size JPEG preview of a stack (the device's ``<stem>.jpg``).
+
+    Stretched as :func:`thumbnail_jpeg` stretches.
+    """
+    bgr = np.ascontiguousarray(planes[::-1].transpose(1, 2, 0)).astype(np.float32)
+    return _stretched_jpeg(bgr)
+
+
+def _stretched_jpeg(small: NDArray[np.float32]) -> bytes:
     low = float(np.median(small))
     high = float(np.percentile(small, 99.9))
     span = max(high - low, 1.0)

@@ -207,9 +207,16 @@ def _pairs(
 def _clipped_fit(
     source: NDArray[np.float64], target: NDArray[np.float64]
 ) -> tuple[Similarity, NDArray[np.bool_]] | None:
-    """Least-squares similarity on the pairs, refitted without outliers until none is left."""
+    """Least-squares similarity on the pairs, refitted without outliers until none is left.
+
+    The kept set can swing between two sets (a pair just inside the limit of one fit and just
+    outside the next's); once a set comes back, the pairs both keep are fitted and that is the
+    answer.
+    """
     kept = np.ones(source.shape[0], dtype=np.bool_)
+    seen: set[bytes] = set()
     while True:
+        seen.add(kept.tobytes())
         if kept.sum() < 3:
             return None
         transform = _fit(source[kept], target[kept])
@@ -222,6 +229,10 @@ def _clipped_fit(
         now = residual <= limit
         if np.array_equal(now, kept):
             return transform, kept
+        if now.tobytes() in seen:
+            both = now & kept
+            settled = _fit(source[both], target[both]) if both.sum() >= 3 else None
+            return None if settled is None else (settled, both)
         kept = now
 
 
