@@ -394,9 +394,15 @@ class NetworkSeestar:
                 _check_page(index, count, page_length(result))
                 for entry in parse_page(result):
                     entries.setdefault(entry.name, entry)  # twice when the folder grew under us
-        finally:
-            # Pages not sent yet are dropped; those on the link end with their reply or timeout.
-            pool.shutdown(wait=False, cancel_futures=True)
+        except Exception:
+            # Pages not sent yet are dropped; those on the link (or sent again on a new one) are
+            # waited for, so that none of them meets the next attempt's page count on the link.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: do not wait for the link
+            raise
+        pool.shutdown()
         return entries
 
     def _pages_one_by_one(self, generation: int) -> dict[str, FileEntry]:
