@@ -2,8 +2,9 @@
 
 Run: ``python bench/bench_network.py`` (``... 10``: a 10-block night; ``... transfers``: only the
 Seestar-side downloads against a raw-socket client; ``... night [blocks]``: only the night of
-issue 12, with and without pushed events; ``... inventory``: only planning's header reads against
-the listing alone). Prints one line per measurement: the listing
+issue 12, with and without pushed events, ``... night [blocks] wire`` the same with the 20 ms as
+the link's round trip rather than the device's time per request; ``... inventory``: only
+planning's header reads against the listing alone). Prints one line per measurement: the listing
 of one folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
 ``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires, and
@@ -152,15 +153,22 @@ def _night_device(root: Path, blocks: int, frames: int) -> FakeSeestar:
     return device
 
 
-def night(base: Path, key: Path, public: bytes, pushed: bool, blocks: int, frames: int) -> None:
-    """stack_blocks over ``blocks`` blocks; wall time against the device's own stacking time."""
+def night(
+    base: Path, key: Path, public: bytes, pushed: bool, blocks: int, frames: int, wire: bool
+) -> None:
+    """stack_blocks over ``blocks`` blocks; wall time against the device's own stacking time.
+
+    ``wire``: the 20 ms are the link's round trip (``wire_delay``: requests sent back to back
+    overlap it) instead of the device's time per request (``latency``: they queue for it).
+    """
     root = base / f"night-{pushed}-{blocks}"
     device = _night_device(root, blocks, frames)
     options = SimulatorOptions(
         auth_public_key=public,
         coalesce_and_split=False,
         push_batch_events=pushed,
-        latency=(LATENCY, LATENCY),
+        latency=(0.0, 0.0) if wire else (LATENCY, LATENCY),
+        wire_delay=LATENCY if wire else 0.0,
     )
     with SimulatorServer(device, root, options=options) as sim:
         rpc = _CountingConnection(
@@ -187,24 +195,25 @@ def night(base: Path, key: Path, public: bytes, pushed: bool, blocks: int, frame
     device_s = blocks * frames * SECONDS_PER_FRAME
     # stack_blocks plans again before it stacks: take that planning time off the gap.
     gap = (wall - planning - device_s) / blocks
-    label = "events pushed" if pushed else "no events"
+    label = ("events pushed" if pushed else "no events") + (", on the wire" if wire else "")
     print(
         f"{blocks} blocks x {frames} frames at {SECONDS_PER_FRAME} s/frame, "
-        f"{LATENCY * 1000:.0f} ms per reply, {label}: wall {wall:.2f} s, device {device_s:.1f} s "
+        f"{LATENCY * 1000:.0f} ms per reply, {label}: planning {planning_requests} requests, "
+        f"wall {wall:.2f} s, device {device_s:.1f} s "
         f"(+{(wall - device_s) / device_s * 100:.1f} %), planning {planning:.2f} s, "
         f"between blocks {gap:.3f} s, {stacking_requests / blocks:.1f} requests per block "
         f"(planning excluded)"
     )
 
 
-def issue_12(blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES) -> None:
+def issue_12(blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES, wire: bool = False) -> None:
     private, public = generate_test_keypair()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         key = base / "key.pem"
         key.write_bytes(private)
         for pushed in (False, True):
-            night(base, key, public, pushed, blocks, frames)
+            night(base, key, public, pushed, blocks, frames, wire)
 
 
 def _inventory_device(root: Path) -> FakeSeestar:
@@ -362,7 +371,9 @@ def transfers(base: Path, rounds: int = 9) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["night"]:
-        issue_12(blocks=int(sys.argv[2]) if len(sys.argv) > 2 else NIGHT_BLOCKS)
+        wire = "wire" in sys.argv[2:]
+        counts = [int(a) for a in sys.argv[2:] if a != "wire"]
+        issue_12(blocks=counts[0] if counts else NIGHT_BLOCKS, wire=wire)
         return
     if sys.argv[1:] == ["transfers"]:
         with tempfile.TemporaryDirectory() as tmp:

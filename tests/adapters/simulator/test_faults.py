@@ -64,6 +64,21 @@ def test_latency_keeps_replies_in_order(make_sim: Sim, connect: Connect) -> None
     assert [reply.id for reply in client.replies] == ids
 
 
+def test_wire_delay_keeps_replies_and_events_in_order(make_sim: Sim, connect: Connect) -> None:
+    # Frames wait on the wire; with coalescing on, one not yet due goes in a later write.
+    sim = make_sim(wire_delay=0.02, coalesce_and_split=True, pistatus_interval=0.001)
+    client = connect(sim)
+    ids = [client.send("test_connection") for _ in range(10)]
+    ids += [client.send("get_img_file_page_number", {"dir": "MyWorks/IC 434_sub"})]
+    ids += [client.send("get_img_file_page_name", {"page": 0})]
+    while len(client.replies) < len(ids):
+        client._pump()
+    assert [reply.id for reply in client.replies] == ids
+    assert len(client.replies[-1].result) == 20
+    assert client.problems == []
+    assert client.events
+
+
 def test_coalesced_and_split_frames_decode(make_sim: Sim, connect: Connect) -> None:
     sim = make_sim(coalesce_and_split=True, pistatus_interval=0.001)
     client = connect(sim)
@@ -79,10 +94,15 @@ def test_coalesced_and_split_frames_decode(make_sim: Sim, connect: Connect) -> N
 
 @pytest.mark.parametrize(
     "bad",
-    [{"latency": (0.2, 0.1)}, {"drop_probability": 1.5}, {"firmware": "8.x"}],
+    [
+        {"latency": (0.2, 0.1)},
+        {"drop_probability": 1.5},
+        {"firmware": "8.x"},
+        {"wire_delay": -0.1},
+    ],
 )
 def test_options_are_checked(bad: dict[str, object]) -> None:
-    with pytest.raises(ValueError, match=r"latency|drop_probability|firmware"):
+    with pytest.raises(ValueError, match=r"latency|drop_probability|firmware|wire_delay"):
         SimulatorOptions(**bad)  # type: ignore[arg-type]
 
 

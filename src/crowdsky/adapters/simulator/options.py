@@ -89,7 +89,13 @@ class SimulatorOptions:
     idle_drop_seconds : float or None
         Close a connection after this long without client traffic (the firmware: ~16 s).
     latency : tuple of float
-        ``(min, max)`` seconds to wait before each reply.
+        ``(min, max)`` seconds to wait before each reply: the device's own time per request.
+        The connection answers one request at a time (FIFO, §1.6), so a request sent before
+        the previous reply came back waits for it: requests sent back to back gain nothing.
+    wire_delay : float
+        Seconds every frame the device sends (replies and events) spends on the way to the
+        client: the link's round trip, all put on the way back. Unlike ``latency`` it holds up
+        nothing behind it, as a network does not, so requests sent back to back overlap it.
     drop_probability : float
         Chance to close a connection instead of replying to a request.
     honour_range : bool
@@ -136,6 +142,7 @@ class SimulatorOptions:
     pistatus_interval: float | None = 2.0
     idle_drop_seconds: float | None = None
     latency: tuple[float, float] = attrs.field(default=(0.0, 0.0), validator=_check_latency)
+    wire_delay: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
     drop_probability: float = attrs.field(default=0.0, validator=_check_probability)
     honour_range: bool = True
     seed: int = 0

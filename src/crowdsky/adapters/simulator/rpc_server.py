@@ -75,7 +75,8 @@ class _Connection:
         self._requests = 0
         self._rng = random.Random(f"{server.options.seed}:{number}")
         self._chatter = server.event_mix(f"{server.options.seed}:chatter:{number}")
-        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # Each frame with the time it may leave (``wire_delay`` after it was queued).
+        self._outbox: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name=f"sim-rx{number}")
         self._writer = threading.Thread(
@@ -94,7 +95,7 @@ class _Connection:
     def send(self, frame: bytes) -> None:
         """Queue ``frame`` for the writer (dropped once the connection is closed)."""
         if not self._closed.is_set():
-            self._outbox.put(frame)
+            self._outbox.put((time.monotonic() + self._options.wire_delay, frame))
 
     def close(self) -> None:
         """Shut the socket down (waking both threads); idempotent, callable from any thread."""
@@ -186,10 +187,14 @@ class _Connection:
     # --- writing -----------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        held: tuple[float, bytes] | None = None  # taken from the outbox, not due yet
         while True:
-            frame = self._outbox.get()
-            if frame is None:
+            item = held if held is not None else self._outbox.get()
+            held = None
+            if item is None:
                 return
+            due, frame = item
+            self._await(due)
             frames, last = [frame], False
             if self._options.coalesce_and_split:
                 while self._rng.random() < 0.7:
@@ -200,7 +205,10 @@ class _Connection:
                     if more is None:
                         last = True
                         break
-                    frames.append(more)
+                    if more[0] > time.monotonic():
+                        held = more  # still on the wire: it goes in a later write
+                        break
+                    frames.append(more[1])
             try:
                 self._write(b"".join(frames))
             except OSError:
@@ -208,6 +216,12 @@ class _Connection:
                 return
             if last:
                 return
+
+    def _await(self, due: float) -> None:
+        """Wait until ``due`` (``time.monotonic``), or until the connection closes."""
+        remaining = due - time.monotonic()
+        if remaining > 0:
+            self._closed.wait(remaining)
 
     def _write(self, data: bytes) -> None:
         if (
