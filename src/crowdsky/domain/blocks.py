@@ -13,18 +13,25 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from itertools import islice
-from operator import add, attrgetter, eq, itemgetter
+from itertools import islice, repeat
+from operator import add, and_, attrgetter, eq, itemgetter, le, rshift
 
 import attrs
 
 from crowdsky.domain.names import (
+    FIRST_YEAR,
+    HEAD_OF_FIT,
+    RAW_SUFFIXES,
+    TAIL_OF_FIT,
     CrowdskyName,
+    Memo,
     RawFrame,
+    RawNameChecks,
     collector_paused,
     format_exposure,
     stamp_in_name,
     times_in_names,
+    trusted_raw_frame,
 )
 from crowdsky.domain.timekeys import (
     BOUNDARY_MARGIN_S,
@@ -57,6 +64,7 @@ __all__ = [
     "coverage_key_of",
     "partition_by_exptime",
     "plan_blocks",
+    "plan_raw_names",
     "settle_time",
 ]
 
@@ -71,7 +79,38 @@ class CoverageKey:
     chunk_key: str
 
 
-@attrs.frozen
+class _NamedFrames:
+    """The frames of a block planned from names alone, made when first asked for.
+
+    Every frame the batch parser makes from a name is the name plus its target, exposure and
+    filter (its time is read back from the name), so a block planned from names keeps just the
+    names and the shared fields: a million frames cost a million pointers until a block's frames
+    are wanted, and then exactly the frames :func:`~crowdsky.domain.names.parse_raw_names` makes.
+    """
+
+    __slots__ = ("_fields", "_frames", "_names")
+
+    def __init__(self, names: tuple[str, ...], fields: tuple[str, float, str]) -> None:
+        self._names = names
+        self._fields = fields
+        self._frames: tuple[RawFrame, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @property
+    def frames(self) -> tuple[RawFrame, ...]:
+        """The frames, made once."""
+        if self._frames is None:
+            self._frames = tuple(map(trusted_raw_frame, self._names, repeat(self._fields)))
+        return self._frames
+
+
+def _frames_of(value: tuple[RawFrame, ...] | _NamedFrames) -> tuple[RawFrame, ...]:
+    return value.frames if isinstance(value, _NamedFrames) else value
+
+
+@attrs.frozen(repr=False)
 class Block:
     """A clock-aligned block of raw sub-frames with one exposure and filter.
 
@@ -88,7 +127,9 @@ class Block:
     block_minutes : int
         Block length.
     frames : tuple of RawFrame
-        The frames, in time order.
+        The frames, in time order. (:func:`plan_raw_names` passes the names instead, and the
+        frames are made the first time they are asked for; equality, hash and ``repr`` always
+        go by the frames.)
     """
 
     target: str
@@ -97,7 +138,12 @@ class Block:
     start: datetime
     end: datetime
     block_minutes: int
-    frames: tuple[RawFrame, ...]
+    _frames: tuple[RawFrame, ...] | _NamedFrames = attrs.field(alias="frames", eq=_frames_of)
+
+    @property
+    def frames(self) -> tuple[RawFrame, ...]:
+        """The frames, in time order."""
+        return _frames_of(self._frames)
 
     @property
     def exposure(self) -> str:
@@ -107,7 +153,7 @@ class Block:
     @property
     def frame_count(self) -> int:
         """Number of sub-frames in the block."""
-        return len(self.frames)
+        return len(self._frames)
 
     @property
     def total_exposure_s(self) -> float:
@@ -127,6 +173,13 @@ class Block:
     def local_bounds(self, tz: tzinfo) -> tuple[datetime, datetime]:
         """Start and end as aware datetimes in the device's zone ``tz``."""
         return self.start.astimezone(tz), self.end.astimezone(tz)
+
+    def __repr__(self) -> str:
+        return (
+            f"Block(target={self.target!r}, exposure_s={self.exposure_s!r}, "
+            f"filter={self.filter!r}, start={self.start!r}, end={self.end!r}, "
+            f"block_minutes={self.block_minutes!r}, frames={self.frames!r})"
+        )
 
 
 def check_min_exptime(min_exptime: float) -> float:
@@ -337,6 +390,228 @@ def _split_blocks(
         end = bisect_left(ordered_keys, starts.first_key_of(index + 1, block_us), first)
         yield index, tuple(ordered[first:end])
         first = end
+
+
+def plan_raw_names(
+    names: Iterable[str],
+    *,
+    block_minutes: int = 15,
+    now: datetime,
+    device_tz: tzinfo,
+    covered: Iterable[CoverageKey] = (),
+) -> tuple[Block, ...]:
+    """Plan straight from a listing: ``plan_blocks(parse_raw_names(names), ...)``, faster.
+
+    The same blocks, compared with ``==``, but planned without making a frame object per name:
+    each name becomes one integer, its group, UTC stamp second and place in the listing, sorted
+    once and cut into blocks with ``bisect``. A block keeps its names and makes its frames the
+    first time they are asked for.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Bare file names, as listed (companions, stacks and junk are skipped).
+    block_minutes, now, device_tz, covered
+        As for :func:`plan_blocks`.
+
+    Returns
+    -------
+    tuple of Block
+        Sorted by start, then target, exposure and filter.
+
+    Raises
+    ------
+    PlanError
+        For a bad ``block_minutes`` or a naive ``now``.
+    """
+    check_block_minutes(block_minutes)
+    cutoff = as_utc(now)
+    listed = names if isinstance(names, list) else list(names)
+    with collector_paused():
+        keys = _NameKeys(listed, device_tz)
+        if keys.sorted_keys is None:  # a stamp no whole second in UTC: the general way
+            return plan_blocks(
+                keys.parse_all(), block_minutes=block_minutes, now=now, device_tz=device_tz,
+                covered=covered,
+            )  # fmt: skip
+        blocks = keys.blocks(block_minutes, cutoff, frozenset(covered))
+    return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
+
+
+#: Names whose keys are made together (their text stays in the processor's cache meanwhile).
+_KEY_BATCH = 2048
+#: Bits of a name key that hold its UTC stamp in seconds after ``_ORIGIN_S``: enough for every
+#: believable year.
+_SECOND_BITS = 34
+_ORIGIN_S = (datetime(FIRST_YEAR - 1, 12, 30, tzinfo=UTC) - _EPOCH) // timedelta(seconds=1)
+
+
+class _NameKeys:
+    """One integer per raw name of a listing, sorted: group, UTC stamp second, listing place.
+
+    A key is ``((group << _SECOND_BITS) + second) << place_bits | place``, so sorting the keys
+    sorts the frames by group, then by exposure start (every frame of a group has the same
+    exposure, so the same delay between start and stamp), then by listing place. The key of a
+    ``.fit`` name is the sum of what its head (``Light_..._YYYYMMDD-HH``, converted once per
+    distinct head) and its tail (``MMSS.fit``, once per distinct tail) stand for, and its place;
+    any other name, and any in an hour of a clock change, is parsed and converted on its own.
+    ``sorted_keys`` is ``None`` when a stamp falls on no whole UTC second (an offset with a
+    fraction of a second), which these keys cannot hold.
+    """
+
+    def __init__(self, listed: list[str], tz: tzinfo) -> None:
+        self.listed = listed
+        self.tz = tz
+        self.place_bits = max(len(listed), 1).bit_length()
+        self.groups: dict[tuple[str, float, str], int] = {}
+        self.checks = RawNameChecks()
+        self.hours = _HourStarts(tz)
+        self._heads: Memo[str, int | None] = Memo(self._head)
+        self._tails: Memo[str, int | None] = Memo(self._tail)
+        self.other_names = False
+        keys = self._keys()
+        if keys is not None:
+            keys.sort()
+        self.sorted_keys = keys
+        self.ties_by_name = self._ties_may_need_names()
+
+    def _ties_may_need_names(self) -> bool:
+        """False when frames of equal starts are sure to be in name order already.
+
+        They are when the listing is sorted (places go as names do), or when no two names
+        have the same start: two ``.fit`` names have equal keys but for their places only if
+        their tails are equal and their heads stand for the same group and hour, so distinct
+        heads must stand for distinct values (and no name took the other way).
+        """
+        if self.other_names:
+            return not _is_sorted(self.listed)
+        values = [value for value in self._heads.values() if value is not None]
+        return len(set(values)) < len(values) and not _is_sorted(self.listed)
+
+    def _group(self, fields: tuple[str, float, str]) -> int:
+        return self.groups.setdefault(fields, len(self.groups))
+
+    def _head(self, head: str) -> int | None:
+        """What a head adds to a key: group and hour start (less one second, see _tail)."""
+        fields = self.checks.heads[head]
+        hour = self.hours[head[-12:]] if fields is not None else None
+        if fields is None or hour is None:
+            return None
+        second = hour + _BASE_S - _ORIGIN_S - 1
+        return ((self._group(fields) << _SECOND_BITS) + second) << self.place_bits
+
+    def _tail(self, tail: str) -> int | None:
+        """What a tail adds to a key: seconds into the hour, plus one (so never zero)."""
+        if not self.checks.tails[tail]:
+            return None
+        return (int(tail[:2]) * 60 + int(tail[2:4]) + 1) << self.place_bits
+
+    def _keys(self) -> list[int] | None:
+        """The keys of the listing's frames, a batch of names at a time.
+
+        Both passes over a batch find its names still in the processor's cache: a shuffled
+        listing touches each name at a scattered address, which costs more than the work.
+        """
+        keys: list[int] = []
+        listed = self.listed
+        for first in range(0, len(listed), _KEY_BATCH):
+            batch = listed[first : first + _KEY_BATCH]
+            heads = list(map(self._heads.__getitem__, map(HEAD_OF_FIT, batch)))
+            tails = list(map(self._tails.__getitem__, map(TAIL_OF_FIT, batch)))
+            places = range(first, first + len(batch))
+            if all(heads) and all(tails):  # every name a .fit name of a steady hour
+                keys += map(add, map(add, heads, tails), places)
+            elif not self._add_others(keys, batch, heads, tails, places):
+                return None
+        return keys
+
+    def _add_others(
+        self,
+        keys: list[int],
+        batch: list[str],
+        heads: list[int | None],
+        tails: list[int | None],
+        places: range,
+    ) -> bool:
+        """Add the keys of a batch with other names; False if a frame fits in no key."""
+        self.other_names = True
+        for place, head, tail, name in zip(places, heads, tails, batch, strict=True):
+            if head and tail:
+                keys.append(head + tail + place)
+            elif (key := self._key_of_other(name, place)) is not None:
+                keys.append(key)
+            elif self.checks.parse_one(name) is not None:
+                return False
+        return True
+
+    def _key_of_other(self, name: str, place: int) -> int | None:
+        """The key of a name the head and tail do not settle, ``None`` for no frame or no key."""
+        frame = self.checks.parse_one(name) if name.endswith(RAW_SUFFIXES) else None
+        if frame is None:
+            return None
+        stamp = local_to_utc(frame.local_time, self.tz) - _EPOCH
+        if stamp % _SECOND:
+            return None
+        second = stamp // _SECOND - _ORIGIN_S
+        group = self._group((frame.target, frame.exposure_s, frame.filter))
+        return (((group << _SECOND_BITS) + second) << self.place_bits) + place
+
+    def parse_all(self) -> list[RawFrame]:
+        """The frames of the listing, as :func:`~crowdsky.domain.names.parse_raw_names` has them."""
+        return self.checks.parse_batch(self.listed)
+
+    def blocks(
+        self, block_minutes: int, cutoff: datetime, done: frozenset[CoverageKey]
+    ) -> Iterator[Block]:
+        """The complete blocks not in ``done``, in key order."""
+        keys = self.sorted_keys
+        assert keys is not None
+        length = timedelta(minutes=block_minutes)
+        block_us = block_minutes * 60_000_000
+        kinds = {
+            group: (
+                kind,
+                _delay_us(kind[1]),
+                (cutoff - length - settle_time(kind[1]) - _EPOCH) // length,
+            )
+            for kind, group in self.groups.items()
+        }
+        bits, seconds_mask = self.place_bits, (1 << _SECOND_BITS) - 1
+        first = 0
+        while first < len(keys):
+            group_second = keys[first] >> bits
+            group, second = group_second >> _SECOND_BITS, group_second & seconds_mask
+            kind, delay_us, last_index = kinds[group]
+            index = ((second + _ORIGIN_S) * 1_000_000 - delay_us) // block_us
+            next_second = -(-((index + 1) * block_us + delay_us) // 1_000_000) - _ORIGIN_S
+            end = bisect_left(keys, ((group << _SECOND_BITS) + next_second) << bits, first)
+            if index <= last_index:
+                start = _EPOCH + index * length
+                frames = _NamedFrames(self._names_in_order(keys[first:end]), kind)
+                block = Block(*kind, start, start + length, block_minutes, frames)
+                if not done or block.coverage_key not in done:
+                    yield block
+            first = end
+
+    def _names_in_order(self, chunk: list[int]) -> tuple[str, ...]:
+        """The names of sorted keys, those of equal starts by name."""
+        bits = self.place_bits
+        names = tuple(map(self.listed.__getitem__, map(and_, chunk, repeat((1 << bits) - 1))))
+        if not self.ties_by_name:
+            return names
+        stamps = list(map(rshift, chunk, repeat(bits)))
+        if any(map(eq, stamps, islice(stamps, 1, None))):
+            names = tuple(name for _, name in sorted(zip(stamps, names, strict=True)))
+        return names
+
+
+def _delay_us(exposure_s: float) -> int:
+    """Microseconds from a frame's exposure start to its name stamp."""
+    return timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
+
+
+def _is_sorted(names: list[str]) -> bool:
+    return all(map(le, names, islice(names, 1, None)))
 
 
 def partition_by_exptime(
