@@ -439,7 +439,7 @@ def plan_raw_names(
 
 
 #: Names whose keys are made together (their text stays in the processor's cache meanwhile).
-_KEY_BATCH = 2048
+_KEY_BATCH = 256
 #: Bits of a name key that hold its UTC stamp in seconds after ``_ORIGIN_S``: enough for every
 #: believable year.
 _SECOND_BITS = 34
