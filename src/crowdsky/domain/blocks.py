@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import islice, repeat
 from operator import add, and_, attrgetter, eq, itemgetter, le, rshift
@@ -19,7 +18,6 @@ from operator import add, and_, attrgetter, eq, itemgetter, le, rshift
 import attrs
 
 from crowdsky.domain.names import (
-    FIRST_YEAR,
     HEAD_OF_FIT,
     RAW_SUFFIXES,
     TAIL_OF_FIT,
@@ -251,34 +249,54 @@ def plan_blocks(
     check_block_minutes(block_minutes)
     cutoff = as_utc(now)
     done = frozenset(covered)
-    length = timedelta(minutes=block_minutes)
-    block_us = block_minutes * 60_000_000
-    hours = _HourStarts(device_tz)
-    blocks = []
     with collector_paused():
-        for (target, exp, filt), members in _groups(frames).items():
-            late = cutoff - length - settle_time(exp)
-            starts = _StartKeys.of(members, exp, hours)
-            for index, chunk in _split_blocks(members, starts, block_us):
-                start = _EPOCH + index * length
-                if start > late:
-                    continue
-                block = Block(target, exp, filt, start, start + length, block_minutes, chunk)
-                if not done or block.coverage_key not in done:
-                    blocks.append(block)
+        keys = _FrameKeys(list(frames), device_tz)
+        blocks = keys.blocks(block_minutes, cutoff, done)
     return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
 
 
-def _groups(frames: Iterable[RawFrame]) -> dict[tuple[str, float, str], list[RawFrame]]:
-    """The frames of each target, exposure and filter, in the order given."""
-    groups: defaultdict[tuple[str, float, str], list[RawFrame]] = defaultdict(list)
-    for frame in frames:
-        groups[_GROUP(frame)].append(frame)
-    return groups
+def plan_raw_names(
+    names: Iterable[str],
+    *,
+    block_minutes: int = 15,
+    now: datetime,
+    device_tz: tzinfo,
+    covered: Iterable[CoverageKey] = (),
+) -> tuple[Block, ...]:
+    """Plan straight from a listing: ``plan_blocks(parse_raw_names(names), ...)``, faster.
+
+    The same blocks, compared with ``==``, but planned without making a frame object per name:
+    each name becomes one integer (its group, UTC stamp and place in the listing), the integers
+    are sorted once and cut into blocks with ``bisect``. A block keeps its names and makes its
+    frames the first time they are asked for.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Bare file names, as listed (companions, stacks and junk are skipped).
+    block_minutes, now, device_tz, covered
+        As for :func:`plan_blocks`.
+
+    Returns
+    -------
+    tuple of Block
+        Sorted by start, then target, exposure and filter.
+
+    Raises
+    ------
+    PlanError
+        For a bad ``block_minutes`` or a naive ``now``.
+    """
+    check_block_minutes(block_minutes)
+    cutoff = as_utc(now)
+    done = frozenset(covered)
+    with collector_paused():
+        keys = _NameKeys(list(names), device_tz)
+        blocks = keys.blocks(block_minutes, cutoff, done)
+    return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
 
 
-#: Hour starts are kept in seconds from this moment (mid 2025), so that the keys of the frames of
-#: the decades around it fit in one machine word and sort as fast as Python sorts anything.
+#: Hour starts are kept in seconds from this moment (mid 2025).
 _BASE_S = 1_750_000_000
 
 
@@ -311,202 +329,192 @@ class _HourStarts(dict[str, int | None]):
 
 _HOUR_KEY = re.compile(r"_\d{8}-\d\d", re.ASCII)
 _SECOND = timedelta(seconds=1)
-
-
-class _MmssSeconds(dict[str, int]):
-    """Seconds into the hour of each ``MMSS`` (of a name whose hour was found)."""
-
-    def __missing__(self, text: str) -> int:
-        self[text] = seconds = int(text[:2]) * 60 + int(text[2:])
-        return seconds
-
-
-@attrs.frozen
-class _StartKeys:
-    """Sort keys of frames of one exposure, and how they map to UTC exposure starts.
-
-    A frame's exposure start (:func:`~crowdsky.domain.timekeys.frame_utc`) in microseconds since
-    the epoch is ``(key + base) * unit - delay``, with the same ``base``, ``unit`` and ``delay``
-    for every frame, so keys sort as starts do.
-
-    The fast way, when every frame's time is its ``.fit`` name's own, no ``DATE-OBS`` is known
-    and every hour keeps one offset: keys are the UTC seconds of the name stamps after
-    ``_BASE_S`` (an hour's start plus minutes and seconds, each distinct text converted once),
-    small integers that sort fast. Otherwise keys are microseconds, frame by frame where needed.
-    """
-
-    keys: list[int]
-    base: int
-    unit: int
-    delay: int
-
-    @classmethod
-    def of(cls, members: Sequence[RawFrame], exposure_s: float, hours: _HourStarts) -> _StartKeys:
-        delay_us = timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
-        names = list(map(_NAME, members))
-        starts = list(map(hours.__getitem__, map(_HOUR_OF_FIT, names)))
-        mmss = _MmssSeconds()
-        by_name = not any(map(_DATE_OBS, members)) and times_in_names(members)
-        if by_name and None not in starts:
-            keys = list(map(add, starts, map(mmss.__getitem__, map(_MINUTE_OF_FIT, names))))
-            return cls(keys, _BASE_S, 1_000_000, delay_us)
-        keys = [
-            _exposure_start_us(frame, hour, mmss, hours.tz, delay_us)
-            for frame, hour in zip(members, starts, strict=True)
-        ]
-        return cls(keys, 0, 1, 0)
-
-    def block_of(self, key: int, block_us: int) -> int:
-        """The index of the block holding the start of a frame with this key."""
-        return ((key + self.base) * self.unit - self.delay) // block_us
-
-    def first_key_of(self, block: int, block_us: int) -> int:
-        """The smallest key whose start lies in the given block or after it."""
-        return -(-(block * block_us + self.delay) // self.unit) - self.base
-
-
-def _exposure_start_us(
-    frame: RawFrame, hour: int | None, mmss: _MmssSeconds, tz: tzinfo, delay_us: int
-) -> int:
-    """A frame's UTC exposure start in microseconds, from its name's hour if that is known."""
-    if hour is None or frame.date_obs is not None or stamp_in_name(frame) is None:
-        return (frame_utc(frame, tz) - _EPOCH) // _MICROSECOND
-    return (_BASE_S + hour + mmss[frame.name[-8:-4]]) * 1_000_000 - delay_us
-
-
-def _split_blocks(
-    members: list[RawFrame], starts: _StartKeys, block_us: int
-) -> Iterator[tuple[int, tuple[RawFrame, ...]]]:
-    """Block index and frames (by start, then name) of each block the frames fall in."""
-    keys = starts.keys
-    order = sorted(range(len(members)), key=keys.__getitem__)
-    ordered_keys = list(map(keys.__getitem__, order))
-    if any(map(eq, ordered_keys, islice(ordered_keys, 1, None))):  # equal starts: by name
-        order.sort(key=lambda i: (keys[i], members[i].name))
-    ordered = list(map(members.__getitem__, order))
-    first = 0
-    while first < len(ordered_keys):
-        index = starts.block_of(ordered_keys[first], block_us)
-        end = bisect_left(ordered_keys, starts.first_key_of(index + 1, block_us), first)
-        yield index, tuple(ordered[first:end])
-        first = end
-
-
-def plan_raw_names(
-    names: Iterable[str],
-    *,
-    block_minutes: int = 15,
-    now: datetime,
-    device_tz: tzinfo,
-    covered: Iterable[CoverageKey] = (),
-) -> tuple[Block, ...]:
-    """Plan straight from a listing: ``plan_blocks(parse_raw_names(names), ...)``, faster.
-
-    The same blocks, compared with ``==``, but planned without making a frame object per name:
-    each name becomes one integer, its group, UTC stamp second and place in the listing, sorted
-    once and cut into blocks with ``bisect``. A block keeps its names and makes its frames the
-    first time they are asked for.
-
-    Parameters
-    ----------
-    names : iterable of str
-        Bare file names, as listed (companions, stacks and junk are skipped).
-    block_minutes, now, device_tz, covered
-        As for :func:`plan_blocks`.
-
-    Returns
-    -------
-    tuple of Block
-        Sorted by start, then target, exposure and filter.
-
-    Raises
-    ------
-    PlanError
-        For a bad ``block_minutes`` or a naive ``now``.
-    """
-    check_block_minutes(block_minutes)
-    cutoff = as_utc(now)
-    listed = names if isinstance(names, list) else list(names)
-    with collector_paused():
-        keys = _NameKeys(listed, device_tz)
-        if keys.sorted_keys is None:  # a stamp no whole second in UTC: the general way
-            return plan_blocks(
-                keys.parse_all(), block_minutes=block_minutes, now=now, device_tz=device_tz,
-                covered=covered,
-            )  # fmt: skip
-        blocks = keys.blocks(block_minutes, cutoff, frozenset(covered))
-    return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
-
-
-#: Names whose keys are made together (their text stays in the processor's cache meanwhile).
+#: Frames whose keys are made together (their names stay in the processor's cache meanwhile).
 _KEY_BATCH = 256
-#: Bits of a name key that hold its UTC stamp in seconds after ``_ORIGIN_S``: enough for every
-#: believable year.
-_SECOND_BITS = 34
-_ORIGIN_S = (datetime(FIRST_YEAR - 1, 12, 30, tzinfo=UTC) - _EPOCH) // timedelta(seconds=1)
+#: Bits of a key that hold a stamp: microseconds after ``_MIN_US``, enough for any datetime.
+_STAMP_BITS = 59
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_US_PER_S = 1_000_000
 
 
-class _NameKeys:
-    """One integer per raw name of a listing, sorted: group, UTC stamp second, listing place.
+class _PlanKeys:
+    """One sorted integer per frame: ``((group << _STAMP_BITS) + stamp) << place_bits | place``.
 
-    A key is ``((group << _SECOND_BITS) + second) << place_bits | place``, so sorting the keys
-    sorts the frames by group, then by exposure start (every frame of a group has the same
-    exposure, so the same delay between start and stamp), then by listing place. The key of a
-    ``.fit`` name is the sum of what its head (``Light_..._YYYYMMDD-HH``, converted once per
-    distinct head) and its tail (``MMSS.fit``, once per distinct tail) stand for, and its place;
-    any other name, and any in an hour of a clock change, is parsed and converted on its own.
-    ``sorted_keys`` is ``None`` when a stamp falls on no whole UTC second (an offset with a
-    fraction of a second), which these keys cannot hold.
+    ``stamp`` is the frame's exposure start plus the delay from start to name stamp, in
+    microseconds after ``_MIN_US``; every frame of a group (target, exposure, filter) has the same
+    delay, so sorting the keys sorts the frames by group, then by exposure start, then by place
+    (their index in the input). For a frame whose time is its name's, outside an hour of a clock
+    change, the stamp is its name stamp in UTC: the sum of what the name's hour and its minutes
+    and seconds stand for, each distinct text converted once. Blocks are then cut from the
+    sorted keys with ``bisect``. Subclasses make the keys and the frames of a block.
+    """
+
+    def __init__(self, count: int, tz: tzinfo) -> None:
+        self.tz = tz
+        self.place_bits = max(count, 1).bit_length()
+        self.kinds: dict[tuple[str, float, str], int] = {}
+        self.group_parts: Memo[tuple[str, float, str], int] = Memo(self._group_part)
+        self.hour_starts = _HourStarts(tz)
+        self.hour_parts: Memo[str, int | None] = Memo(self._hour_part)
+        self.ties_by_name = True
+
+    def _group_part(self, kind: tuple[str, float, str]) -> int:
+        group = self.kinds.setdefault(kind, len(self.kinds))
+        return group << (_STAMP_BITS + self.place_bits)
+
+    def _hour_part(self, hour: str) -> int | None:
+        """What a name's ``_YYYYMMDD-HH`` adds to a key (less a microsecond, see minute_part)."""
+        start = self.hour_starts[hour]
+        if start is None:
+            return None
+        return ((start + _BASE_S) * _US_PER_S - _MIN_US - 1) << self.place_bits
+
+    def minute_part(self, mmss: str) -> int:
+        """What a name's ``MMSS`` adds to a key (plus a microsecond: the sum is never zero)."""
+        return ((int(mmss[:2]) * 60 + int(mmss[2:4])) * _US_PER_S + 1) << self.place_bits
+
+    def key_by_time(self, frame: RawFrame, group_part: int, place: int) -> int:
+        """The key of a frame from its exposure start, converted on its own."""
+        start_us = (frame_utc(frame, self.tz) - _EPOCH) // _MICROSECOND
+        stamp = start_us + _delay_us(frame.exposure_s) - _MIN_US
+        return group_part + (stamp << self.place_bits) + place
+
+    def members(self, places: Iterator[int], kind: tuple[str, float, str]) -> _Members:
+        """The frames at these places, as a block holds them."""
+        raise NotImplementedError
+
+    def member_names(self, places: Iterator[int]) -> list[str]:
+        """The names at these places."""
+        raise NotImplementedError
+
+    def blocks(
+        self, block_minutes: int, cutoff: datetime, done: frozenset[CoverageKey]
+    ) -> list[Block]:
+        """The complete blocks not in ``done``, in key order."""
+        keys = self.sorted_keys()
+        length = timedelta(minutes=block_minutes)
+        block_us = block_minutes * 60_000_000
+        groups = {
+            group: (kind, _delay_us(kind[1]), (cutoff - length - settle_time(kind[1])) - _EPOCH)
+            for kind, group in self.kinds.items()
+        }
+        bits, stamp_mask = self.place_bits, (1 << _STAMP_BITS) - 1
+        blocks = []
+        first = 0
+        while first < len(keys):
+            group_stamp = keys[first] >> bits
+            group, stamp = group_stamp >> _STAMP_BITS, group_stamp & stamp_mask
+            kind, delay_us, latest = groups[group]
+            index = (stamp + _MIN_US - delay_us) // block_us
+            next_stamp = (index + 1) * block_us + delay_us - _MIN_US
+            end = bisect_left(keys, ((group << _STAMP_BITS) + next_stamp) << bits, first)
+            if index * length <= latest:
+                start = _EPOCH + index * length
+                members = self.members(self._places(keys[first:end]), kind)
+                block = Block(*kind, start, start + length, block_minutes, members)
+                if not done or block.coverage_key not in done:
+                    blocks.append(block)
+            first = end
+        return blocks
+
+    def sorted_keys(self) -> list[int]:
+        """The keys, sorted."""
+        raise NotImplementedError
+
+    def _places(self, chunk: list[int]) -> Iterator[int]:
+        """The places of a block's sorted keys, those of equal starts in name order."""
+        bits = self.place_bits
+        places = map(and_, chunk, repeat((1 << bits) - 1))
+        if not self.ties_by_name:
+            return places
+        stamps = list(map(rshift, chunk, repeat(bits)))
+        if not any(map(eq, stamps, islice(stamps, 1, None))):
+            return places
+        ordered = list(places)
+        names = self.member_names(iter(ordered))
+        return iter([place for _, _, place in sorted(zip(stamps, names, ordered, strict=True))])
+
+
+_Members = tuple[RawFrame, ...] | _NamedFrames
+
+
+class _FrameKeys(_PlanKeys):
+    """The keys of frames (:func:`plan_blocks`)."""
+
+    def __init__(self, frames: list[RawFrame], tz: tzinfo) -> None:
+        super().__init__(len(frames), tz)
+        self.frames = frames
+        names = list(map(_NAME, frames))
+        self._keys = self._make_keys(names)
+        self.ties_by_name = not _is_sorted(names)
+
+    def _make_keys(self, names: list[str]) -> list[int]:
+        frames = self.frames
+        by_names = not any(map(_DATE_OBS, frames)) and times_in_names(frames)
+        minute_parts: Memo[str, int] = Memo(self.minute_part)
+        keys: list[int] = []
+        for first in range(0, len(frames), _KEY_BATCH):
+            batch = frames[first : first + _KEY_BATCH]
+            places = range(first, first + len(batch))
+            groups = list(map(self.group_parts.__getitem__, map(_GROUP, batch)))
+            if by_names:
+                batch_names = names[first : first + _KEY_BATCH]
+                hours = list(map(self.hour_parts.__getitem__, map(_HOUR_OF_FIT, batch_names)))
+                if all(hours):
+                    minutes = map(minute_parts.__getitem__, map(_MINUTE_OF_FIT, batch_names))
+                    keys += map(add, map(add, map(add, groups, hours), minutes), places)
+                    continue
+            keys += map(self._key_of, batch, groups, places)
+        return keys
+
+    def _key_of(self, frame: RawFrame, group_part: int, place: int) -> int:
+        if frame.date_obs is None and stamp_in_name(frame) is not None:
+            hour = self.hour_parts[_HOUR_OF_FIT(frame.name)]
+            if hour is not None:
+                return group_part + hour + self.minute_part(_MINUTE_OF_FIT(frame.name)) + place
+        return self.key_by_time(frame, group_part, place)
+
+    def sorted_keys(self) -> list[int]:
+        self._keys.sort()
+        return self._keys
+
+    def members(self, places: Iterator[int], kind: tuple[str, float, str]) -> _Members:
+        return tuple(map(self.frames.__getitem__, places))
+
+    def member_names(self, places: Iterator[int]) -> list[str]:
+        return [self.frames[place].name for place in places]
+
+
+class _NameKeys(_PlanKeys):
+    """The keys of the raw names of a listing (:func:`plan_raw_names`).
+
+    The key of a ``.fit`` name is the sum of what its head (``Light_..._YYYYMMDD-HH``, checked
+    and converted once per distinct head) and its tail (``MMSS.fit``, once per distinct tail)
+    stand for, and its place; any other name, and any in an hour of a clock change, is parsed
+    and converted on its own.
     """
 
     def __init__(self, listed: list[str], tz: tzinfo) -> None:
+        super().__init__(len(listed), tz)
         self.listed = listed
-        self.tz = tz
-        self.place_bits = max(len(listed), 1).bit_length()
-        self.groups: dict[tuple[str, float, str], int] = {}
         self.checks = RawNameChecks()
-        self.hours = _HourStarts(tz)
-        self._heads: Memo[str, int | None] = Memo(self._head)
-        self._tails: Memo[str, int | None] = Memo(self._tail)
+        self.head_parts: Memo[str, int | None] = Memo(self._head_part)
+        self.tail_parts: Memo[str, int | None] = Memo(self._tail_part)
         self.other_names = False
-        keys = self._keys()
-        if keys is not None:
-            keys.sort()
-        self.sorted_keys = keys
+        self._keys = self._make_keys()
         self.ties_by_name = self._ties_may_need_names()
 
-    def _ties_may_need_names(self) -> bool:
-        """False when frames of equal starts are sure to be in name order already.
+    def _head_part(self, head: str) -> int | None:
+        """What a head adds to a key: group and hour."""
+        kind = self.checks.heads[head]
+        hour = self.hour_parts[head[-12:]] if kind is not None else None
+        return None if kind is None or hour is None else self.group_parts[kind] + hour
 
-        They are when the listing is sorted (places go as names do), or when no two names
-        have the same start: two ``.fit`` names have equal keys but for their places only if
-        their tails are equal and their heads stand for the same group and hour, so distinct
-        heads must stand for distinct values (and no name took the other way).
-        """
-        if self.other_names:
-            return not _is_sorted(self.listed)
-        values = [value for value in self._heads.values() if value is not None]
-        return len(set(values)) < len(values) and not _is_sorted(self.listed)
+    def _tail_part(self, tail: str) -> int | None:
+        """What a tail adds to a key: minutes and seconds."""
+        return self.minute_part(tail) if self.checks.tails[tail] else None
 
-    def _group(self, fields: tuple[str, float, str]) -> int:
-        return self.groups.setdefault(fields, len(self.groups))
-
-    def _head(self, head: str) -> int | None:
-        """What a head adds to a key: group and hour start (less one second, see _tail)."""
-        fields = self.checks.heads[head]
-        hour = self.hours[head[-12:]] if fields is not None else None
-        if fields is None or hour is None:
-            return None
-        second = hour + _BASE_S - _ORIGIN_S - 1
-        return ((self._group(fields) << _SECOND_BITS) + second) << self.place_bits
-
-    def _tail(self, tail: str) -> int | None:
-        """What a tail adds to a key: seconds into the hour, plus one (so never zero)."""
-        if not self.checks.tails[tail]:
-            return None
-        return (int(tail[:2]) * 60 + int(tail[2:4]) + 1) << self.place_bits
-
-    def _keys(self) -> list[int] | None:
+    def _make_keys(self) -> list[int]:
         """The keys of the listing's frames, a batch of names at a time.
 
         Both passes over a batch find its names still in the processor's cache: a shuffled
@@ -516,13 +524,13 @@ class _NameKeys:
         listed = self.listed
         for first in range(0, len(listed), _KEY_BATCH):
             batch = listed[first : first + _KEY_BATCH]
-            heads = list(map(self._heads.__getitem__, map(HEAD_OF_FIT, batch)))
-            tails = list(map(self._tails.__getitem__, map(TAIL_OF_FIT, batch)))
+            heads = list(map(self.head_parts.__getitem__, map(HEAD_OF_FIT, batch)))
+            tails = list(map(self.tail_parts.__getitem__, map(TAIL_OF_FIT, batch)))
             places = range(first, first + len(batch))
             if all(heads) and all(tails):  # every name a .fit name of a steady hour
                 keys += map(add, map(add, heads, tails), places)
-            elif not self._add_others(keys, batch, heads, tails, places):
-                return None
+            else:
+                self._add_others(keys, batch, heads, tails, places)
         return keys
 
     def _add_others(
@@ -532,77 +540,38 @@ class _NameKeys:
         heads: list[int | None],
         tails: list[int | None],
         places: range,
-    ) -> bool:
-        """Add the keys of a batch with other names; False if a frame fits in no key."""
+    ) -> None:
+        """Add the keys of a batch holding other names: those parsed and converted one by one."""
         self.other_names = True
         for place, head, tail, name in zip(places, heads, tails, batch, strict=True):
             if head and tail:
                 keys.append(head + tail + place)
-            elif (key := self._key_of_other(name, place)) is not None:
-                keys.append(key)
-            elif self.checks.parse_one(name) is not None:
-                return False
-        return True
+            elif name.endswith(RAW_SUFFIXES) and (frame := self.checks.parse_one(name)):
+                group_part = self.group_parts[frame.target, frame.exposure_s, frame.filter]
+                keys.append(self.key_by_time(frame, group_part, place))
 
-    def _key_of_other(self, name: str, place: int) -> int | None:
-        """The key of a name the head and tail do not settle, ``None`` for no frame or no key."""
-        frame = self.checks.parse_one(name) if name.endswith(RAW_SUFFIXES) else None
-        if frame is None:
-            return None
-        stamp = local_to_utc(frame.local_time, self.tz) - _EPOCH
-        if stamp % _SECOND:
-            return None
-        second = stamp // _SECOND - _ORIGIN_S
-        group = self._group((frame.target, frame.exposure_s, frame.filter))
-        return (((group << _SECOND_BITS) + second) << self.place_bits) + place
+    def _ties_may_need_names(self) -> bool:
+        """False when frames of equal starts are sure to be in name order already.
 
-    def parse_all(self) -> list[RawFrame]:
-        """The frames of the listing, as :func:`~crowdsky.domain.names.parse_raw_names` has them."""
-        return self.checks.parse_batch(self.listed)
+        They are when the listing is sorted (places go as names do), or when no two names
+        have the same start: two ``.fit`` names have equal stamps only if their tails are equal
+        and their heads stand for the same group and hour, so distinct heads must stand for
+        distinct values (and no name took the other way).
+        """
+        if self.other_names:
+            return not _is_sorted(self.listed)
+        parts = [part for part in self.head_parts.values() if part is not None]
+        return len(set(parts)) < len(parts) and not _is_sorted(self.listed)
 
-    def blocks(
-        self, block_minutes: int, cutoff: datetime, done: frozenset[CoverageKey]
-    ) -> Iterator[Block]:
-        """The complete blocks not in ``done``, in key order."""
-        keys = self.sorted_keys
-        assert keys is not None
-        length = timedelta(minutes=block_minutes)
-        block_us = block_minutes * 60_000_000
-        kinds = {
-            group: (
-                kind,
-                _delay_us(kind[1]),
-                (cutoff - length - settle_time(kind[1]) - _EPOCH) // length,
-            )
-            for kind, group in self.groups.items()
-        }
-        bits, seconds_mask = self.place_bits, (1 << _SECOND_BITS) - 1
-        first = 0
-        while first < len(keys):
-            group_second = keys[first] >> bits
-            group, second = group_second >> _SECOND_BITS, group_second & seconds_mask
-            kind, delay_us, last_index = kinds[group]
-            index = ((second + _ORIGIN_S) * 1_000_000 - delay_us) // block_us
-            next_second = -(-((index + 1) * block_us + delay_us) // 1_000_000) - _ORIGIN_S
-            end = bisect_left(keys, ((group << _SECOND_BITS) + next_second) << bits, first)
-            if index <= last_index:
-                start = _EPOCH + index * length
-                frames = _NamedFrames(self._names_in_order(keys[first:end]), kind)
-                block = Block(*kind, start, start + length, block_minutes, frames)
-                if not done or block.coverage_key not in done:
-                    yield block
-            first = end
+    def sorted_keys(self) -> list[int]:
+        self._keys.sort()
+        return self._keys
 
-    def _names_in_order(self, chunk: list[int]) -> tuple[str, ...]:
-        """The names of sorted keys, those of equal starts by name."""
-        bits = self.place_bits
-        names = tuple(map(self.listed.__getitem__, map(and_, chunk, repeat((1 << bits) - 1))))
-        if not self.ties_by_name:
-            return names
-        stamps = list(map(rshift, chunk, repeat(bits)))
-        if any(map(eq, stamps, islice(stamps, 1, None))):
-            names = tuple(name for _, name in sorted(zip(stamps, names, strict=True)))
-        return names
+    def members(self, places: Iterator[int], kind: tuple[str, float, str]) -> _Members:
+        return _NamedFrames(tuple(map(self.listed.__getitem__, places)), kind)
+
+    def member_names(self, places: Iterator[int]) -> list[str]:
+        return list(map(self.listed.__getitem__, places))
 
 
 def _delay_us(exposure_s: float) -> int:
