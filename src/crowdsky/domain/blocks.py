@@ -450,14 +450,13 @@ class _FrameKeys(_PlanKeys):
 
     def _make_keys(self, names: list[str]) -> list[int]:
         frames = self.frames
-        by_names = not any(map(_DATE_OBS, frames)) and times_in_names(frames)
         minute_parts: Memo[str, int] = Memo(self.minute_part)
         keys: list[int] = []
         for first in range(0, len(frames), _KEY_BATCH):
             batch = frames[first : first + _KEY_BATCH]
             places = range(first, first + len(batch))
             groups = list(map(self.group_parts.__getitem__, map(_GROUP, batch)))
-            if by_names:
+            if not any(map(_DATE_OBS, batch)) and times_in_names(batch):
                 batch_names = names[first : first + _KEY_BATCH]
                 hours = list(map(self.hour_parts.__getitem__, map(_HOUR_OF_FIT, batch_names)))
                 if all(hours):
