@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import islice, repeat
 from operator import add, and_, attrgetter, eq, itemgetter, le, rshift
@@ -249,10 +250,30 @@ def plan_blocks(
     check_block_minutes(block_minutes)
     cutoff = as_utc(now)
     done = frozenset(covered)
+    length = timedelta(minutes=block_minutes)
+    block_us = block_minutes * 60_000_000
+    hours = _HourStarts(device_tz)
+    blocks = []
     with collector_paused():
-        keys = _FrameKeys(list(frames), device_tz)
-        blocks = keys.blocks(block_minutes, cutoff, done)
+        for (target, exp, filt), members in _groups(frames).items():
+            late = cutoff - length - settle_time(exp)
+            starts = _StartKeys.of(members, exp, hours)
+            for index, chunk in _split_blocks(members, starts, block_us):
+                start = _EPOCH + index * length
+                if start > late:
+                    continue
+                block = Block(target, exp, filt, start, start + length, block_minutes, chunk)
+                if not done or block.coverage_key not in done:
+                    blocks.append(block)
     return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
+
+
+def _groups(frames: Iterable[RawFrame]) -> dict[tuple[str, float, str], list[RawFrame]]:
+    """The frames of each target, exposure and filter, in the order given."""
+    groups: defaultdict[tuple[str, float, str], list[RawFrame]] = defaultdict(list)
+    for frame in frames:
+        groups[_GROUP(frame)].append(frame)
+    return groups
 
 
 def plan_raw_names(
@@ -438,52 +459,6 @@ class _PlanKeys:
 _Members = tuple[RawFrame, ...] | _NamedFrames
 
 
-class _FrameKeys(_PlanKeys):
-    """The keys of frames (:func:`plan_blocks`)."""
-
-    def __init__(self, frames: list[RawFrame], tz: tzinfo) -> None:
-        super().__init__(len(frames), tz)
-        self.frames = frames
-        names = list(map(_NAME, frames))
-        self._keys = self._make_keys(names)
-        self.ties_by_name = not _is_sorted(names)
-
-    def _make_keys(self, names: list[str]) -> list[int]:
-        frames = self.frames
-        minute_parts: Memo[str, int] = Memo(self.minute_part)
-        keys: list[int] = []
-        for first in range(0, len(frames), _KEY_BATCH):
-            batch = frames[first : first + _KEY_BATCH]
-            places = range(first, first + len(batch))
-            groups = list(map(self.group_parts.__getitem__, map(_GROUP, batch)))
-            if not any(map(_DATE_OBS, batch)) and times_in_names(batch):
-                batch_names = names[first : first + _KEY_BATCH]
-                hours = list(map(self.hour_parts.__getitem__, map(_HOUR_OF_FIT, batch_names)))
-                if all(hours):
-                    minutes = map(minute_parts.__getitem__, map(_MINUTE_OF_FIT, batch_names))
-                    keys += map(add, map(add, map(add, groups, hours), minutes), places)
-                    continue
-            keys += map(self._key_of, batch, groups, places)
-        return keys
-
-    def _key_of(self, frame: RawFrame, group_part: int, place: int) -> int:
-        if frame.date_obs is None and stamp_in_name(frame) is not None:
-            hour = self.hour_parts[_HOUR_OF_FIT(frame.name)]
-            if hour is not None:
-                return group_part + hour + self.minute_part(_MINUTE_OF_FIT(frame.name)) + place
-        return self.key_by_time(frame, group_part, place)
-
-    def sorted_keys(self) -> list[int]:
-        self._keys.sort()
-        return self._keys
-
-    def members(self, places: Iterator[int], kind: tuple[str, float, str]) -> _Members:
-        return tuple(map(self.frames.__getitem__, places))
-
-    def member_names(self, places: Iterator[int]) -> list[str]:
-        return [self.frames[place].name for place in places]
-
-
 class _NameKeys(_PlanKeys):
     """The keys of the raw names of a listing (:func:`plan_raw_names`).
 
@@ -571,6 +546,85 @@ class _NameKeys(_PlanKeys):
 
     def member_names(self, places: Iterator[int]) -> list[str]:
         return list(map(self.listed.__getitem__, places))
+
+
+class _MmssSeconds(dict[str, int]):
+    """Seconds into the hour of each ``MMSS`` (of a name whose hour was found)."""
+
+    def __missing__(self, text: str) -> int:
+        self[text] = seconds = int(text[:2]) * 60 + int(text[2:])
+        return seconds
+
+
+@attrs.frozen
+class _StartKeys:
+    """Sort keys of frames of one exposure, and how they map to UTC exposure starts.
+
+    A frame's exposure start (:func:`~crowdsky.domain.timekeys.frame_utc`) in microseconds since
+    the epoch is ``(key + base) * unit - delay``, with the same ``base``, ``unit`` and ``delay``
+    for every frame, so keys sort as starts do.
+
+    The fast way, when every frame's time is its ``.fit`` name's own, no ``DATE-OBS`` is known
+    and every hour keeps one offset: keys are the UTC seconds of the name stamps after
+    ``_BASE_S`` (an hour's start plus minutes and seconds, each distinct text converted once),
+    small integers that sort fast. Otherwise keys are microseconds, frame by frame where needed.
+    """
+
+    keys: list[int]
+    base: int
+    unit: int
+    delay: int
+
+    @classmethod
+    def of(cls, members: Sequence[RawFrame], exposure_s: float, hours: _HourStarts) -> _StartKeys:
+        delay_us = timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
+        names = list(map(_NAME, members))
+        starts = list(map(hours.__getitem__, map(_HOUR_OF_FIT, names)))
+        mmss = _MmssSeconds()
+        by_name = not any(map(_DATE_OBS, members)) and times_in_names(members)
+        if by_name and None not in starts:
+            keys = list(map(add, starts, map(mmss.__getitem__, map(_MINUTE_OF_FIT, names))))
+            return cls(keys, _BASE_S, 1_000_000, delay_us)
+        keys = [
+            _exposure_start_us(frame, hour, mmss, hours.tz, delay_us)
+            for frame, hour in zip(members, starts, strict=True)
+        ]
+        return cls(keys, 0, 1, 0)
+
+    def block_of(self, key: int, block_us: int) -> int:
+        """The index of the block holding the start of a frame with this key."""
+        return ((key + self.base) * self.unit - self.delay) // block_us
+
+    def first_key_of(self, block: int, block_us: int) -> int:
+        """The smallest key whose start lies in the given block or after it."""
+        return -(-(block * block_us + self.delay) // self.unit) - self.base
+
+
+def _exposure_start_us(
+    frame: RawFrame, hour: int | None, mmss: _MmssSeconds, tz: tzinfo, delay_us: int
+) -> int:
+    """A frame's UTC exposure start in microseconds, from its name's hour if that is known."""
+    if hour is None or frame.date_obs is not None or stamp_in_name(frame) is None:
+        return (frame_utc(frame, tz) - _EPOCH) // _MICROSECOND
+    return (_BASE_S + hour + mmss[frame.name[-8:-4]]) * 1_000_000 - delay_us
+
+
+def _split_blocks(
+    members: list[RawFrame], starts: _StartKeys, block_us: int
+) -> Iterator[tuple[int, tuple[RawFrame, ...]]]:
+    """Block index and frames (by start, then name) of each block the frames fall in."""
+    keys = starts.keys
+    order = sorted(range(len(members)), key=keys.__getitem__)
+    ordered_keys = list(map(keys.__getitem__, order))
+    if any(map(eq, ordered_keys, islice(ordered_keys, 1, None))):  # equal starts: by name
+        order.sort(key=lambda i: (keys[i], members[i].name))
+    ordered = list(map(members.__getitem__, order))
+    first = 0
+    while first < len(ordered_keys):
+        index = starts.block_of(ordered_keys[first], block_us)
+        end = bisect_left(ordered_keys, starts.first_key_of(index + 1, block_us), first)
+        yield index, tuple(ordered[first:end])
+        first = end
 
 
 def _delay_us(exposure_s: float) -> int:

@@ -283,7 +283,8 @@ class _TrustedRawFrame:
 
     The same slots as :class:`RawFrame` and a plain ``__init__``: assigning the slots and then
     the class is several times cheaper than RawFrame's frozen ``__init__`` with its validators,
-    which is most of the cost of parsing a million names. Only :func:`parse_raw_names` uses it,
+    which is most of the cost of parsing a million names. Only the batch parser and the
+    planner (:func:`~crowdsky.domain.blocks.plan_raw_names`, for the names of a block) use it,
     and only with values that passed the same checks the validators make.
     """
 
@@ -297,6 +298,8 @@ class _TrustedRawFrame:
         self.__class__ = RawFrame  # type: ignore[assignment]
 
 
+#: ``trusted_raw_frame(name, (target, exposure_s, filter))``: the frame the batch parser makes of
+#: a raw name whose fields passed its checks (for the domain's planner only).
 trusted_raw_frame: Callable[[str, tuple[str, float, str]], RawFrame] = _TrustedRawFrame  # type: ignore[assignment]
 
 
