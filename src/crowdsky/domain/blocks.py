@@ -367,7 +367,8 @@ class _PlanKeys:
     (their index in the input). For a frame whose time is its name's, outside an hour of a clock
     change, the stamp is its name stamp in UTC: the sum of what the name's hour and its minutes
     and seconds stand for, each distinct text converted once. Blocks are then cut from the
-    sorted keys with ``bisect``. Subclasses make the keys and the frames of a block.
+    sorted keys with ``bisect``. The key arithmetic is here; :class:`_NameKeys` makes the keys
+    of a listing and the frames of its blocks.
     """
 
     def __init__(self, count: int, tz: tzinfo) -> None:
