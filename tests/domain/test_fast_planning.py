@@ -7,6 +7,7 @@ without ``DATE-OBS``, any block length, in the device's listing order and shuffl
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crowdsky.domain import RawFrame, parse_raw_name, parse_raw_names, plan_blocks
+from crowdsky.domain.blocks import plan_raw_names
 from reference_planner import reference_parse, reference_plan
 from strategies import block_minutes, exposures, filters, local_times, raw_name, targets
 
@@ -196,3 +198,80 @@ def test_a_frame_keeps_a_local_time_its_name_does_not_carry() -> None:
     assert attrs.evolve(frame, date_obs=datetime(2026, 2, 27, 20, 15)).local_time == datetime(
         2026, 2, 27, 21, 15
     )
+
+
+@given(
+    session=sessions(),
+    minutes=st.one_of(st.sampled_from((5, 10, 15, 20, 30, 60)), block_minutes()),
+    shuffled=st.randoms(use_true_random=False),
+    order=st.sampled_from(("listed", "sorted", "shuffled")),
+    cutoff_h=st.integers(0, 48),
+    covered_picks=st.lists(st.integers(0, 10_000), max_size=3),
+)
+def test_planning_from_names_makes_the_reference_blocks(
+    session: tuple[tzinfo, list[str]],
+    minutes: int,
+    shuffled: st.SearchStrategy[object],
+    order: str,
+    cutoff_h: int,
+    covered_picks: list[int],
+) -> None:
+    """Names straight to blocks: the reference blocks, equal, hashed and shown alike."""
+    tz, names = session
+    if order == "sorted":
+        names = sorted(names)
+    elif order == "shuffled":
+        shuffled.shuffle(names)  # type: ignore[attr-defined]
+    frames = [f for f in map(reference_parse, names) if f is not None]
+    now = datetime(2025, 9, 27, 12, tzinfo=UTC) + timedelta(hours=cutoff_h * 200)
+    everything = reference_plan(frames, block_minutes=minutes, now=now, device_tz=tz)
+    covered = [everything[p % len(everything)].coverage_key for p in covered_picks if everything]
+    options = {"block_minutes": minutes, "now": now, "device_tz": tz, "covered": covered}
+    expected = reference_plan(frames, **options)
+    planned = plan_raw_names(iter(names), **options)
+    assert [b.frame_count for b in planned] == [b.frame_count for b in expected]
+    assert planned == expected
+    assert list(map(hash, planned)) == list(map(hash, expected))
+    assert repr(planned) == repr(expected)
+    assert planned == plan_blocks(parse_raw_names(names), **options)
+
+
+@given(
+    names=st.lists(near_raw_names(), max_size=30),
+    order=st.sampled_from(("listed", "sorted")),
+)
+def test_planning_from_names_takes_exactly_the_names_the_strict_pattern_takes(
+    names: list[str], order: str
+) -> None:
+    """Nearly valid names (and ties of equal starts: 10s and 10.0s, .fit and .fits)."""
+    if order == "sorted":
+        names = sorted(names)
+    doubled = [
+        *names,
+        *(re.sub(r"_(\d+)\.0s_", r"_\1s_", n, count=1) for n in names),  # 10.0s as 10s
+        *(n + "s" for n in names if n.endswith(".fit")),  # .fit as .fits
+    ]
+    frames = [f for f in map(reference_parse, doubled) if f is not None]
+    options = {"now": datetime(2300, 1, 1, tzinfo=UTC), "device_tz": UTC}
+    assert plan_raw_names(doubled, **options) == reference_plan(frames, **options)
+
+
+def test_a_zone_offset_with_a_fraction_of_a_second_still_plans_from_names() -> None:
+    """Stamps on no whole UTC second cannot be keyed in seconds: the general planner plans them."""
+    tz = timezone(timedelta(hours=1, microseconds=500_000))
+    start = datetime(2026, 2, 27, 21, 0)
+    names = [raw_name("M 42", 10.0, "LP", start + timedelta(seconds=13 * k)) for k in range(200)]
+    frames = [f for f in map(reference_parse, names) if f is not None]
+    options = {"now": datetime(2027, 1, 1, tzinfo=UTC), "device_tz": tz}
+    planned = plan_raw_names(names, **options)
+    assert len(planned) > 1
+    assert planned == reference_plan(frames, **options)
+
+
+def test_a_block_planned_from_names_makes_its_frames_once() -> None:
+    names = [raw_name("M 42", 10.0, "LP", datetime(2026, 2, 27, 21, 5, 13 * k)) for k in range(4)]
+    (block,) = plan_raw_names(names, now=datetime(2027, 1, 1, tzinfo=UTC), device_tz=UTC)
+    assert block.frame_count == 4
+    assert block.frames is block.frames
+    assert block.frames == parse_raw_names(names)
+    assert attrs.evolve(block, target="M 43").frames == block.frames

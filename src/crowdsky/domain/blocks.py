@@ -13,18 +13,24 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from itertools import islice
-from operator import add, attrgetter, eq, itemgetter
+from itertools import islice, repeat
+from operator import add, and_, attrgetter, eq, itemgetter, le, rshift
 
 import attrs
 
 from crowdsky.domain.names import (
+    HEAD_OF_FIT,
+    RAW_SUFFIXES,
+    TAIL_OF_FIT,
     CrowdskyName,
+    Memo,
     RawFrame,
+    RawNameChecks,
     collector_paused,
     format_exposure,
     stamp_in_name,
     times_in_names,
+    trusted_raw_frame,
 )
 from crowdsky.domain.timekeys import (
     BOUNDARY_MARGIN_S,
@@ -57,6 +63,7 @@ __all__ = [
     "coverage_key_of",
     "partition_by_exptime",
     "plan_blocks",
+    "plan_raw_names",
     "settle_time",
 ]
 
@@ -71,7 +78,38 @@ class CoverageKey:
     chunk_key: str
 
 
-@attrs.frozen
+class _NamedFrames:
+    """The frames of a block planned from names alone, made when first asked for.
+
+    Every frame the batch parser makes from a name is the name plus its target, exposure and
+    filter (its time is read back from the name), so a block planned from names keeps just the
+    names and the shared fields: a million frames cost a million pointers until a block's frames
+    are wanted, and then exactly the frames :func:`~crowdsky.domain.names.parse_raw_names` makes.
+    """
+
+    __slots__ = ("_fields", "_frames", "_names")
+
+    def __init__(self, names: tuple[str, ...], fields: tuple[str, float, str]) -> None:
+        self._names = names
+        self._fields = fields
+        self._frames: tuple[RawFrame, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @property
+    def frames(self) -> tuple[RawFrame, ...]:
+        """The frames, made once."""
+        if self._frames is None:
+            self._frames = tuple(map(trusted_raw_frame, self._names, repeat(self._fields)))
+        return self._frames
+
+
+def _frames_of(value: tuple[RawFrame, ...] | _NamedFrames) -> tuple[RawFrame, ...]:
+    return value.frames if isinstance(value, _NamedFrames) else value
+
+
+@attrs.frozen(repr=False)
 class Block:
     """A clock-aligned block of raw sub-frames with one exposure and filter.
 
@@ -88,7 +126,9 @@ class Block:
     block_minutes : int
         Block length.
     frames : tuple of RawFrame
-        The frames, in time order.
+        The frames, in time order. (:func:`plan_raw_names` passes the names instead, and the
+        frames are made the first time they are asked for; equality, hash and ``repr`` always
+        go by the frames.)
     """
 
     target: str
@@ -97,7 +137,12 @@ class Block:
     start: datetime
     end: datetime
     block_minutes: int
-    frames: tuple[RawFrame, ...]
+    _frames: tuple[RawFrame, ...] | _NamedFrames = attrs.field(alias="frames", eq=_frames_of)
+
+    @property
+    def frames(self) -> tuple[RawFrame, ...]:
+        """The frames, in time order."""
+        return _frames_of(self._frames)
 
     @property
     def exposure(self) -> str:
@@ -107,7 +152,7 @@ class Block:
     @property
     def frame_count(self) -> int:
         """Number of sub-frames in the block."""
-        return len(self.frames)
+        return len(self._frames)
 
     @property
     def total_exposure_s(self) -> float:
@@ -127,6 +172,13 @@ class Block:
     def local_bounds(self, tz: tzinfo) -> tuple[datetime, datetime]:
         """Start and end as aware datetimes in the device's zone ``tz``."""
         return self.start.astimezone(tz), self.end.astimezone(tz)
+
+    def __repr__(self) -> str:
+        return (
+            f"Block(target={self.target!r}, exposure_s={self.exposure_s!r}, "
+            f"filter={self.filter!r}, start={self.start!r}, end={self.end!r}, "
+            f"block_minutes={self.block_minutes!r}, frames={self.frames!r})"
+        )
 
 
 def check_min_exptime(min_exptime: float) -> float:
@@ -224,8 +276,48 @@ def _groups(frames: Iterable[RawFrame]) -> dict[tuple[str, float, str], list[Raw
     return groups
 
 
-#: Hour starts are kept in seconds from this moment (mid 2025), so that the keys of the frames of
-#: the decades around it fit in one machine word and sort as fast as Python sorts anything.
+def plan_raw_names(
+    names: Iterable[str],
+    *,
+    block_minutes: int = 15,
+    now: datetime,
+    device_tz: tzinfo,
+    covered: Iterable[CoverageKey] = (),
+) -> tuple[Block, ...]:
+    """Plan straight from a listing: ``plan_blocks(parse_raw_names(names), ...)``, faster.
+
+    The same blocks, compared with ``==``, but planned without making a frame object per name:
+    each name becomes one integer (its group, UTC stamp and place in the listing), the integers
+    are sorted once and cut into blocks with ``bisect``. A block keeps its names and makes its
+    frames the first time they are asked for.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Bare file names, as listed (companions, stacks and junk are skipped).
+    block_minutes, now, device_tz, covered
+        As for :func:`plan_blocks`.
+
+    Returns
+    -------
+    tuple of Block
+        Sorted by start, then target, exposure and filter.
+
+    Raises
+    ------
+    PlanError
+        For a bad ``block_minutes`` or a naive ``now``.
+    """
+    check_block_minutes(block_minutes)
+    cutoff = as_utc(now)
+    done = frozenset(covered)
+    with collector_paused():
+        keys = _NameKeys(list(names), device_tz)
+        blocks = keys.blocks(block_minutes, cutoff, done)
+    return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
+
+
+#: Hour starts are kept in seconds from this moment (mid 2025).
 _BASE_S = 1_750_000_000
 
 
@@ -258,6 +350,203 @@ class _HourStarts(dict[str, int | None]):
 
 _HOUR_KEY = re.compile(r"_\d{8}-\d\d", re.ASCII)
 _SECOND = timedelta(seconds=1)
+#: Frames whose keys are made together (their names stay in the processor's cache meanwhile).
+_KEY_BATCH = 256
+#: Bits of a key that hold a stamp: microseconds after ``_MIN_US``, enough for any datetime.
+_STAMP_BITS = 59
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_US_PER_S = 1_000_000
+
+
+class _PlanKeys:
+    """One sorted integer per frame: ``((group << _STAMP_BITS) + stamp) << place_bits | place``.
+
+    ``stamp`` is the frame's exposure start plus the delay from start to name stamp, in
+    microseconds after ``_MIN_US``; every frame of a group (target, exposure, filter) has the same
+    delay, so sorting the keys sorts the frames by group, then by exposure start, then by place
+    (their index in the input). For a frame whose time is its name's, outside an hour of a clock
+    change, the stamp is its name stamp in UTC: the sum of what the name's hour and its minutes
+    and seconds stand for, each distinct text converted once. Blocks are then cut from the
+    sorted keys with ``bisect``. The key arithmetic is here; :class:`_NameKeys` makes the keys
+    of a listing and the frames of its blocks.
+    """
+
+    def __init__(self, count: int, tz: tzinfo) -> None:
+        self.tz = tz
+        self.place_bits = max(count, 1).bit_length()
+        self.kinds: dict[tuple[str, float, str], int] = {}
+        self.group_parts: Memo[tuple[str, float, str], int] = Memo(self._group_part)
+        self.hour_starts = _HourStarts(tz)
+        self.hour_parts: Memo[str, int | None] = Memo(self._hour_part)
+        self.ties_by_name = True
+
+    def _group_part(self, kind: tuple[str, float, str]) -> int:
+        group = self.kinds.setdefault(kind, len(self.kinds))
+        return group << (_STAMP_BITS + self.place_bits)
+
+    def _hour_part(self, hour: str) -> int | None:
+        """What a name's ``_YYYYMMDD-HH`` adds to a key (less a microsecond, see minute_part)."""
+        start = self.hour_starts[hour]
+        if start is None:
+            return None
+        return ((start + _BASE_S) * _US_PER_S - _MIN_US - 1) << self.place_bits
+
+    def minute_part(self, mmss: str) -> int:
+        """What a name's ``MMSS`` adds to a key (plus a microsecond: the sum is never zero)."""
+        return ((int(mmss[:2]) * 60 + int(mmss[2:4])) * _US_PER_S + 1) << self.place_bits
+
+    def key_by_time(self, frame: RawFrame, group_part: int, place: int) -> int:
+        """The key of a frame from its exposure start, converted on its own."""
+        start_us = (frame_utc(frame, self.tz) - _EPOCH) // _MICROSECOND
+        stamp = start_us + _delay_us(frame.exposure_s) - _MIN_US
+        return group_part + (stamp << self.place_bits) + place
+
+    def members(self, places: Iterator[int], kind: tuple[str, float, str]) -> _Members:
+        """The frames at these places, as a block holds them."""
+        raise NotImplementedError
+
+    def member_names(self, places: Iterator[int]) -> list[str]:
+        """The names at these places."""
+        raise NotImplementedError
+
+    def blocks(
+        self, block_minutes: int, cutoff: datetime, done: frozenset[CoverageKey]
+    ) -> list[Block]:
+        """The complete blocks not in ``done``, in key order."""
+        keys = self.sorted_keys()
+        length = timedelta(minutes=block_minutes)
+        block_us = block_minutes * 60_000_000
+        groups = {
+            group: (kind, _delay_us(kind[1]), (cutoff - length - settle_time(kind[1])) - _EPOCH)
+            for kind, group in self.kinds.items()
+        }
+        bits, stamp_mask = self.place_bits, (1 << _STAMP_BITS) - 1
+        blocks = []
+        first = 0
+        while first < len(keys):
+            group_stamp = keys[first] >> bits
+            group, stamp = group_stamp >> _STAMP_BITS, group_stamp & stamp_mask
+            kind, delay_us, latest = groups[group]
+            index = (stamp + _MIN_US - delay_us) // block_us
+            next_stamp = (index + 1) * block_us + delay_us - _MIN_US
+            end = bisect_left(keys, ((group << _STAMP_BITS) + next_stamp) << bits, first)
+            if index * length <= latest:
+                start = _EPOCH + index * length
+                members = self.members(self._places(keys[first:end]), kind)
+                block = Block(*kind, start, start + length, block_minutes, members)
+                if not done or block.coverage_key not in done:
+                    blocks.append(block)
+            first = end
+        return blocks
+
+    def sorted_keys(self) -> list[int]:
+        """The keys, sorted."""
+        raise NotImplementedError
+
+    def _places(self, chunk: list[int]) -> Iterator[int]:
+        """The places of a block's sorted keys, those of equal starts in name order."""
+        bits = self.place_bits
+        places = map(and_, chunk, repeat((1 << bits) - 1))
+        if not self.ties_by_name:
+            return places
+        stamps = list(map(rshift, chunk, repeat(bits)))
+        if not any(map(eq, stamps, islice(stamps, 1, None))):
+            return places
+        ordered = list(places)
+        names = self.member_names(iter(ordered))
+        return iter([place for _, _, place in sorted(zip(stamps, names, ordered, strict=True))])
+
+
+_Members = tuple[RawFrame, ...] | _NamedFrames
+
+
+class _NameKeys(_PlanKeys):
+    """The keys of the raw names of a listing (:func:`plan_raw_names`).
+
+    The key of a ``.fit`` name is the sum of what its head (``Light_..._YYYYMMDD-HH``, checked
+    and converted once per distinct head) and its tail (``MMSS.fit``, once per distinct tail)
+    stand for, and its place; any other name, and any in an hour of a clock change, is parsed
+    and converted on its own.
+    """
+
+    def __init__(self, listed: list[str], tz: tzinfo) -> None:
+        super().__init__(len(listed), tz)
+        self.listed = listed
+        self.checks = RawNameChecks()
+        self.head_parts: Memo[str, int | None] = Memo(self._head_part)
+        self.tail_parts: Memo[str, int | None] = Memo(self._tail_part)
+        self.other_names = False
+        self._keys = self._make_keys()
+        self.ties_by_name = self._ties_may_need_names()
+
+    def _head_part(self, head: str) -> int | None:
+        """What a head adds to a key: group and hour."""
+        kind = self.checks.heads[head]
+        hour = self.hour_parts[head[-12:]] if kind is not None else None
+        return None if kind is None or hour is None else self.group_parts[kind] + hour
+
+    def _tail_part(self, tail: str) -> int | None:
+        """What a tail adds to a key: minutes and seconds."""
+        return self.minute_part(tail) if self.checks.tails[tail] else None
+
+    def _make_keys(self) -> list[int]:
+        """The keys of the listing's frames, a batch of names at a time.
+
+        Both passes over a batch find its names still in the processor's cache: a shuffled
+        listing touches each name at a scattered address, which costs more than the work.
+        """
+        keys: list[int] = []
+        listed = self.listed
+        for first in range(0, len(listed), _KEY_BATCH):
+            batch = listed[first : first + _KEY_BATCH]
+            heads = list(map(self.head_parts.__getitem__, map(HEAD_OF_FIT, batch)))
+            tails = list(map(self.tail_parts.__getitem__, map(TAIL_OF_FIT, batch)))
+            places = range(first, first + len(batch))
+            if all(heads) and all(tails):  # every name a .fit name of a steady hour
+                keys += map(add, map(add, heads, tails), places)
+            else:
+                self._add_others(keys, batch, heads, tails, places)
+        return keys
+
+    def _add_others(
+        self,
+        keys: list[int],
+        batch: list[str],
+        heads: list[int | None],
+        tails: list[int | None],
+        places: range,
+    ) -> None:
+        """Add the keys of a batch holding other names: those parsed and converted one by one."""
+        self.other_names = True
+        for place, head, tail, name in zip(places, heads, tails, batch, strict=True):
+            if head and tail:
+                keys.append(head + tail + place)
+            elif name.endswith(RAW_SUFFIXES) and (frame := self.checks.parse_one(name)):
+                group_part = self.group_parts[frame.target, frame.exposure_s, frame.filter]
+                keys.append(self.key_by_time(frame, group_part, place))
+
+    def _ties_may_need_names(self) -> bool:
+        """False when frames of equal starts are sure to be in name order already.
+
+        They are when the listing is sorted (places go as names do), or when no two names
+        have the same start: two ``.fit`` names have equal stamps only if their tails are equal
+        and their heads stand for the same group and hour, so distinct heads must stand for
+        distinct values (and no name took the other way).
+        """
+        if self.other_names:
+            return not _is_sorted(self.listed)
+        parts = [part for part in self.head_parts.values() if part is not None]
+        return len(set(parts)) < len(parts) and not _is_sorted(self.listed)
+
+    def sorted_keys(self) -> list[int]:
+        self._keys.sort()
+        return self._keys
+
+    def members(self, places: Iterator[int], kind: tuple[str, float, str]) -> _Members:
+        return _NamedFrames(tuple(map(self.listed.__getitem__, places)), kind)
+
+    def member_names(self, places: Iterator[int]) -> list[str]:
+        return list(map(self.listed.__getitem__, places))
 
 
 class _MmssSeconds(dict[str, int]):
@@ -337,6 +626,15 @@ def _split_blocks(
         end = bisect_left(ordered_keys, starts.first_key_of(index + 1, block_us), first)
         yield index, tuple(ordered[first:end])
         first = end
+
+
+def _delay_us(exposure_s: float) -> int:
+    """Microseconds from a frame's exposure start to its name stamp."""
+    return timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
+
+
+def _is_sorted(names: list[str]) -> bool:
+    return all(map(le, names, islice(names, 1, None)))
 
 
 def partition_by_exptime(

@@ -61,10 +61,10 @@ _RAW_PREFIX_RE = re.compile(rf"Light_(?P<target>.+)_{_EXP}_(?P<filter>[A-Za-z0-9
 _HOUR_RE = re.compile(r"\d{8}-\d\d", re.ASCII)
 _FIT_TAIL_RE = re.compile(r"\d{4}\.fit", re.ASCII)
 #: The endings ``_RAW_RE`` admits (its ``$`` also matches before a final line break).
-_RAW_SUFFIXES = (".fit", ".fits", ".fit\n", ".fits\n")
-_HAS_RAW_SUFFIX = methodcaller("endswith", _RAW_SUFFIXES)
-_HEAD_OF_FIT = itemgetter(slice(None, -8))
-_TAIL_OF_FIT = itemgetter(slice(-8, None))
+RAW_SUFFIXES = (".fit", ".fits", ".fit\n", ".fits\n")
+_HAS_RAW_SUFFIX = methodcaller("endswith", RAW_SUFFIXES)
+HEAD_OF_FIT = itemgetter(slice(None, -8))
+TAIL_OF_FIT = itemgetter(slice(-8, None))
 #: Names parsed per pass: bounds the transient lists of a pass.
 _BATCH = 256
 _STACKED_RE = re.compile(
@@ -283,7 +283,8 @@ class _TrustedRawFrame:
 
     The same slots as :class:`RawFrame` and a plain ``__init__``: assigning the slots and then
     the class is several times cheaper than RawFrame's frozen ``__init__`` with its validators,
-    which is most of the cost of parsing a million names. Only :func:`parse_raw_names` uses it,
+    which is most of the cost of parsing a million names. Only the batch parser and the
+    planner (:func:`~crowdsky.domain.blocks.plan_raw_names`, for the names of a block) use it,
     and only with values that passed the same checks the validators make.
     """
 
@@ -297,7 +298,9 @@ class _TrustedRawFrame:
         self.__class__ = RawFrame  # type: ignore[assignment]
 
 
-_trusted_raw_frame: Callable[[str, tuple[str, float, str]], RawFrame] = _TrustedRawFrame  # type: ignore[assignment]
+#: ``trusted_raw_frame(name, (target, exposure_s, filter))``: the frame the batch parser makes of
+#: a raw name whose fields passed its checks (for the domain's planner only).
+trusted_raw_frame: Callable[[str, tuple[str, float, str]], RawFrame] = _TrustedRawFrame  # type: ignore[assignment]
 
 
 @attrs.frozen
@@ -375,7 +378,7 @@ _Key = TypeVar("_Key", bound=Hashable)
 _Value = TypeVar("_Value")
 
 
-class _Memo(dict[_Key, _Value], Generic[_Key, _Value]):
+class Memo(dict[_Key, _Value], Generic[_Key, _Value]):
     """A dict that computes a missing value once, with ``compute(key)``."""
 
     def __init__(self, compute: Callable[[_Key], _Value]) -> None:
@@ -404,7 +407,7 @@ def _fit_tail_ok(text: str) -> bool:
     return _FIT_TAIL_RE.fullmatch(text) is not None and _minute_second_ok(text[:4])
 
 
-class _FieldChecks:
+class RawNameChecks:
     """The checks of a raw name's fields, each distinct text checked once.
 
     Targets and filters come back as one shared string per distinct text, so a million frames
@@ -412,14 +415,14 @@ class _FieldChecks:
     """
 
     def __init__(self) -> None:
-        self.targets: _Memo[str, str | None] = _Memo(_usable_target)
-        self.exposures: _Memo[str, float | None] = _Memo(_exposure)
-        self.filters: _Memo[str, str] = _Memo(_same)  # the pattern admits good filters only
-        self.hours: _Memo[str, bool] = _Memo(_hour_ok)
-        self.minutes: _Memo[str, bool] = _Memo(_minute_second_ok)
-        self.prefixes: _Memo[str, tuple[str, float, str] | None] = _Memo(self._prefix_fields)
-        self.heads: _Memo[str, tuple[str, float, str] | None] = _Memo(self._head_fields)
-        self.tails: _Memo[str, bool] = _Memo(_fit_tail_ok)
+        self.targets: Memo[str, str | None] = Memo(_usable_target)
+        self.exposures: Memo[str, float | None] = Memo(_exposure)
+        self.filters: Memo[str, str] = Memo(_same)  # the pattern admits good filters only
+        self.hours: Memo[str, bool] = Memo(_hour_ok)
+        self.minutes: Memo[str, bool] = Memo(_minute_second_ok)
+        self.prefixes: Memo[str, tuple[str, float, str] | None] = Memo(self._prefix_fields)
+        self.heads: Memo[str, tuple[str, float, str] | None] = Memo(self._head_fields)
+        self.tails: Memo[str, bool] = Memo(_fit_tail_ok)
 
     def _prefix_fields(self, prefix: str) -> tuple[str, float, str] | None:
         """Target, exposure and filter of ``Light_<target>_<exp>s_<filter>_``, if all good."""
@@ -445,7 +448,7 @@ class _FieldChecks:
         usable, exposure = self.targets[target], self.exposures[exp]
         if usable is None or exposure is None or not (self.hours[hour] and self.minutes[minute]):
             return None
-        return _trusted_raw_frame(name, (usable, exposure, self.filters[filt]))
+        return trusted_raw_frame(name, (usable, exposure, self.filters[filt]))
 
     def parse_one(self, name: str) -> RawFrame | None:
         """Parse one name with the single-name pattern."""
@@ -467,7 +470,7 @@ class _FieldChecks:
         of ``.fit`` names) the frames are made in one pass, else name by name, and a name that
         fails any check, such as a ``.fits`` name, is parsed by the full pattern.
         """
-        tails = list(map(self.tails.__getitem__, map(_TAIL_OF_FIT, names)))
+        tails = list(map(self.tails.__getitem__, map(TAIL_OF_FIT, names)))
         if all(tails):
             candidates = names
         else:
@@ -475,9 +478,9 @@ class _FieldChecks:
             others = compress(names, map(not_, tails))
             if any(map(_HAS_RAW_SUFFIX, others)):  # a raw name not ending in .fit: in order
                 return self._parse_in_order(names)
-        fields = list(map(self.heads.__getitem__, map(_HEAD_OF_FIT, candidates)))
+        fields = list(map(self.heads.__getitem__, map(HEAD_OF_FIT, candidates)))
         if all(fields):
-            return list(map(_trusted_raw_frame, candidates, fields))  # type: ignore[arg-type]
+            return list(map(trusted_raw_frame, candidates, fields))  # type: ignore[arg-type]
         return self._parse_in_order(candidates)
 
     def _parse_in_order(self, names: list[str]) -> list[RawFrame]:
@@ -486,8 +489,8 @@ class _FieldChecks:
         for name in names:
             fields = self.heads[name[:-8]] if self.tails[name[-8:]] else None
             if fields is not None:
-                frames.append(_trusted_raw_frame(name, fields))
-            elif name.endswith(_RAW_SUFFIXES) and (frame := self.parse_one(name)) is not None:
+                frames.append(trusted_raw_frame(name, fields))
+            elif name.endswith(RAW_SUFFIXES) and (frame := self.parse_one(name)) is not None:
                 frames.append(frame)
         return frames
 
@@ -530,7 +533,7 @@ def parse_raw_name(name: str) -> RawFrame | None:
     >>> parse_raw_name("Light_IC 434_10.0s_LP_20260227-211503_thn.jpg") is None
     True
     """
-    return _FieldChecks().parse_one(name)
+    return RawNameChecks().parse_one(name)
 
 
 def parse_raw_names(names: Iterable[str]) -> tuple[RawFrame, ...]:
@@ -559,7 +562,7 @@ def parse_raw_names(names: Iterable[str]) -> tuple[RawFrame, ...]:
     >>> [f.local_time.strftime("%H:%M:%S") for f in frames]
     ['21:15:03', '21:15:17']
     """
-    checks = _FieldChecks()
+    checks = RawNameChecks()
     frames: list[RawFrame] = []
     listed = iter(names)
     with collector_paused():
