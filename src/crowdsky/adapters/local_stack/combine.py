@@ -211,7 +211,7 @@ def combine_strip(stack: NDArray[np.float32]) -> NDArray[np.float32]:
         kept = _within(values, median[part], np.maximum(sigma[part], floor), count[part])
         mean, spread = _mean_and_std(values, kept)
         kept = _within(values, mean, np.maximum(spread, floor), count[part])
-        out[part] = _mean_and_std(values, kept)[0]
+        out[part] = _mean(values, kept)
     return out.reshape(rows, cols, 3)
 
 
@@ -299,13 +299,22 @@ def _within(
     return kept
 
 
+def _mean(values: NDArray[np.float32], kept: NDArray[np.bool_]) -> NDArray[np.float32]:
+    """Per pixel (column), the mean of the kept values (NaN if none)."""
+    number = kept.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.sum(values, axis=0, where=kept, dtype=np.float64)
+        mean: NDArray[np.float32] = (total / number).astype(np.float32)
+    return mean
+
+
 def _mean_and_std(
     values: NDArray[np.float32], kept: NDArray[np.bool_]
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Per pixel (column), the mean and standard deviation of the kept values (NaN if none)."""
     number = kept.sum(axis=0)
+    mean = _mean(values, kept)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (np.sum(values, axis=0, where=kept, dtype=np.float64) / number).astype(np.float32)
         deviation = np.square(values - mean)
         variance = np.sum(deviation, axis=0, where=kept, dtype=np.float64) / (number - 1)
     return mean, np.sqrt(variance).astype(np.float32)
