@@ -123,7 +123,7 @@ def measure(count: int, registrar: str, base: Path) -> dict[str, float]:
     extra = [
         p.name
         for p in out_dir.iterdir()
-        if p.name not in (output.name, f"CrowdSky_{count}_thn.jpg")
+        if p.name not in (output.name, f"CrowdSky_{count}.jpg", f"CrowdSky_{count}_thn.jpg")
     ]
     answer["temp_disk_mib"] = temp_bytes / 2**20
     answer["stray_files"] = len(extra)

@@ -49,6 +49,7 @@ def test_stack_json_is_the_only_thing_on_stdout(capsys: pytest.CaptureFixture[st
     assert result["files"][0] == "CrowdSky_33_IC 434_10.0s_LP_20260227.81_HP102265.fit"
     start = datetime.fromisoformat(result["blocks"][0]["block_start"])
     assert start.utcoffset() is not None  # ISO 8601 with the offset
+    assert [b["left_out"] for b in result["blocks"]] == [[], [], []]  # a device leaves none out
     assert "Stacking block 21:15-21:30" in captured.err  # progress went to stderr
 
 

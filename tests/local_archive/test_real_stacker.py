@@ -74,8 +74,12 @@ def test_a_small_night_stacks_on_this_computer_and_a_rerun_stacks_nothing(
     assert sorted(p.name for p in folder.glob("CrowdSky_*.fit")) == sorted(
         e["file"] for e in entries
     )
-    # The cloudy frame is named in the report, with why it was left out.
+    # The cloudy frame is named in the report, with why it was left out, and in the JSON.
     blank = blocks[0][BLANK].name
+    assert [e["left_out"] for e in entries] == [
+        [{"file": blank, "reason": "too few stars (0)"}],
+        [],
+    ]
     assert f"  left out {blank}: too few stars (0)" in captured.err.splitlines()
     pixel = healpix_pixel(M42.ra_deg, M42.dec_deg, DEFAULT_TILING)
     for entry, paths in zip(entries, blocks, strict=True):

@@ -137,6 +137,9 @@ class BlockOutcome:
         Frames the device stacked.
     error : str or None
         Why it failed.
+    left_out : tuple of (str, str)
+        Frames the stacker left out and why, as ``(file name, reason)`` pairs, from the
+        terminal stack status (the local stacker reports them; a device stack reports none).
     """
 
     block: Block
@@ -144,15 +147,20 @@ class BlockOutcome:
     file: str | None = None
     frames_stacked: int = 0
     error: str | None = None
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self, tz: tzinfo) -> dict[str, Any]:
-        """The outcome as a plain dict (see :func:`block_dict`)."""
+        """The outcome as a plain dict (see :func:`block_dict`).
+
+        ``left_out`` becomes a list of ``{"file": ..., "reason": ...}``.
+        """
         return {
             **block_dict(self.block, tz),
             "status": self.status.value,
             "file": self.file,
             "frames_stacked": self.frames_stacked,
             "error": self.error,
+            "left_out": [{"file": name, "reason": reason} for name, reason in self.left_out],
         }
 
 
@@ -412,6 +420,20 @@ def _wait_for_next_poll(
 
 
 def _finish(
+    seestar: Seestar,
+    progress: Progress,
+    block: Block,
+    status: BatchStackStatus,
+    paths: list[str],
+    options: StackOptions,
+) -> BlockOutcome:
+    outcome = _outcome(seestar, progress, block, status, paths, options)
+    if not status.left_out:
+        return outcome
+    return attrs.evolve(outcome, left_out=tuple(status.left_out))
+
+
+def _outcome(
     seestar: Seestar,
     progress: Progress,
     block: Block,

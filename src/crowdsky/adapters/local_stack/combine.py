@@ -10,10 +10,13 @@ Rejection works from a handful of frames up, in two rounds per pixel. First the 
 median of the frames covering it and the spread ``sigma`` comes from their interquartile range
 (both ignore a bright trail or hot pixel in up to a quarter of the frames), never below that
 spread pooled over neighbouring pixels, so that a few frames still give a steady estimate;
-values further than :data:`CLIP_SIGMA` ``sigma`` from the median are dropped. Then the same
-test is made again around the mean of the values kept, which is less noisy than the median. The
-kept values are averaged with equal weights, so the noise is that of a plain mean of the frames
-kept.
+values further than :data:`CLIP_SIGMA` ``sigma`` from the median are dropped. Where a source
+stands above the sky, ``sigma`` also grows with its signal (:data:`SOURCE_SPREAD`): seeing moves
+a star's light between its core and its wings from frame to frame and transparency scales it,
+and clipping that variation would trim the cores of bright stars and bias their flux low. Then
+the same test is made again around the mean of the values kept, which is less noisy than the
+median. The kept values are averaged with equal weights, so the noise is that of a plain mean
+of the frames kept.
 
 Warping is bilinear: its weights sum to one (flux is preserved) and it widens a star by much less
 than registration does; wider kernels (Lanczos) ring around hot pixels and cost several times
@@ -51,6 +54,15 @@ MIN_SIGMA = 1.0
 STRIP_BUDGET_BYTES = 160 * 1024 * 1024
 #: Neighbouring pixels of a row whose spreads are pooled into one ``sigma``.
 POOL_PIXELS = 31
+#: Fraction of a source's signal above the sky added (in quadrature) to ``sigma``: seeing
+#: moves a star's light between core and wings and transparency scales it, so a bright source
+#: legitimately varies from frame to frame far beyond the noise.
+SOURCE_SPREAD = 0.5
+#: Pixels along the row over which the sky under a source is looked for, and smoothed over.
+_SKY_PIXELS = 41
+_SKY_SMOOTH = 7
+#: Stands for "no sky here" where no frame covers a pixel.
+_NO_SKY = 1.0e6
 #: Bytes of one transposed chunk :func:`combine_strip` sorts at a time.
 _CHUNK_BYTES = 16 * 1024 * 1024
 #: Extra mosaic rows read on each side of a band: debayering looks one row away, bilinear
@@ -171,8 +183,10 @@ def combine_strip(stack: NDArray[np.float32]) -> NDArray[np.float32]:
     the values within :data:`CLIP_SIGMA` ``sigma`` of the median; then keep the values within
     :data:`CLIP_SIGMA` ``sigma`` of those values' mean; average what is kept. ``sigma`` is the
     larger of the pixel's own spread (interquartile range / 1.349 in the first round, the kept
-    values' standard deviation in the second) and the interquartile spread pooled over
-    :data:`POOL_PIXELS` neighbours along the row, and at least :data:`MIN_SIGMA`. With one or
+    values' standard deviation in the second) and a floor, and at least :data:`MIN_SIGMA`. The
+    floor is, in quadrature, the interquartile spread pooled over :data:`POOL_PIXELS`
+    neighbours along the row and :data:`SOURCE_SPREAD` times the median's height above the
+    local sky, so a bright star's frame-to-frame variation is not clipped. With one or
     two frames nothing can be told apart, so all are kept.
     """
     frames, rows, cols, _ = stack.shape
@@ -188,14 +202,16 @@ def combine_strip(stack: NDArray[np.float32]) -> NDArray[np.float32]:
             np.ascontiguousarray(flat[:, part].T)
         )
     pooled = _pooled(sigma.reshape(rows, cols, 3)).reshape(-1)
+    source = SOURCE_SPREAD * _above_sky(median.reshape(rows, cols, 3)).reshape(-1)
     out = np.empty(pixels, dtype=np.float32)
     for start in range(0, pixels, step):
         part = slice(start, min(pixels, start + step))
         values = flat[:, part]
-        kept = _within(values, median[part], np.maximum(sigma[part], pooled[part]), count[part])
+        floor = np.hypot(pooled[part], source[part])
+        kept = _within(values, median[part], np.maximum(sigma[part], floor), count[part])
         mean, spread = _mean_and_std(values, kept)
-        kept = _within(values, mean, np.maximum(spread, pooled[part]), count[part])
-        out[part] = _mean_and_std(values, kept)[0]
+        kept = _within(values, mean, np.maximum(spread, floor), count[part])
+        out[part] = _mean(values, kept)
     return out.reshape(rows, cols, 3)
 
 
@@ -237,6 +253,21 @@ def _iqr_in_sigma(frames: int) -> NDArray[np.float32]:
     return table
 
 
+def _above_sky(median: NDArray[np.float32]) -> NDArray[np.float32]:
+    """How far each pixel's median lies above the sky near it, per channel (0 or more).
+
+    The sky is the lowest value of the median smoothed over :data:`_SKY_SMOOTH` pixels within
+    :data:`_SKY_PIXELS` along the row (smoothing first keeps the minimum from following the
+    noise down); a pixel no frame covers counts as bright, so it is never taken for the sky.
+    """
+    filled = np.nan_to_num(median, nan=_NO_SKY)
+    smooth = cv2.blur(filled, (_SKY_SMOOTH, 1), borderType=cv2.BORDER_REFLECT)
+    kernel = np.ones((1, _SKY_PIXELS), dtype=np.uint8)
+    sky = cv2.erode(smooth, kernel, borderType=cv2.BORDER_REFLECT)
+    above: NDArray[np.float32] = np.maximum(np.nan_to_num(median) - sky, 0.0)
+    return above
+
+
 def _pooled(sigma: NDArray[np.float32]) -> NDArray[np.float32]:
     """Root mean square of ``sigma`` over each pixel's neighbourhood, per channel.
 
@@ -268,13 +299,22 @@ def _within(
     return kept
 
 
+def _mean(values: NDArray[np.float32], kept: NDArray[np.bool_]) -> NDArray[np.float32]:
+    """Per pixel (column), the mean of the kept values (NaN if none)."""
+    number = kept.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.sum(values, axis=0, where=kept, dtype=np.float64)
+        mean: NDArray[np.float32] = (total / number).astype(np.float32)
+    return mean
+
+
 def _mean_and_std(
     values: NDArray[np.float32], kept: NDArray[np.bool_]
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Per pixel (column), the mean and standard deviation of the kept values (NaN if none)."""
     number = kept.sum(axis=0)
+    mean = _mean(values, kept)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (np.sum(values, axis=0, where=kept, dtype=np.float64) / number).astype(np.float32)
         deviation = np.square(values - mean)
         variance = np.sum(deviation, axis=0, where=kept, dtype=np.float64) / (number - 1)
     return mean, np.sqrt(variance).astype(np.float32)
