@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import math
 
-import astroalign
 import numpy as np
 import pytest
 
 from crowdsky.adapters.local_stack import Similarity
-from crowdsky.adapters.local_stack import register as register_module
 from crowdsky.adapters.local_stack.register import (
-    CONTROL_POINTS,
     MIN_STARS,
     Registration,
     choose_reference,
@@ -192,24 +189,3 @@ def test_choose_reference_of_a_starless_block_is_the_frame_with_most() -> None:
 def test_choose_reference_needs_frames() -> None:
     with pytest.raises(ValueError, match="without frames"):
         choose_reference([])
-
-
-def test_the_reference_invariants_are_built_once_and_are_astroaligns_own(
-    s50_block: tuple[SyntheticBlock, list[Stars]],
-) -> None:
-    _, stars = s50_block
-    reference = choose_reference(stars)
-    others = [i for i in range(len(stars)) if i not in (reference, BLANK, SPARSE)][:3]
-    points = stars[reference].xy()[:CONTROL_POINTS]
-    build = register_module._BUILD_INVARIANTS
-    assert build is not None
-    assert astroalign._generate_invariants is register_module._cached_invariants
-    own, cached = build(points), register_module._cached_invariants(points)
-    for mine, theirs in zip(cached, own, strict=True):
-        assert np.array_equal(mine, theirs)
-    register_module._invariants_of.cache_clear()
-    for index in others:
-        assert register(stars[reference], stars[index]).transform is not None
-    info = register_module._invariants_of.cache_info()
-    # One build for the reference, one per frame; the reference's comes from the cache after.
-    assert (info.misses, info.hits) == (1 + len(others), len(others) - 1)

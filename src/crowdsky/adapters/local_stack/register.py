@@ -11,10 +11,10 @@ the pairs stop changing. The result depends on the stars and not on which triang
 came from (astroalign shuffles its candidates with an unseeded generator), so a frame registers
 the same way on every run.
 
-astroalign builds the triangle invariants of both star lists on every call, although every frame
-of a block is matched against the same reference; :func:`_cached_invariants` (installed in
-astroalign when this module is imported) keeps the last few lists' invariants, so the reference's
-are built once per block. They depend on the points alone, so the answer is the same.
+astroalign builds the triangle invariants of both star lists on every call, the reference's too,
+though it is the same for every frame of a block; caching them would mean replacing a private
+function inside astroalign for every user of the process, for about 1 s of CPU per 90 frames
+(within the benchmark's run-to-run spread), so it is not done.
 
 A frame with fewer than :data:`MIN_STARS` stars, one whose asterisms match nothing, or one whose
 fit rests on fewer than :data:`MIN_MATCHES` pairs gets no transform, only the reason.
@@ -22,10 +22,8 @@ fit rests on fewer than :data:`MIN_MATCHES` pairs gets no transform, only the re
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import astroalign
 import attrs
@@ -151,38 +149,6 @@ def choose_reference(star_lists: Sequence[Stars]) -> int:
     middle = (len(counts) - 1) / 2.0
     good = [i for i, n in enumerate(counts) if n >= _GOOD_SHARE * most]
     return min(good, key=lambda i: (abs(i - middle), i))
-
-
-#: astroalign's own builder of triangle invariants (a private function of astroalign 2.x), or
-#: None if a later release drops it; then nothing is cached.
-_BUILD_INVARIANTS: Callable[[Any], tuple[Any, Any]] | None = getattr(
-    astroalign, "_generate_invariants", None
-)
-
-
-@functools.lru_cache(maxsize=4)
-def _invariants_of(
-    points: bytes, shape: tuple[int, ...], dtype: str
-) -> tuple[NDArray[Any], NDArray[Any]]:
-    """The invariants astroalign builds for the points stored in ``points`` (cached)."""
-    assert _BUILD_INVARIANTS is not None
-    array = np.frombuffer(points, dtype=np.dtype(dtype)).reshape(shape)
-    invariants, asterisms = _BUILD_INVARIANTS(array)
-    return np.asarray(invariants), np.asarray(asterisms)
-
-
-def _cached_invariants(sources: Any) -> tuple[NDArray[Any], NDArray[Any]]:
-    """What ``astroalign._generate_invariants(sources)`` returns, built once per point list.
-
-    Copies are handed out, so nothing astroalign does to them reaches the cache.
-    """
-    array = np.ascontiguousarray(sources)
-    invariants, asterisms = _invariants_of(array.tobytes(), array.shape, array.dtype.str)
-    return invariants.copy(), asterisms.copy()
-
-
-if _BUILD_INVARIANTS is not None:
-    astroalign._generate_invariants = _cached_invariants
 
 
 def _asterism_guess(reference: Stars, stars: Stars) -> Similarity | None:
