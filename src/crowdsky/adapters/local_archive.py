@@ -59,6 +59,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from crowdsky.adapters.local_files import rename_no_clobber
 from crowdsky.app.ports import (
     BatchStackState,
     BatchStackStatus,
@@ -375,7 +376,7 @@ class LocalArchive:
         source = self._output_file(path)
         target = source.with_name(check_new_name(new_name))
         try:
-            _rename_no_clobber(source, target)
+            rename_no_clobber(source, target)
         except FileExistsError:
             raise StorageError(f"Cannot rename {source.name}: {target.name} exists") from None
         except FileNotFoundError:
@@ -574,10 +575,10 @@ class LocalArchive:
             stamp += timedelta(seconds=1)
         stem, new_stem = working.name.rsplit(".", 1)[0], name.rsplit(".", 1)[0]
         renamed = [name]
-        _rename_no_clobber(working, folder / name)
+        rename_no_clobber(working, folder / name)
         for extra in sorted(folder.glob(f"{stem}*")):
             new = new_stem + extra.name[len(stem) :]
-            _rename_no_clobber(extra, folder / new)
+            rename_no_clobber(extra, folder / new)
             renamed.append(new)
         return tuple(renamed)
 
@@ -600,18 +601,3 @@ def _remove_leftovers(folder: Path, stem: str = _WORKING_PREFIX) -> None:
     for leftover in folder.glob(f"{stem}*"):
         with contextlib.suppress(OSError):
             leftover.unlink()
-
-
-def _rename_no_clobber(source: Path, target: Path) -> None:
-    """Rename, refusing to replace ``target`` (``os.rename`` would silently replace it)."""
-    try:
-        os.link(source, target)
-    except (FileNotFoundError, FileExistsError):
-        raise
-    except OSError:
-        # No hard links here (some file systems): check, then rename.
-        if target.exists():
-            raise FileExistsError(str(target)) from None
-        os.rename(source, target)
-        return
-    source.unlink()

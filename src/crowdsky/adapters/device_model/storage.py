@@ -32,6 +32,7 @@ from crowdsky.adapters.device_model.fits_files import (
     read_fits_header,
     write_fits,
 )
+from crowdsky.adapters.local_files import rename_no_clobber
 from crowdsky.app.ports import FileEntry
 from crowdsky.domain.device_paths import (
     ROOT_FOLDER,
@@ -100,21 +101,6 @@ def _atomic_target(dest: Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             part.unlink()
         raise
-
-
-def _rename_no_clobber(source: Path, target: Path) -> None:
-    """Rename, refusing to replace ``target`` (``os.rename`` would silently replace it)."""
-    try:
-        os.link(source, target)
-    except (FileNotFoundError, FileExistsError):
-        raise
-    except OSError:
-        # No hard links here (some shares and mounts): check, then rename.
-        if target.exists():
-            raise FileExistsError(str(target)) from None
-        os.rename(source, target)
-        return
-    source.unlink()
 
 
 class MemoryStorage:
@@ -296,7 +282,7 @@ class DirectoryStorage:
         source = self._local(path)
         target = source.with_name(check_new_name(new_name))
         try:
-            _rename_no_clobber(source, target)
+            rename_no_clobber(source, target)
         except FileNotFoundError as exc:
             raise StorageError(f"No such file on the Seestar: {path}") from exc
         except FileExistsError as exc:
