@@ -346,7 +346,7 @@ class HttpCollabServer:
         Metadata not given is read from the file (see
         :func:`~crowdsky.adapters.collab.stack_meta.stack_meta`); the ``_thn.jpg`` (else ``.jpg``)
         beside the file goes as the thumbnail. ``on_bytes`` is told the request body's bytes
-        handed to the connection so far and its whole length, once per piece (256 KiB); a
+        handed to the connection so far and its whole length, once per piece (512 KiB); a
         retried attempt counts from 0 again.
 
         Returns
