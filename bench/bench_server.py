@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -131,8 +132,9 @@ def one_run(
 
     Also the peak Python memory of each kind of transfer.
     """
+    work = Path(tempfile.mkdtemp(dir=tmp))  # this run's server data and downloads
     with (
-        loopback_url(tmp / f"data-{own_process}", own_process=own_process) as url,
+        loopback_url(work / "data", own_process=own_process) as url,
         HttpCollabServer(url, username="username", password="password") as client,
     ):
         host, port = url.removeprefix("http://").split(":")
@@ -144,21 +146,26 @@ def one_run(
         down_raw: list[tuple[float, float]] = []
         client.upload_stack(path)  # warm: imports, first connection
         for i in range(rounds):
+            # Each download gets a fresh file, ours in a folder made now, not while timed: the
+            # raw client writes into an existing folder too.
+            (work / f"d{i}").mkdir()
             pairs = [
                 (up, lambda: client.upload_stack(path)),
                 (up_raw, lambda: raw_upload(host, int(port), path)),
-                (down, lambda i=i: client.download_stack(IC434_KEY, tmp / f"d{i}")),
-                (down_raw, lambda i=i: get_to_file(host, int(port), target, tmp / f"r{i}", auth)),
+                (down, lambda i=i: client.download_stack(IC434_KEY, work / f"d{i}")),
+                (down_raw, lambda i=i: get_to_file(host, int(port), target, work / f"r{i}", auth)),
             ]
             # Who goes first alternates: the first of a pair may pay for the transfer before it.
             for times, action in pairs if i % 2 == 0 else pairs[1::-1] + pairs[:1:-1]:
                 times.append(timed(action))
         peaks = {
             "upload 12 MB": peak_of(lambda: client.upload_stack(path)),
-            "download 12 MB": peak_of(lambda: client.download_stack(IC434_KEY, tmp / "p")),
+            "download 12 MB": peak_of(lambda: client.download_stack(IC434_KEY, work / "p")),
             "upload 48 MB": peak_of(lambda: client.upload_stack(big)),
-            "download 48 MB": peak_of(lambda: client.download_stack(IC434_KEY, tmp / "q")),
+            "download 48 MB": peak_of(lambda: client.download_stack(IC434_KEY, work / "q")),
         }
+
+    shutil.rmtree(work)
 
     def median(times: list[tuple[float, float]], which: int) -> float:
         return statistics.median(t[which] for t in times)
