@@ -193,6 +193,22 @@ def test_an_upload_refused_with_500_before_storing_is_sent_again(
     assert len(loopback.stacks) == 1
 
 
+def test_a_retried_upload_of_many_pieces_sends_the_same_bytes_again(
+    client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
+) -> None:
+    path = write_big_stack(tmp_path / "stacks", IC434_NAME, 3 * 512 * 1024 + 12345)
+    loopback.faults.fail_endpoint["upload_stack"] = 1
+    told: list[tuple[int, int | None]] = []
+    receipt = client.upload_stack(path, on_bytes=lambda done, total: told.append((done, total)))
+    assert receipt.status == "queued"
+    [stored] = loopback.stacks
+    assert Path(stored["path"]).read_bytes() == path.read_bytes()
+    (total,) = {whole for _, whole in told}
+    assert told.count((total, total)) == 2  # each attempt sent the whole body
+    restart = told.index((total, total)) + 1
+    assert told[restart][0] < told[restart - 1][0]  # the retry counted from 0 again
+
+
 def test_a_truncated_download_raises_and_leaves_nothing(
     client: HttpCollabServer, loopback: LoopbackCrowdskyServer, tmp_path: Path
 ) -> None:
