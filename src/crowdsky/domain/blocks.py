@@ -9,11 +9,12 @@ the device rejected frames or the pointing moved a pixel.
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from operator import add, and_, attrgetter, eq, itemgetter, le, rshift
 
 import attrs
@@ -49,6 +50,8 @@ _MICROSECOND = timedelta(microseconds=1)
 _GROUP = attrgetter("target", "exposure_s", "filter")
 _NAME = attrgetter("name")
 _DATE_OBS = attrgetter("date_obs")
+#: The order of a plan's blocks.
+_BLOCK_ORDER = attrgetter("start", "target", "exposure_s", "filter")
 # "_YYYYMMDD-HH" and "MMSS" of a name ending in "_YYYYMMDD-HHMMSS.fit"
 _HOUR_OF_FIT = itemgetter(slice(-20, -8))
 _MINUTE_OF_FIT = itemgetter(slice(-8, -4))
@@ -97,16 +100,56 @@ class _NamedFrames:
     def __len__(self) -> int:
         return len(self._names)
 
+    def names(self) -> Iterable[str]:
+        """The names, in time order."""
+        return self._names
+
     @property
     def frames(self) -> tuple[RawFrame, ...]:
         """The frames, made once."""
         if self._frames is None:
-            self._frames = tuple(map(trusted_raw_frame, self._names, repeat(self._fields)))
+            self._frames = tuple(map(trusted_raw_frame, self.names(), repeat(self._fields)))
         return self._frames
 
 
+class _KeyedFrames(_NamedFrames):
+    """The frames of a block planned by :class:`_SteadyNames`: ranges of its sorted keys.
+
+    Not even the names are gathered until the frames are asked for: a plan of a million frames
+    keeps the listing and one array of keys, and a block its ranges in it.
+    """
+
+    __slots__ = ("_count", "_keys", "_listed", "_place_bits", "_ranges")
+
+    def __init__(
+        self,
+        listed: tuple[str, ...],
+        keys: Sequence[float],
+        ranges: list[tuple[int, int]],
+        count: int,
+        place_bits: int,
+        fields: tuple[str, float, str],
+    ) -> None:
+        super().__init__((), fields)
+        self._listed = listed
+        self._keys = keys
+        self._ranges = ranges
+        self._count = count
+        self._place_bits = place_bits
+
+    def __len__(self) -> int:
+        return self._count
+
+    def names(self) -> Iterable[str]:
+        mask = (1 << self._place_bits) - 1
+        places = chain.from_iterable(
+            map(and_, map(int, self._keys[first:end]), repeat(mask)) for first, end in self._ranges
+        )
+        return map(self._listed.__getitem__, places)
+
+
 def _frames_of(value: tuple[RawFrame, ...] | _NamedFrames) -> tuple[RawFrame, ...]:
-    return value.frames if isinstance(value, _NamedFrames) else value
+    return value if isinstance(value, tuple) else value.frames
 
 
 @attrs.frozen(repr=False)
@@ -265,7 +308,7 @@ def plan_blocks(
                 block = Block(target, exp, filt, start, start + length, block_minutes, chunk)
                 if not done or block.coverage_key not in done:
                     blocks.append(block)
-    return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
+    return tuple(sorted(blocks, key=_BLOCK_ORDER))
 
 
 def _groups(frames: Iterable[RawFrame]) -> dict[tuple[str, float, str], list[RawFrame]]:
@@ -287,9 +330,12 @@ def plan_raw_names(
     """Plan straight from a listing: ``plan_blocks(parse_raw_names(names), ...)``, faster.
 
     The same blocks, compared with ``==``, but planned without making a frame object per name:
-    each name becomes one integer (its group, UTC stamp and place in the listing), the integers
-    are sorted once and cut into blocks with ``bisect``. A block keeps its names and makes its
-    frames the first time they are asked for.
+    each ``.fit`` name in an hour of one UTC offset becomes one float (the number of its distinct
+    ``Light_<target>_<exp>s_<filter>_<YYYYMMDD-HH>`` head, its minutes and seconds, its place in
+    the listing), the floats are sorted once and each head's run is cut at the block edges with
+    ``bisect``. A block keeps the ranges of keys it spans and reads its names and makes its
+    frames the first time they are asked for. Names in an hour of a clock change, and other raw
+    shapes (``.fits``), are planned one by one and joined to the blocks they fall in.
 
     Parameters
     ----------
@@ -312,9 +358,16 @@ def plan_raw_names(
     cutoff = as_utc(now)
     done = frozenset(covered)
     with collector_paused():
-        keys = _NameKeys(list(names), device_tz)
-        blocks = keys.blocks(block_minutes, cutoff, done)
-    return tuple(sorted(blocks, key=lambda b: (b.start, b.target, b.exposure_s, b.filter)))
+        listed = tuple(names)  # the collector stops looking into a tuple of strings once seen
+        steady = _SteadyNames(listed, device_tz)
+        if steady.keys is None:  # names the steady keys cannot order: the general way
+            blocks = _NameKeys(list(listed), device_tz).blocks(block_minutes, cutoff, done)
+        else:
+            blocks = steady.blocks(block_minutes, cutoff, done)
+            if steady.others:
+                others = _NameKeys(steady.others, device_tz).blocks(block_minutes, cutoff, done)
+                blocks = _merged(blocks, others, device_tz)
+        return tuple(sorted(blocks, key=_BLOCK_ORDER))
 
 
 #: Hour starts are kept in seconds from this moment (mid 2025).
@@ -547,6 +600,156 @@ class _NameKeys(_PlanKeys):
 
     def member_names(self, places: Iterator[int]) -> list[str]:
         return list(map(self.listed.__getitem__, places))
+
+
+#: Bits of a steady key that hold a name's seconds into its hour, plus one (at most 3 600).
+_SECOND_BITS = 12
+#: A float holds every integer below this exactly.
+_EXACT_FLOAT_BITS = 53
+
+
+class _SteadyNames:
+    """The keys of a listing's ``.fit`` names in hours of one offset, sorted as floats.
+
+    The key of such a name is ``((head << 12) + seconds + 1) << place_bits | place``: ``head``
+    numbers (from 1) the distinct ``Light_<target>_<exp>s_<filter>_<YYYYMMDD-HH>`` texts,
+    ``seconds`` are the minutes and seconds of its tail ``MMSS.fit`` and ``place`` its index in
+    the listing; each distinct head and tail is checked and converted once. The key is a float,
+    exact below 2**53, which Python sorts about twice as fast as a wider integer. Sorted, the
+    keys hold each head's names together in time order; walking the heads by group and UTC hour
+    and cutting each where a block edge falls in its hour (``bisect``) gives the blocks. The keys
+    are then kept in one array (no object per name for the collector to walk), and a block holds
+    the ranges of it it spans (:class:`_KeyedFrames`).
+
+    Names of another raw shape (``.fits``), and those of an hour with a clock change, are left in
+    :attr:`others` for the general planner; companions and other files are dropped. :attr:`keys`
+    is ``None`` when the listing cannot be keyed this way: two heads for the same group and hour
+    (``10s`` and ``10.0s``: their names tie and interleave), or too many heads for exact floats.
+    """
+
+    def __init__(self, listed: tuple[str, ...], tz: tzinfo) -> None:
+        self.listed = listed
+        self.place_bits = max(len(listed), 1).bit_length()
+        self.checks = RawNameChecks()
+        self.hour_starts = _HourStarts(tz)
+        #: Group and UTC hour start (seconds after ``_BASE_S``) of each head, by number less 1.
+        self.heads: list[tuple[tuple[str, float, str], int]] = []
+        self.head_parts: Memo[str, float | None] = Memo(self._head_part)
+        self.tail_parts: Memo[str, float | None] = Memo(self._tail_part)
+        self.others: list[str] = []
+        keys = self._make_keys()
+        exact = len(self.heads) < 1 << (_EXACT_FLOAT_BITS - _SECOND_BITS - self.place_bits)
+        self.keys = keys if exact and len(set(self.heads)) == len(self.heads) else None
+
+    def _head_part(self, head: str) -> float | None:
+        """What a head adds to a key, ``None`` for a bad head or an hour of a clock change."""
+        kind = self.checks.heads[head]
+        start = self.hour_starts[head[-12:]] if kind is not None else None
+        if kind is None or start is None:
+            return None
+        self.heads.append((kind, start))
+        return float(len(self.heads) << (_SECOND_BITS + self.place_bits))
+
+    def _tail_part(self, tail: str) -> float | None:
+        """What a tail ``MMSS.fit`` adds to a key (never zero), ``None`` for another tail."""
+        if not self.checks.tails[tail]:
+            return None
+        return float((int(tail[:2]) * 60 + int(tail[2:4]) + 1) << self.place_bits)
+
+    def _make_keys(self) -> list[float]:
+        """The keys of the steady names, a batch at a time (see :meth:`_NameKeys._make_keys`)."""
+        keys: list[float] = []
+        listed = self.listed
+        for first in range(0, len(listed), _KEY_BATCH):
+            batch = listed[first : first + _KEY_BATCH]
+            heads = list(map(self.head_parts.__getitem__, map(HEAD_OF_FIT, batch)))
+            tails = list(map(self.tail_parts.__getitem__, map(TAIL_OF_FIT, batch)))
+            places = range(first, first + len(batch))
+            if all(heads) and all(tails):
+                keys += map(add, map(add, heads, tails), places)
+                continue
+            for place, head, tail, name in zip(places, heads, tails, batch, strict=True):
+                if head and tail:
+                    keys.append(head + tail + place)
+                elif name.endswith(RAW_SUFFIXES):
+                    self.others.append(name)
+        return keys
+
+    def blocks(
+        self, block_minutes: int, cutoff: datetime, done: frozenset[CoverageKey]
+    ) -> list[Block]:
+        """The complete blocks of the steady names not in ``done``."""
+        assert self.keys is not None
+        self.keys.sort()
+        keys = array("d", self.keys)
+        self.keys = None  # the floats go; the array stays with the blocks
+        length = timedelta(minutes=block_minutes)
+        latest = {
+            kind: cutoff - length - settle_time(kind[1]) - _EPOCH
+            for kind in {kind for kind, _ in self.heads}
+        }
+        blocks: list[Block] = []
+        ranges: list[tuple[int, int]] = []
+        current: tuple[tuple[str, float, str], int] | None = None
+        count = 0
+
+        def close() -> None:
+            if current is None or not count:
+                return
+            kind, index = current
+            offset = index * length
+            if offset > latest[kind]:
+                return
+            start = _EPOCH + offset
+            members = _KeyedFrames(self.listed, keys, ranges, count, self.place_bits, kind)
+            block = Block(*kind, start, start + length, block_minutes, members)
+            if not done or block.coverage_key not in done:
+                blocks.append(block)
+
+        for kind, index, first, end in self._chunks(keys, block_minutes * 60_000_000):
+            if (kind, index) != current:
+                close()
+                current, ranges, count = (kind, index), [], 0
+            ranges.append((first, end))
+            count += end - first
+        close()
+        return blocks
+
+    def _chunks(
+        self, keys: Sequence[float], block_us: int
+    ) -> Iterator[tuple[tuple[str, float, str], int, int, int]]:
+        """Group, block index and key range of each piece of a head within one block.
+
+        Heads come by group, then UTC hour, so the pieces of one block follow each other.
+        """
+        bits = self.place_bits
+        ranked = sorted(range(len(self.heads)), key=self.heads.__getitem__)
+        for number in ranked:
+            kind, hour_start = self.heads[number]
+            base = (number + 1) << _SECOND_BITS
+            first = bisect_left(keys, base << bits)
+            end_of_head = bisect_left(keys, (base + (1 << _SECOND_BITS)) << bits, first)
+            hour_us = (hour_start + _BASE_S) * _US_PER_S - _delay_us(kind[1])
+            while first < end_of_head:
+                seconds = ((int(keys[first]) >> bits) & ((1 << _SECOND_BITS) - 1)) - 1
+                index = (hour_us + seconds * _US_PER_S) // block_us
+                next_seconds = -(-((index + 1) * block_us - hour_us) // _US_PER_S)
+                end = bisect_left(keys, (base + next_seconds + 1) << bits, first, end_of_head)
+                yield kind, index, first, end
+                first = end
+
+
+def _merged(steady: list[Block], others: list[Block], tz: tzinfo) -> list[Block]:
+    """The blocks of both plans, those of the same block joined, frames by start then name."""
+    joined = {(b.target, b.exposure_s, b.filter, b.start): b for b in steady}
+    for block in others:
+        key = (block.target, block.exposure_s, block.filter, block.start)
+        mine = joined.get(key)
+        if mine is not None:
+            frames = sorted((*mine.frames, *block.frames), key=lambda f: (frame_utc(f, tz), f.name))
+            block = attrs.evolve(mine, frames=tuple(frames))
+        joined[key] = block
+    return list(joined.values())
 
 
 class _MmssSeconds(dict[str, int]):
