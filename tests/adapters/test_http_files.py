@@ -212,8 +212,20 @@ def counting() -> CountingTransport:
 
 
 @pytest.fixture
-def files(server: FileServer, counting: CountingTransport) -> Iterator[HttpFiles]:
+def counted_files(server: FileServer, counting: CountingTransport) -> Iterator[HttpFiles]:
+    """Through httpx with a transport that counts the body bytes taken off the network."""
     with httpx.Client(transport=counting, timeout=10) as client:
+        yield HttpFiles(server.url, client=client)
+
+
+@pytest.fixture(params=["httpx", "direct"])
+def files(request: pytest.FixtureRequest, server: FileServer) -> Iterator[HttpFiles]:
+    """Both ways of reading: a client passed in (httpx), and header reads on own sockets."""
+    if request.param == "direct":
+        with HttpFiles(server.url, timeout=10) as own:
+            yield own
+        return
+    with httpx.Client(timeout=10) as client:
         yield HttpFiles(server.url, client=client)
 
 
@@ -222,10 +234,10 @@ def files(server: FileServer, counting: CountingTransport) -> Iterator[HttpFiles
 
 @pytest.mark.parametrize("honour_range", [True, False], ids=["206", "200-range-ignored"])
 def test_header_of_a_real_s50_sub(
-    server: FileServer, files: HttpFiles, counting: CountingTransport, honour_range: bool
+    server: FileServer, counted_files: HttpFiles, counting: CountingTransport, honour_range: bool
 ) -> None:
     server.honour_range = honour_range
-    header = files.read_header(SUB)
+    header = counted_files.read_header(SUB)
     assert header["NAXIS1"] == 1080
     assert header["NAXIS2"] == 1920
     assert header["BZERO"] == 32768
@@ -264,14 +276,23 @@ def test_header_longer_than_the_first_range(
 
 
 @pytest.mark.parametrize("path", [SUB, "MyWorks/Long/long_header.fit", "MyWorks/Small/small.fit"])
-def test_header_reads_keep_one_connection(server: FileServer, path: str) -> None:
+def test_header_reads_keep_one_connection(server: FileServer, files: HttpFiles, path: str) -> None:
     """A range read to the end of its answer leaves the connection for the next read."""
-    with httpx.Client(timeout=10) as client:
-        files = HttpFiles(server.url, client=client)
-        for _ in range(3):
-            assert files.read_header(path)["NAXIS"] == 2
+    for _ in range(3):
+        assert files.read_header(path)["NAXIS"] == 2
     assert len(server.requests) >= 3
     assert len(set(server.peers)) == 1
+
+
+def test_direct_read_of_a_whole_file_answer_stops_at_the_end_card(server: FileServer) -> None:
+    """Range ignored: the direct read takes the header and hangs up; the next read reconnects."""
+    server.honour_range = False
+    with HttpFiles(server.url, timeout=10) as files:
+        for _ in range(2):
+            header = files.read_header(SUB)
+            assert (header["NAXIS1"], header["DATE-OBS"]) == (1080, "2025-09-29T06:01:02.382641")
+    assert server.statuses == [200, 200]
+    assert len(set(server.peers)) == 2
 
 
 def test_small_file_and_padded_strings(server: FileServer, files: HttpFiles) -> None:

@@ -13,6 +13,8 @@ import pytest
 from crowdsky.adapters.clock import FakeClock, SystemClock
 from crowdsky.adapters.jsonrpc import Event, Reply
 from crowdsky.adapters.simulator import SimulatorServer
+from crowdsky.adapters.simulator.methods import albums
+from crowdsky.app.ports import FileEntry
 
 from .conftest import READ_TIMEOUT, START, RawClient, small_device
 
@@ -53,6 +55,25 @@ def test_albums_count_entries_not_files(make_sim: Sim, connect: Connect) -> None
     assert (album["name"], album["count"], album["type"]) == ("IC 434_sub", 15, 0)
     assert album["thn"].startswith("IC 434_sub/Light_IC 434_")
     assert album["thn"].endswith("_thn.jpg")
+
+
+def test_albums_list_each_folder_once(tmp_path: Path) -> None:
+    """Counts and thumbnails come from one listing of each folder (it was two: 3 000 stats)."""
+    device = small_device(tmp_path)
+    storage = device.storage
+    listed: list[str] = []
+    plain_files = storage.files
+
+    def counted(folder: str) -> list[FileEntry]:
+        listed.append(folder)
+        return plain_files(folder)
+
+    storage.files = counted  # type: ignore[method-assign]
+    result = albums(device)
+    (album,) = result["list"][0]["files"]
+    assert (album["name"], album["count"]) == ("IC 434_sub", 15)
+    assert album["thn"].endswith("_thn.jpg")
+    assert listed == ["IC 434_sub"]
 
 
 def test_paged_listing_of_45_files_is_20_20_5(make_sim: Sim, connect: Connect) -> None:

@@ -226,6 +226,17 @@ class FakeSeestar:
             for folder in self.storage.folders()
         ]
 
+    def list_albums(self) -> list[tuple[FolderEntry, list[FileEntry]]]:
+        """Each folder with its album count and its files, from one listing of each.
+
+        The files are listed as :meth:`list_files` does (its faults apply).
+        """
+        albums = []
+        for folder in self.storage.folders():
+            files = self.list_files(folder)
+            albums.append((FolderEntry(folder, len({_stem(f.name) for f in files})), files))
+        return albums
+
     def list_files(self, folder: str) -> list[FileEntry]:
         """Files of ``MyWorks/<folder>``; empty for a folder that does not exist."""
         if folder in self.faults.listing_fails:

@@ -19,11 +19,12 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
 from astropy.io import fits
@@ -41,6 +42,7 @@ from crowdsky.adapters.fits_transfer import (
     save_stream,
 )
 from crowdsky.adapters.http_body import body_pieces
+from crowdsky.adapters.seestar.direct_http import DirectGets, NotPlain
 from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.app.ports import ByteProgress
 from crowdsky.domain.device_paths import check_path
@@ -69,7 +71,10 @@ class HttpFiles:
         ``http://<ip>`` (or ``http://<ip>:<port>``) of the device's file server.
     client : httpx.Client, optional
         The client to use (tests pass one with a ``MockTransport``). A client passed in is not
-        closed by :meth:`close`; one created here is.
+        closed by :meth:`close`; one created here is. Without one, header reads from a plain
+        ``http://`` server that no proxy setting covers go over this object's own kept-alive
+        sockets (:class:`~crowdsky.adapters.seestar.direct_http.DirectGets`), a third of
+        httpx's cost per read, with every check the same; downloads always use httpx.
     timeout : float
         Seconds for connecting and for each read.
     header_blocks : int
@@ -102,6 +107,7 @@ class HttpFiles:
         self._deadline = transfer_deadline
         self._clock = clock
         self._swept: set[Path] = set()
+        self._direct = _direct_gets(self.base_url, timeout) if client is None else None
 
     def url(self, path: str) -> str:
         """The URL of a storage path, percent-encoded with ``/`` kept.
@@ -132,21 +138,21 @@ class HttpFiles:
         while True:
             start = len(buffer)
             headers = {"Range": f"bytes={start}-{start + want - 1}"}
-            with self._translate(path), self._client.stream("GET", url, headers=headers) as reply:
-                _check_status(reply, path, ok=(200, 206))
+            with self._translate(path), self._get(url, headers) as (status, fields, body):
+                _check_status(status, path, ok=(200, 206))
                 chunks = bounded(
-                    reply.iter_bytes(),
+                    body,
                     what=f"The header of {path}",
                     max_bytes=self._max_bytes,
                     deadline=self._deadline,
                     clock=self._clock,
                 )
-                if reply.status_code == 200:
+                if status == 200:
                     # Range ignored: the body is the whole file from byte 0.
                     return _parse(_read_until_end(chunks, path), path)
-                total = _check_content_range(reply, start, path)
+                total = _check_content_range(fields, start, path)
                 _read_at_most(chunks, buffer, start + want)
-                if _content_length(reply) in range(want + 1):
+                if _content_length(fields) in range(want + 1):
                     _drain(chunks)  # to the end of the answer: the connection is kept for reuse
             end = _header_end(buffer, path)
             if end is not None:
@@ -158,6 +164,21 @@ class HttpFiles:
             if len(buffer) >= _MAX_HEADER:
                 raise StorageError(f"{path}: no END card in the first {_MAX_HEADER} bytes")
             want *= 2
+
+    @contextlib.contextmanager
+    def _get(
+        self, url: str, headers: dict[str, str]
+    ) -> Iterator[tuple[int, Mapping[str, str], Iterator[bytes]]]:
+        """A ``GET``'s status, header fields and body: directly when possible, else by httpx."""
+        if self._direct is not None:
+            try:
+                with self._direct.get(_target(url), headers) as answer:
+                    yield answer.status, answer.headers, answer.pieces()
+                    return
+            except NotPlain:
+                pass  # an answer only httpx reads (chunked, encoded): ask again through it
+        with self._client.stream("GET", url, headers=headers) as reply:
+            yield reply.status_code, reply.headers, reply.iter_bytes()
 
     def download(self, path: str, dest: Path, *, on_bytes: ByteProgress | None = None) -> Path:
         """Copy ``path`` to the local file ``dest``, atomically, and return ``dest``.
@@ -184,8 +205,8 @@ class HttpFiles:
         url = self.url(path)
         what = f"Download of {path}"
         with self._translate(path), self._client.stream("GET", url) as reply:
-            _check_status(reply, path, ok=(200,))
-            expected = _content_length(reply)
+            _check_status(reply.status_code, path, ok=(200,))
+            expected = _content_length(reply.headers)
             chunks = bounded(
                 body_pieces(reply),
                 what=what,
@@ -241,7 +262,9 @@ class HttpFiles:
             pass  # whatever the status, the server answered
 
     def close(self) -> None:
-        """Close the HTTP client if this object created it."""
+        """Close the HTTP client (and the header reads' sockets) if this object created it."""
+        if self._direct is not None:
+            self._direct.close()
         if self._own_client:
             self._client.close()
 
@@ -257,19 +280,36 @@ class HttpFiles:
         self.close()
 
 
-def _check_status(reply: httpx.Response, path: str, ok: tuple[int, ...]) -> None:
-    if reply.status_code in ok:
+def _direct_gets(base_url: str, timeout: float) -> DirectGets | None:
+    """Own sockets for ``base_url``: only plain HTTP with no proxy configured for it."""
+    parts = urlsplit(base_url)
+    host = parts.hostname
+    if parts.scheme != "http" or host is None or parts.path not in ("", "/"):
+        return None
+    if getproxies().get("http") and not proxy_bypass(host):
+        return None  # httpx goes through the proxy; so must every request
+    return DirectGets(host, parts.port or 80, timeout)
+
+
+def _target(url: str) -> str:
+    """The request target (path and query) of an absolute URL."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _check_status(status: int, path: str, ok: tuple[int, ...]) -> None:
+    if status in ok:
         return
-    if reply.status_code == 404:
+    if status == 404:
         raise StorageError(f"No such file on the Seestar: {path} (HTTP 404)")
-    if reply.status_code == 416:
+    if status == 416:
         raise StorageError(f"{path} is not a FITS file: it is empty (HTTP 416)")
-    raise StorageError(f"Seestar file server answered HTTP {reply.status_code} for {path}")
+    raise StorageError(f"Seestar file server answered HTTP {status} for {path}")
 
 
-def _check_content_range(reply: httpx.Response, start: int, path: str) -> int | None:
+def _check_content_range(fields: Mapping[str, str], start: int, path: str) -> int | None:
     """The file's total size from ``Content-Range``; the range must begin where it was asked."""
-    match = _CONTENT_RANGE.fullmatch(reply.headers.get("content-range", "").strip())
+    match = _CONTENT_RANGE.fullmatch(fields.get("content-range", "").strip())
     if match is None:
         return None
     if int(match[1]) != start:
@@ -277,9 +317,9 @@ def _check_content_range(reply: httpx.Response, start: int, path: str) -> int | 
     return None if match[3] == "*" else int(match[3])
 
 
-def _content_length(reply: httpx.Response) -> int | None:
-    value = reply.headers.get("content-length")
-    if reply.headers.get("content-encoding", "identity").lower() != "identity":
+def _content_length(fields: Mapping[str, str]) -> int | None:
+    value = fields.get("content-length")
+    if fields.get("content-encoding", "identity").lower() != "identity":
         return None  # it counts encoded bytes, not the file's; h11 checks those itself
     return int(value) if value is not None and value.isdigit() else None
 

@@ -237,8 +237,8 @@ def get_device_state(call: Call, request: Request) -> object:
 def albums(device: FakeSeestar) -> dict[str, Any]:
     """The ``get_albums`` result (§3.2): counts are album entries, ``thn`` relative to MyWorks."""
     groups: dict[str, list[dict[str, Any]]] = {"SolarSystem": [], "DeepSky": []}
-    for folder in device.list_folders():
-        thumbs = [f.name for f in device.list_files(folder.name) if f.name.endswith("_thn.jpg")]
+    for folder, files in device.list_albums():
+        thumbs = [f.name for f in files if f.name.endswith("_thn.jpg")]
         entry = {
             "name": folder.name,
             "thn": f"{folder.name}/{thumbs[-1]}" if thumbs else "",
