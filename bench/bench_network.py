@@ -36,12 +36,14 @@ from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.adapters.jsonrpc import ABSENT, JsonRpcConnection, RsaAuthenticator
+from crowdsky.adapters.seestar.file_ops import MountedShareFileOps
 from crowdsky.adapters.seestar.http_files import HttpFiles
 from crowdsky.adapters.seestar.network import NetworkSeestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.adapters.simulator.http_server import FileServer
 from crowdsky.app.inventory import load_target
+from crowdsky.app.ports import FileEntry
 from crowdsky.app.service import Crowdsky
 
 FILES = 3000
@@ -138,6 +140,43 @@ class _CountingConnection(JsonRpcConnection):
         return super().call(method, params, **kwargs)
 
 
+#: What a directory listing over SMB2 costs on a real share, for :class:`_ShareOverALink`:
+#: QUERY_DIRECTORY replies of up to 64 KiB, some 200 bytes an entry (the fixed part of a
+#: FileIdBothDirectoryInformation record is 104 bytes, plus the name in UTF-16 and padding).
+SMB_REPLY_BYTES = 64 * 1024
+SMB_ENTRY_BYTES = 200
+
+
+class _ShareOverALink(MountedShareFileOps):
+    """The mounted share, charged like an SMB share ``LATENCY`` away.
+
+    The night's share is a local folder, which would make listing through it free. Each
+    ``list`` waits a round trip for CREATE and one for CLOSE of the folder, plus one per
+    QUERY_DIRECTORY reply (:data:`SMB_REPLY_BYTES` at :data:`SMB_ENTRY_BYTES` an entry, and
+    one more reply that says there are no more); each rename, delete and existence check one
+    round trip.
+    """
+
+    def list(self, folder: str) -> list[FileEntry]:
+        found = super().list(folder)
+        per_reply = SMB_REPLY_BYTES // SMB_ENTRY_BYTES
+        replies = -(-len(found) // per_reply) + 1
+        time.sleep((2 + replies) * LATENCY)
+        return found
+
+    def rename(self, path: str, new_name: str) -> None:
+        time.sleep(LATENCY)
+        super().rename(path, new_name)
+
+    def delete(self, path: str) -> None:
+        time.sleep(LATENCY)
+        super().delete(path)
+
+    def exists(self, path: str) -> bool:
+        time.sleep(LATENCY)
+        return super().exists(path)
+
+
 def _night_device(root: Path, blocks: int, frames: int) -> FakeSeestar:
     device = FakeSeestar(
         clock=SystemClock(),
@@ -175,7 +214,11 @@ def night(
             sim.host, sim.rpc_port, timeout=30.0, authenticator=RsaAuthenticator(key)
         )
         with NetworkSeestar(
-            sim.host, http_port=sim.http_port, mounted_share=root, connection=rpc, timeout=30.0
+            sim.host,
+            http_port=sim.http_port,
+            file_ops=_ShareOverALink(root),
+            connection=rpc,
+            timeout=30.0,
         ) as seestar:
             app = Crowdsky(seestar, SystemClock(), CollectingProgress())
             seestar.connect()
