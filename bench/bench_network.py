@@ -3,7 +3,8 @@
 Run: ``python bench/bench_network.py`` (``... 10``: a 10-block night; ``... transfers``: only the
 Seestar-side downloads against a raw-socket client; ``... night [blocks]``: only the night of
 issue 12, with and without pushed events, ``... night [blocks] wire`` the same with the 20 ms as
-the link's round trip rather than the device's time per request; ``... inventory``: only
+the link's round trip rather than the device's time per request, ``pages`` in either listing the
+folders in JSON-RPC pages rather than through the (charged) share; ``... inventory``: only
 planning's header reads against the listing alone). Prints one line per measurement: the listing
 of one folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
@@ -193,12 +194,21 @@ def _night_device(root: Path, blocks: int, frames: int) -> FakeSeestar:
 
 
 def night(
-    base: Path, key: Path, public: bytes, pushed: bool, blocks: int, frames: int, wire: bool
+    base: Path,
+    key: Path,
+    public: bytes,
+    pushed: bool,
+    blocks: int,
+    frames: int,
+    wire: bool,
+    pages: bool = False,
 ) -> None:
     """stack_blocks over ``blocks`` blocks; wall time against the device's own stacking time.
 
     ``wire``: the 20 ms are the link's round trip (``wire_delay``: requests sent back to back
     overlap it) instead of the device's time per request (``latency``: they queue for it).
+    The share is charged like one over that link (:class:`_ShareOverALink`); ``pages``: folders
+    are listed in JSON-RPC pages rather than through the share.
     """
     root = base / f"night-{pushed}-{blocks}"
     device = _night_device(root, blocks, frames)
@@ -219,6 +229,7 @@ def night(
             file_ops=_ShareOverALink(root),
             connection=rpc,
             timeout=30.0,
+            list_through_share=not pages,
         ) as seestar:
             app = Crowdsky(seestar, SystemClock(), CollectingProgress())
             seestar.connect()
@@ -239,6 +250,7 @@ def night(
     # stack_blocks plans again before it stacks: take that planning time off the gap.
     gap = (wall - planning - device_s) / blocks
     label = ("events pushed" if pushed else "no events") + (", on the wire" if wire else "")
+    label += ", listed in pages" if pages else ", listed through the share"
     print(
         f"{blocks} blocks x {frames} frames at {SECONDS_PER_FRAME} s/frame, "
         f"{LATENCY * 1000:.0f} ms per reply, {label}: planning {planning_requests} requests, "
@@ -249,14 +261,16 @@ def night(
     )
 
 
-def issue_12(blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES, wire: bool = False) -> None:
+def issue_12(
+    blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES, wire: bool = False, pages: bool = False
+) -> None:
     private, public = generate_test_keypair()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         key = base / "key.pem"
         key.write_bytes(private)
         for pushed in (False, True):
-            night(base, key, public, pushed, blocks, frames, wire)
+            night(base, key, public, pushed, blocks, frames, wire, pages)
 
 
 def _inventory_device(root: Path) -> FakeSeestar:
@@ -414,9 +428,10 @@ def transfers(base: Path, rounds: int = 9) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["night"]:
-        wire = "wire" in sys.argv[2:]
-        counts = [int(a) for a in sys.argv[2:] if a != "wire"]
-        issue_12(blocks=counts[0] if counts else NIGHT_BLOCKS, wire=wire)
+        words = {"wire", "pages"}
+        wire, pages = "wire" in sys.argv[2:], "pages" in sys.argv[2:]
+        counts = [int(a) for a in sys.argv[2:] if a not in words]
+        issue_12(blocks=counts[0] if counts else NIGHT_BLOCKS, wire=wire, pages=pages)
         return
     if sys.argv[1:] == ["transfers"]:
         with tempfile.TemporaryDirectory() as tmp:
