@@ -3,7 +3,8 @@
 Run: ``python bench/bench_network.py`` (``... 10``: a 10-block night; ``... transfers``: only the
 Seestar-side downloads against a raw-socket client; ``... night [blocks]``: only the night of
 issue 12, with and without pushed events, ``... night [blocks] wire`` the same with the 20 ms as
-the link's round trip rather than the device's time per request; ``... inventory``: only
+the link's round trip rather than the device's time per request, ``pages`` in either listing the
+folders in JSON-RPC pages rather than through the (charged) share; ``... inventory``: only
 planning's header reads against the listing alone). Prints one line per measurement: the listing
 of one folder of 3 000 files (150 pages of 20) with the simulator's split writes off and on, one
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
@@ -36,12 +37,14 @@ from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.device_model.sub_frames import add_sub
 from crowdsky.adapters.jsonrpc import ABSENT, JsonRpcConnection, RsaAuthenticator
+from crowdsky.adapters.seestar.file_ops import MountedShareFileOps
 from crowdsky.adapters.seestar.http_files import HttpFiles
 from crowdsky.adapters.seestar.network import NetworkSeestar
 from crowdsky.adapters.simulator import SimulatorOptions, SimulatorServer
 from crowdsky.adapters.simulator.auth import generate_test_keypair
 from crowdsky.adapters.simulator.http_server import FileServer
 from crowdsky.app.inventory import load_target
+from crowdsky.app.ports import FileEntry
 from crowdsky.app.service import Crowdsky
 
 FILES = 3000
@@ -138,6 +141,43 @@ class _CountingConnection(JsonRpcConnection):
         return super().call(method, params, **kwargs)
 
 
+#: What a directory listing over SMB2 costs on a real share, for :class:`_ShareOverALink`:
+#: QUERY_DIRECTORY replies of up to 64 KiB, some 200 bytes an entry (the fixed part of a
+#: FileIdBothDirectoryInformation record is 104 bytes, plus the name in UTF-16 and padding).
+SMB_REPLY_BYTES = 64 * 1024
+SMB_ENTRY_BYTES = 200
+
+
+class _ShareOverALink(MountedShareFileOps):
+    """The mounted share, charged like an SMB share ``LATENCY`` away.
+
+    The night's share is a local folder, which would make listing through it free. Each
+    ``list`` waits a round trip for CREATE and one for CLOSE of the folder, plus one per
+    QUERY_DIRECTORY reply (:data:`SMB_REPLY_BYTES` at :data:`SMB_ENTRY_BYTES` an entry, and
+    one more reply that says there are no more); each rename, delete and existence check one
+    round trip.
+    """
+
+    def list(self, folder: str) -> list[FileEntry]:
+        found = super().list(folder)
+        per_reply = SMB_REPLY_BYTES // SMB_ENTRY_BYTES
+        replies = -(-len(found) // per_reply) + 1
+        time.sleep((2 + replies) * LATENCY)
+        return found
+
+    def rename(self, path: str, new_name: str) -> None:
+        time.sleep(LATENCY)
+        super().rename(path, new_name)
+
+    def delete(self, path: str) -> None:
+        time.sleep(LATENCY)
+        super().delete(path)
+
+    def exists(self, path: str) -> bool:
+        time.sleep(LATENCY)
+        return super().exists(path)
+
+
 def _night_device(root: Path, blocks: int, frames: int) -> FakeSeestar:
     device = FakeSeestar(
         clock=SystemClock(),
@@ -154,12 +194,21 @@ def _night_device(root: Path, blocks: int, frames: int) -> FakeSeestar:
 
 
 def night(
-    base: Path, key: Path, public: bytes, pushed: bool, blocks: int, frames: int, wire: bool
+    base: Path,
+    key: Path,
+    public: bytes,
+    pushed: bool,
+    blocks: int,
+    frames: int,
+    wire: bool,
+    pages: bool = False,
 ) -> None:
     """stack_blocks over ``blocks`` blocks; wall time against the device's own stacking time.
 
     ``wire``: the 20 ms are the link's round trip (``wire_delay``: requests sent back to back
     overlap it) instead of the device's time per request (``latency``: they queue for it).
+    The share is charged like one over that link (:class:`_ShareOverALink`); ``pages``: folders
+    are listed in JSON-RPC pages rather than through the share.
     """
     root = base / f"night-{pushed}-{blocks}"
     device = _night_device(root, blocks, frames)
@@ -175,7 +224,12 @@ def night(
             sim.host, sim.rpc_port, timeout=30.0, authenticator=RsaAuthenticator(key)
         )
         with NetworkSeestar(
-            sim.host, http_port=sim.http_port, mounted_share=root, connection=rpc, timeout=30.0
+            sim.host,
+            http_port=sim.http_port,
+            file_ops=_ShareOverALink(root),
+            connection=rpc,
+            timeout=30.0,
+            list_through_share=not pages,
         ) as seestar:
             app = Crowdsky(seestar, SystemClock(), CollectingProgress())
             seestar.connect()
@@ -196,6 +250,7 @@ def night(
     # stack_blocks plans again before it stacks: take that planning time off the gap.
     gap = (wall - planning - device_s) / blocks
     label = ("events pushed" if pushed else "no events") + (", on the wire" if wire else "")
+    label += ", listed in pages" if pages else ", listed through the share"
     print(
         f"{blocks} blocks x {frames} frames at {SECONDS_PER_FRAME} s/frame, "
         f"{LATENCY * 1000:.0f} ms per reply, {label}: planning {planning_requests} requests, "
@@ -206,14 +261,16 @@ def night(
     )
 
 
-def issue_12(blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES, wire: bool = False) -> None:
+def issue_12(
+    blocks: int = NIGHT_BLOCKS, frames: int = NIGHT_FRAMES, wire: bool = False, pages: bool = False
+) -> None:
     private, public = generate_test_keypair()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         key = base / "key.pem"
         key.write_bytes(private)
         for pushed in (False, True):
-            night(base, key, public, pushed, blocks, frames, wire)
+            night(base, key, public, pushed, blocks, frames, wire, pages)
 
 
 def _inventory_device(root: Path) -> FakeSeestar:
@@ -371,9 +428,10 @@ def transfers(base: Path, rounds: int = 9) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["night"]:
-        wire = "wire" in sys.argv[2:]
-        counts = [int(a) for a in sys.argv[2:] if a != "wire"]
-        issue_12(blocks=counts[0] if counts else NIGHT_BLOCKS, wire=wire)
+        words = {"wire", "pages"}
+        wire, pages = "wire" in sys.argv[2:], "pages" in sys.argv[2:]
+        counts = [int(a) for a in sys.argv[2:] if a not in words]
+        issue_12(blocks=counts[0] if counts else NIGHT_BLOCKS, wire=wire, pages=pages)
         return
     if sys.argv[1:] == ["transfers"]:
         with tempfile.TemporaryDirectory() as tmp:

@@ -124,7 +124,9 @@ def share(tmp_path: Path) -> Path:
 @pytest.fixture
 def seestar(server: ScriptedServer, share: Path) -> Iterator[NetworkSeestar]:
     rpc = JsonRpcConnection("127.0.0.1", server.port, timeout=2.0, heartbeat_interval=0)
-    with NetworkSeestar("127.0.0.1", connection=rpc, file_ops=MountedShareFileOps(share)) as s:
+    # The scripted device's JSON-RPC listing is under test here, not the share's.
+    ops = MountedShareFileOps(share)
+    with NetworkSeestar("127.0.0.1", connection=rpc, file_ops=ops, list_through_share=False) as s:
         yield s
     rpc.close()
 
@@ -475,7 +477,13 @@ def test_every_port_method_exists_with_the_same_parameters() -> None:
 def test_close_closes_what_it_opened(device: Device, share: Path) -> None:
     server = ScriptedServer(device, old_firmware=True)
     try:
-        seestar = NetworkSeestar("127.0.0.1", port=server.port, mounted_share=share, timeout=2.0)
+        seestar = NetworkSeestar(
+            "127.0.0.1",
+            port=server.port,
+            mounted_share=share,
+            timeout=2.0,
+            list_through_share=False,  # the listing opens the JSON-RPC connection
+        )
         assert seestar.list_files("nothing") == []
         seestar.close()
         seestar.close()

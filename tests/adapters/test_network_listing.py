@@ -63,7 +63,11 @@ def rig(tmp_path: Path, sims: list[SimulatorServer]) -> Iterator[Rig]:
         rpc = JsonRpcConnection(sim.host, sim.rpc_port, timeout=5.0, heartbeat_interval=0)
         opened.append(rpc.close)
         seestar = NetworkSeestar(
-            sim.host, http_port=sim.http_port, connection=rpc, mounted_share=root
+            sim.host,
+            http_port=sim.http_port,
+            connection=rpc,
+            mounted_share=root,
+            list_through_share=False,  # the JSON-RPC pages are under test
         )
         opened.append(seestar.close)
         return seestar, rpc, device
@@ -135,7 +139,10 @@ def test_pages_are_asked_for_before_the_previous_ones_came_back(tmp_path: Path) 
     options = SimulatorOptions(pistatus_interval=None, latency=(0.1, 0.1))
     with SimulatorServer(device, tmp_path, options) as sim:
         rpc = _InFlightConnection(sim.host, sim.rpc_port, timeout=5.0, heartbeat_interval=0)
-        with rpc, NetworkSeestar(sim.host, connection=rpc, mounted_share=tmp_path) as seestar:
+        seestar = NetworkSeestar(
+            sim.host, connection=rpc, mounted_share=tmp_path, list_through_share=False
+        )
+        with rpc, seestar:
             listed = seestar.list_files(FOLDER)
     assert names(listed) == sorted(names(device.list_files(FOLDER)))
     assert 2 <= rpc.most_waiting <= PAGES_IN_FLIGHT

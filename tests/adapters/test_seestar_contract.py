@@ -4,9 +4,11 @@ Each case runs against ``fake`` (a :class:`FakeSeestar` over a directory) and ``
 for every firmware profile of the simulator (:data:`FIRMWARE_PROFILES`: the same kind of device,
 running that firmware, served by :class:`SimulatorServer` on loopback, reached by
 :class:`NetworkSeestar` over JSON-RPC and HTTP, renaming through the simulator's root as a
-mounted share); a profile added there is picked up here. The rename and delete cases also run
-over ``smb``: a real Samba server exporting the simulator's root as ``EMMC Images``. Files are
-laid down through the device model, so both sides see exactly the same night.
+mounted share, listing in JSON-RPC pages); a profile added there is picked up here. ``share`` is
+the default profile listing its folders through the mounted share instead. The rename and delete
+cases also run over ``smb``: a real Samba server exporting the simulator's root as ``EMMC Images``
+(which lists through SMB). Files are laid down through the device model, so both sides see
+exactly the same night.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def _network(
     keys: Keys,
     smb: SambaServer | None = None,
     firmware: str = DEFAULT_PROFILE,
+    *,
+    through_share: bool = False,
 ) -> Rig:
     device = _device(root, clock, firmware)
     options = SimulatorOptions(
@@ -138,9 +142,11 @@ def _network(
         mounted_share=None if smb else root,
         smb_port=smb.port if smb else 445,
         timeout=5.0,
+        list_through_share=through_share or smb is not None,
     )
     stack.callback(seestar.close)
-    return Rig(seestar, device, clock, root, "smb" if smb else f"network-{firmware}")
+    kind = "smb" if smb else "share" if through_share else f"network-{firmware}"
+    return Rig(seestar, device, clock, root, kind)
 
 
 def _in_ci() -> bool:
@@ -186,19 +192,21 @@ def _make_rig(request: pytest.FixtureRequest, tmp_path: Path, stack: ExitStack) 
         device = _device(tmp_path / "emmc", clock)
         return Rig(device, device, clock, tmp_path / "emmc", kind)
     keys: Keys = request.getfixturevalue("keys")
+    if kind == "share":
+        return _network(stack, tmp_path / "emmc", clock, keys, through_share=True)
     if kind.startswith("network-"):
         return _network(stack, tmp_path / "emmc", clock, keys, firmware=kind.split("-", 1)[1])
     samba: SambaServer = request.getfixturevalue("samba")
     return _network(stack, _emptied(samba.share_dir), clock, keys, smb=samba)
 
 
-@pytest.fixture(params=["fake", *NETWORK_KINDS])
+@pytest.fixture(params=["fake", *NETWORK_KINDS, "share"])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     with ExitStack() as stack:
         yield _make_rig(request, tmp_path, stack)
 
 
-@pytest.fixture(params=["fake", *NETWORK_KINDS, "smb"])
+@pytest.fixture(params=["fake", *NETWORK_KINDS, "share", "smb"])
 def files_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     """For renames and deletes, which also go over a real SMB server."""
     with ExitStack() as stack:

@@ -62,6 +62,9 @@ def test_an_impossible_reply_is_one_line(
     scripted: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "MyWorks").mkdir()
+    # A share that cannot list the folder (a file where it should be): the listing falls back
+    # to the device's pages, whose reply is under test.
+    (tmp_path / "MyWorks" / "M 81_sub").write_bytes(b"")
     args = ["--host", "127.0.0.1", "--port", str(scripted.port), "--share", str(tmp_path)]
     assert main(["targets", *args]) == 1
     err = capsys.readouterr().err

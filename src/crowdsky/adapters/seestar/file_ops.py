@@ -4,7 +4,9 @@ Renames and deletes go over SMB (share ``EMMC Images``, anonymous, direct TCP 44
 path (shared README, decision 5; protocol reference §5.2). Where the operating system already has
 the share mounted, :class:`MountedShareFileOps` does the same through the file system. Both check
 every path with :mod:`crowdsky.domain.device_paths` before touching anything, so neither can
-rename or delete in a raw sub-frame folder, outside ``MyWorks/``, or by wildcard.
+rename or delete in a raw sub-frame folder, outside ``MyWorks/``, or by wildcard. Listings are
+not restricted: :class:`~crowdsky.adapters.seestar.network.NetworkSeestar` lists folders through
+the share when it can (a few SMB round trips instead of a JSON-RPC request per 20 files).
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ class FileOps(Protocol):
         ...
 
     def list(self, folder: str) -> list[FileEntry]:
-        """Files (not folders) in ``MyWorks/<folder>``; empty when the folder does not exist."""
+        """Files (not folders) in ``MyWorks/<folder>``, sizes in bytes.
+
+        Empty when the folder does not exist; an error (never empty) when it cannot be read.
+        """
         ...
 
     def check(self) -> None:
@@ -130,13 +135,16 @@ class MountedShareFileOps:
     def list(self, folder: str) -> list[FileEntry]:
         """Files in ``MyWorks/<folder>``, sorted by name; empty if the folder does not exist."""
         directory = self._local((ROOT_FOLDER, check_folder(folder)))
-        if not directory.is_dir():
-            return []
-        with (
-            _storage_errors(f"Cannot list {folder_path(folder)}"),
-            os.scandir(directory) as entries,
-        ):
-            files = [FileEntry(e.name, e.stat().st_size) for e in entries if e.is_file()]
+        try:
+            with (
+                _storage_errors(f"Cannot list {folder_path(folder)}"),
+                os.scandir(directory) as entries,
+            ):
+                files = [FileEntry(e.name, e.stat().st_size) for e in entries if e.is_file()]
+        except StorageError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return []  # the one failure that means "no such folder"
+            raise
         return sorted(files, key=lambda entry: entry.name)
 
 

@@ -6,11 +6,11 @@ job (protocol reference §3-§5, shared README decisions 4-6):
 
 * **JSON-RPC** (:class:`~crowdsky.adapters.jsonrpc.JsonRpcConnection`, authenticated with
   :class:`~crowdsky.adapters.jsonrpc.RsaAuthenticator` on firmware 7.18+): albums, paged
-  listings, the device clock and the batch stacker;
+  listings (when the share cannot list, see below), the device clock and the batch stacker;
 * **HTTP** (:class:`~crowdsky.adapters.seestar.http_files.HttpFiles`): FITS headers and downloads;
 * **SMB** (:class:`~crowdsky.adapters.seestar.file_ops.SmbFileOps`), or a share the operating
   system has mounted (:class:`~crowdsky.adapters.seestar.file_ops.MountedShareFileOps`): renames
-  and deletes. The
+  and deletes, and folder listings while the share can list. The
   JSON-RPC ``delete_image`` is never sent: its semantics are unpublished and ``{"name": ""}``
   may wipe the whole storage.
 
@@ -26,8 +26,20 @@ once more with the other form, and that form is kept for this device while it wo
 Every error leaving this module is a :class:`~crowdsky.errors.CrowdskyError`; replies of an
 unexpected shape are read as far as they make sense (:mod:`~crowdsky.adapters.seestar.replies`).
 
-A folder listing is complete or fails
--------------------------------------
+Listings through the share
+--------------------------
+A folder is listed through the file share when it can list (``list_through_share``, on by
+default): one SMB directory query returns hundreds of entries per reply, where the JSON-RPC
+listing costs a request per 20 (a night's ``_sub`` folder with its JPEG companions is some 200
+pages). The result is the paged listing's: files only, sorted by name, ``.avi`` skipped; sizes
+are the share's exact bytes rather than whole KiB. The share's "no such folder" is an empty
+listing, as the pages give for it. Any failure of the share listing (the share unreachable, a
+refusal, an odd reply) is logged at info and the folder is listed in pages instead, never read
+as empty; after a failure to reach the share, listings go straight to the pages for the rest of
+this object's life (each would otherwise wait for the same connection timeout).
+
+A paged folder listing is complete or fails
+-------------------------------------------
 ``get_img_file_page_number`` sets the folder being paged on the device, for that connection
 only (§3.3): pages asked for on a new socket come back empty. A listing is therefore accepted
 only when
@@ -204,7 +216,10 @@ class NetworkSeestar:
     files : HttpFiles, optional
         Use this file reader instead of ``http://<host>:<http_port>`` (tests).
     file_ops : FileOps, optional
-        Use this rename/delete backend (tests).
+        Use this rename/delete/listing backend (tests).
+    list_through_share : bool
+        List folders through the file share (SMB or the mounted share) when it can, falling
+        back to the JSON-RPC pages when it cannot; ``False``: always the pages.
 
     Notes
     -----
@@ -226,6 +241,7 @@ class NetworkSeestar:
         connection: JsonRpcConnection | None = None,
         files: HttpFiles | None = None,
         file_ops: FileOps | None = None,
+        list_through_share: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -253,6 +269,7 @@ class NetworkSeestar:
         # not thread-safe: one listing, and one file operation, at a time.
         self._listing = threading.Lock()
         self._ops_lock = threading.Lock()
+        self._list_through_share = list_through_share
         self._legacy_clear = False
         # The frame-name form that worked after a 267 (None: the firmware's rule), and the
         # selection of the current stack with whether it was already tried in the other form.
@@ -350,12 +367,14 @@ class NetworkSeestar:
     ) -> list[FileEntry]:
         """Files of ``MyWorks/<folder>``, sorted by name; empty for a folder that does not exist.
 
-        Pages of 20 through ``get_img_file_page_number`` and ``get_img_file_page_name`` (§3.3);
-        ``.avi`` videos are skipped and sizes converted from KiB to bytes. The listing is
-        complete or fails: a dropped link, or fewer entries than the page count promises,
-        starts it again (see the module notes), up to :data:`LISTING_ATTEMPTS` times.
+        Through the file share when it can list (see the module notes: sizes in exact bytes),
+        else in pages of 20 through ``get_img_file_page_number`` and ``get_img_file_page_name``
+        (§3.3, sizes converted from KiB to bytes); ``.avi`` videos are skipped either way. The
+        paged listing is complete or fails: a dropped link, or fewer entries than the page count
+        promises, starts it again (see the module notes), up to :data:`LISTING_ATTEMPTS` times.
         ``on_page``, if given, is told each page's entries as they arrive, before the listing
-        is known to be complete (the pages of an attempt that came back short included).
+        is known to be complete (the pages of an attempt that came back short included); a
+        listing through the share tells it all the entries once.
 
         Raises
         ------
@@ -364,6 +383,11 @@ class NetworkSeestar:
         SeestarConnectionError
             When the Seestar cannot be reached or stops answering.
         """
+        through_share = self._share_listing(folder)
+        if through_share is not None:
+            if on_page is not None:
+                on_page(through_share)
+            return through_share
         directory = as_folder_path(folder)
         reason = ""
         with self._listing:
@@ -379,6 +403,24 @@ class NetworkSeestar:
                     continue
                 return sorted(entries.values(), key=lambda entry: entry.name)
         raise ListingIncompleteError(directory, LISTING_ATTEMPTS, reason)
+
+    def _share_listing(self, folder: str) -> list[FileEntry] | None:
+        """``folder``'s files through the share; ``None`` when the pages must tell."""
+        if not self._list_through_share:
+            return None
+        try:
+            with self._ops_lock:
+                found = self._ops.list(folder)
+        except Exception as exc:  # whatever went wrong, the pages can still tell
+            if isinstance(exc, SeestarConnectionError):
+                self._list_through_share = False  # do not wait for the share on every folder
+            log.info(
+                "listing %s through the file share failed (%s); listing it in pages instead",
+                as_folder_path(folder), exc,
+            )  # fmt: skip
+            return None
+        files = [entry for entry in found if not entry.name.lower().endswith(".avi")]
+        return sorted(files, key=lambda entry: entry.name)
 
     def _list_once(
         self, directory: str, on_page: Callable[[Sequence[FileEntry]], None] | None
@@ -657,6 +699,7 @@ def connect_seestar(
     connection: JsonRpcConnection | None = None,
     files: HttpFiles | None = None,
     file_ops: FileOps | None = None,
+    list_through_share: bool = True,
 ) -> NetworkSeestar:
     """A :class:`NetworkSeestar`, connected and authenticated.
 
@@ -688,6 +731,7 @@ def connect_seestar(
         connection=connection,
         files=files,
         file_ops=file_ops,
+        list_through_share=list_through_share,
     )
     try:
         seestar.connect()
