@@ -9,7 +9,10 @@ planning a night gives the same blocks either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,3 +237,85 @@ def test_planning_through_the_share_equals_planning_through_the_pages(
             assert pages_asked is not through_share
     assert plans[0] == plans[1]
     assert len(plans[0]) == 3  # 70 subs 27 s apart from 18:00:05 UTC
+
+
+class SilentServer:
+    """A loopback TCP server that accepts connections and never says a word (a hung share)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.sock.accept()[0])
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+def test_an_smb_share_that_does_not_answer_is_given_up_within_the_time_asked(
+    silent_server: SilentServer,
+) -> None:
+    """``connect_within`` waits the seconds it is given, not the share's 30 s per operation."""
+    smb = SmbFileOps("127.0.0.1", port=silent_server.port, timeout=30.0)
+    answers: list[bool] = []
+    worker = threading.Thread(target=lambda: answers.append(smb.connect_within(0.2)))
+    worker.start()
+    worker.join(10.0)  # a liveness bound far above 0.2 s and far below 30 s
+    assert not worker.is_alive()
+    assert answers == [False]
+    smb.close()
+
+
+def test_an_smb_share_that_answers_is_connected_once(
+    samba_server: SambaServer, samba_share: Path
+) -> None:
+    with SmbFileOps(samba_server.host, port=samba_server.port, timeout=10) as smb:
+        assert smb.connect_within(5.0)
+        first = smb._conn
+        assert smb.connect_within(5.0)
+        assert smb._conn is first
+
+
+class SlowShare(MountedShareFileOps):
+    """A share that does not answer within the time it is given (as ``SmbFileOps`` would say)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.asked: list[float] = []
+        self.listings = 0
+
+    def connect_within(self, seconds: float) -> bool:
+        self.asked.append(seconds)
+        return False
+
+    def list(self, folder: str) -> list[FileEntry]:
+        self.listings += 1
+        return super().list(folder)
+
+
+def test_a_share_that_does_not_answer_in_time_is_not_listed_through(
+    simulated: tuple[SimulatorServer, Path],
+) -> None:
+    sim, root = simulated
+    ops = SlowShare(root)
+    with _seestar(sim, through_share=True, file_ops=ops, probe_timeout=0.7) as seestar:
+        assert len(seestar.list_files(SUBS)) == 210  # from the pages, not read as empty
+        assert len(seestar.list_files("IC 434")) == 1
+        assert "get_img_file_page_name" in _methods(seestar)
+    assert ops.asked == [0.7]  # asked once, with the short wait, then left alone
+    assert ops.listings == 0

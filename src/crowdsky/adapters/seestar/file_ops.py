@@ -28,7 +28,7 @@ from crowdsky.domain.device_paths import (
     device_path,
     folder_path,
 )
-from crowdsky.errors import SeestarConnectionError, StorageError
+from crowdsky.errors import CrowdskyError, SeestarConnectionError, StorageError
 
 __all__ = ["SHARE", "FileOps", "MountedShareFileOps", "SmbFileOps"]
 
@@ -269,6 +269,25 @@ class SmbFileOps:
             f"Cannot open the '{self.share}' share",
             lambda conn: conn.listPath(self.share, ROOT_FOLDER, timeout=self.timeout),
         )
+
+    def connect_within(self, seconds: float) -> bool:
+        """True when the share is connected, logging in now if need be, within ``seconds``.
+
+        For work the share may speed up but need not do (a listing the JSON-RPC pages can give
+        too): a share that does not answer costs ``seconds``, not the operations' ``timeout``.
+        False for any failure; the connection is then left closed, and a later rename connects
+        with the full ``timeout`` as before.
+        """
+        if self._conn is not None:
+            return True
+        patient, self.timeout = self.timeout, seconds
+        try:
+            self._connection()
+        except CrowdskyError:
+            return False
+        finally:
+            self.timeout = patient
+        return True
 
     def close(self) -> None:
         """Close the SMB connection, if one is open."""

@@ -36,7 +36,9 @@ are the share's exact bytes rather than whole KiB. The share's "no such folder" 
 listing, as the pages give for it. Any failure of the share listing (the share unreachable, a
 refusal, an odd reply) is logged at info and the folder is listed in pages instead, never read
 as empty; after a failure to reach the share, listings go straight to the pages for the rest of
-this object's life (each would otherwise wait for the same connection timeout).
+this object's life (each would otherwise wait for the same connection timeout). An SMB share
+not yet connected gets ``probe_timeout`` seconds to log in for a listing (not the 30 s a rename
+may wait): a share that never answers then costs a plan a few seconds once, not half a minute.
 
 A paged folder listing is complete or fails
 -------------------------------------------
@@ -209,7 +211,9 @@ class NetworkSeestar:
         Seconds to wait for a reply, a read or a connection.
     probe_timeout : float
         Seconds each step of learning the firmware waits (a firmware of the 5.82-7.17 window
-        costs one such wait per connection: its silence is how it is recognised).
+        costs one such wait per connection: its silence is how it is recognised), and the
+        seconds an SMB share not yet connected gets to log in before a listing goes through
+        the pages instead.
     connection : JsonRpcConnection, optional
         Use this connection instead of opening one (tests); firmware rules apply only as far
         as it was made with ``probe_firmware=True``.
@@ -270,6 +274,8 @@ class NetworkSeestar:
         self._listing = threading.Lock()
         self._ops_lock = threading.Lock()
         self._list_through_share = list_through_share
+        # A share that may speed listings up but does not answer is waited for this long only.
+        self._share_wait = probe_timeout
         self._legacy_clear = False
         # The frame-name form that worked after a 267 (None: the firmware's rule), and the
         # selection of the current stack with whether it was already tried in the other form.
@@ -408,6 +414,17 @@ class NetworkSeestar:
         """``folder``'s files through the share; ``None`` when the pages must tell."""
         if not self._list_through_share:
             return None
+        connect_within = getattr(self._ops, "connect_within", None)
+        if connect_within is not None:
+            with self._ops_lock:
+                answered = connect_within(self._share_wait)
+            if not answered:
+                self._list_through_share = False  # do not wait for the share on every folder
+                log.info(
+                    "the file share did not answer within %.1f s; listing folders in pages",
+                    self._share_wait,
+                )
+                return None
         try:
             with self._ops_lock:
                 found = self._ops.list(folder)
