@@ -3,10 +3,12 @@
 Both classes satisfy :class:`crowdsky.app.ports.HeaderCache`. The file is
 ``header-cache.json`` in :func:`crowdsky.adapters.state.state_dir`::
 
-    {"version": 1, "devices": {"seestar.local:4700": {"IC 434_sub": {
-        "Light_IC 434_10.0s_LP_20260227-211503.fit": [4147200, "2026-02-27T20:15:03.1"]}}}}
+    {"version": 1, "folders": [{"device": "seestar.local:4700", "folder": "IC 434_sub",
+        "facts": {"Light_IC 434_10.0s_LP_20260227-211503.fit": [4147200, "2026-02-27T20:15:03.1"]}},
+        ...]}
 
-Each name maps to its listed size in bytes and its ``DATE-OBS`` card (``null``: none). It only
+Each name maps to its listed size in bytes and its ``DATE-OBS`` card (``null``: none); the
+folders are in the order they were written, the newest last. It only
 saves reading headers again: deleting it is safe. A file that cannot be read or parsed is an
 empty cache and a warning in the log, never an error; one that cannot be written is a warning.
 Every change re-reads the file, replaces the facts of the folders it is about and moves the
@@ -37,14 +39,14 @@ _VERSION = 1
 
 log = logging.getLogger(__name__)
 
-#: device -> folder -> name -> (size, DATE-OBS card); dicts keep the order folders were written.
-_Facts = dict[str, dict[str, dict[str, tuple[int, str | None]]]]
+#: (device, folder) -> name -> (size, DATE-OBS card), in the order the folders were written.
+_Facts = dict[tuple[str, str], dict[str, tuple[int, str | None]]]
 
 
 def _folder_facts(item: Any) -> dict[str, tuple[int, str | None]]:
     """One folder's facts from JSON; ``ValueError`` when malformed."""
     if not isinstance(item, dict):
-        raise ValueError("a folder is not an object")
+        raise ValueError("the facts of a folder are not an object")
     facts: dict[str, tuple[int, str | None]] = {}
     for name, fact in item.items():
         if not (isinstance(fact, list) and len(fact) == 2):
@@ -62,46 +64,53 @@ def _parse(text: str) -> _Facts:
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("version") != _VERSION:
         raise ValueError("not a version 1 header cache")
-    devices = data["devices"]
-    if not isinstance(devices, dict) or not all(isinstance(v, dict) for v in devices.values()):
-        raise ValueError("'devices' is not an object of objects")
-    return {
-        device: {folder: _folder_facts(item) for folder, item in folders.items()}
-        for device, folders in devices.items()
-    }
+    folders = data["folders"]
+    if not isinstance(folders, list):
+        raise ValueError("'folders' is not a list")
+    facts: _Facts = {}
+    for item in folders:
+        device, folder = item["device"], item["folder"]
+        if not (isinstance(device, str) and isinstance(folder, str)):
+            raise ValueError("a device or folder is not text")
+        facts[device, folder] = _folder_facts(item["facts"])
+    return facts
+
+
+def _as_json(facts: _Facts) -> dict[str, Any]:
+    folders = [
+        {"device": device, "folder": folder, "facts": {n: list(f) for n, f in names.items()}}
+        for (device, folder), names in facts.items()
+    ]
+    return {"version": _VERSION, "folders": folders}
 
 
 def _facts_in(facts: _Facts, device: str, folders: Sequence[str]) -> list[HeaderFact]:
-    kept = facts.get(device, {})
     return [
         HeaderFact(device_path(folder, name), size, card)
         for folder in folders
-        for name, (size, card) in kept.get(folder, {}).items()
+        for name, (size, card) in facts.get((device, folder), {}).items()
     ]
 
 
 def _replace(facts: _Facts, device: str, folders: Sequence[str], new: Sequence[HeaderFact]) -> None:
-    """Put ``new`` in place of the facts of ``device`` in ``folders``, written last."""
-    kept = facts.setdefault(device, {})
+    """Put ``new`` in place of the facts of ``device`` in ``folders``, as the newest written."""
     for folder in folders:
-        kept.pop(folder, None)
+        facts.pop((device, folder), None)
+    fresh: set[tuple[str, str]] = set()
     for fact in new:
         folder, _, name = fact.path.removeprefix("MyWorks/").rpartition("/")
-        kept.setdefault(folder, {})[name] = (fact.size, fact.date_obs)
-    _bound(facts, {(device, folder) for folder in kept if folder in folders})
+        facts.setdefault((device, folder), {})[name] = (fact.size, fact.date_obs)
+        fresh.add((device, folder))
+    _bound(facts, fresh)
 
 
-def _bound(facts: _Facts, fresh: set[tuple[str, str]], limit: int | None = None) -> None:
-    """Drop the folders written longest ago (never ``fresh`` ones) while over ``limit`` facts."""
-    limit = MAX_FACTS if limit is None else limit
-    total = sum(len(names) for folders in facts.values() for names in folders.values())
-    order = [(d, f) for d, folders in facts.items() for f in folders if (d, f) not in fresh]
-    for device, folder in order:
-        if total <= limit:
+def _bound(facts: _Facts, fresh: set[tuple[str, str]]) -> None:
+    """Drop the folders written longest ago (never ``fresh`` ones) while over :data:`MAX_FACTS`."""
+    total = sum(len(names) for names in facts.values())
+    for key in [key for key in facts if key not in fresh]:
+        if total <= MAX_FACTS:
             break
-        total -= len(facts[device].pop(folder))
-    for device in [d for d, folders in facts.items() if not folders]:
-        del facts[device]
+        total -= len(facts.pop(key))
 
 
 class JsonHeaderCache:
@@ -140,16 +149,7 @@ class JsonHeaderCache:
         """Make ``facts`` those of ``device`` in ``folders`` and save; a failed write is logged."""
         kept = self._load()
         _replace(kept, device, folders, facts)
-        payload = {
-            "version": _VERSION,
-            "devices": {
-                device: {
-                    folder: {name: list(fact) for name, fact in names.items()}
-                    for folder, names in folders_.items()
-                }
-                for device, folders_ in kept.items()
-            },
-        }
+        payload = _as_json(kept)
         try:
             replace_json(self.path, payload)
         except OSError as exc:
