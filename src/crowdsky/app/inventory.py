@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -174,7 +174,7 @@ class _HeaderReads:
         self._started: dict[str, Future[Header | HeaderReadError]] = {}
         self._read: dict[str, Header] = {}
         self._known = dict(known or {})
-        self._sizes: dict[str, int] = {}
+        self._sizes: dict[tuple[str, str], int] = {}
 
     def __enter__(self) -> _HeaderReads:
         return self
@@ -190,11 +190,11 @@ class _HeaderReads:
 
     def listed(self, folder: str, entries: Iterable[FileEntry]) -> None:
         """Note the sizes ``folder`` lists now (a later listing of a file overrides)."""
-        self._sizes.update((device_path(folder, e.name), e.size) for e in entries)
+        self._sizes.update(((folder, e.name), e.size) for e in entries)
 
     def _fact(self, path: str) -> HeaderFact | None:
         fact = self._known.get(path)
-        if fact is None or fact.size <= 0 or fact.size != self._sizes.get(path):
+        if fact is None or fact.size <= 0 or fact.size != self._sizes.get(_folder_and_name(path)):
             return None
         return fact
 
@@ -224,21 +224,29 @@ class _HeaderReads:
             self._read[path] = header
         return header
 
-    def facts(self, paths: Iterable[str]) -> list[HeaderFact]:
-        """Facts of ``paths`` at their listed sizes: kept ones still true and every read made."""
+    def facts(self, listed: Collection[tuple[str, str]]) -> list[HeaderFact]:
+        """Facts of the ``(folder, name)`` listed: kept ones still true and every read made."""
         for path, started in self._started.items():
             if started.done() and not started.cancelled():
                 header = started.result()
                 if not isinstance(header, HeaderReadError):
                     self._read.setdefault(path, header)
         facts: list[HeaderFact] = []
-        for path in paths:
-            size = self._sizes.get(path, 0)
-            if path in self._read and size > 0:
+        for path in dict.fromkeys([*self._read, *self._known]):
+            key = _folder_and_name(path)
+            size = self._sizes.get(key, 0)
+            if key not in listed or size <= 0:
+                continue
+            if path in self._read:
                 facts.append(HeaderFact(path, size, _date_obs_card(self._read[path])))
             elif (kept := self._fact(path)) is not None:
                 facts.append(kept)
         return facts
+
+
+def _folder_and_name(path: str) -> tuple[str, str]:
+    folder, _, name = path.removeprefix("MyWorks/").rpartition("/")
+    return folder, name
 
 
 def _date_obs_card(header: Header) -> str | None:
@@ -373,7 +381,7 @@ def load_target(
     if isinstance(step, CannotSettle):
         raise _read_error(step.unreadable[0], folder_of)
     if cache is not None:
-        cache.keep(reads.facts(device_path(folder, frame.name) for folder, frame in listed))
+        cache.keep(reads.facts({(folder, frame.name) for folder, frame in listed}))
     for text in step.warnings:
         warnings.warn(f"{target}: {text}", DeviceTimeWarning, stacklevel=2)
     return TargetInventory(target, folders, step.frames, step.zone, step.covered, folder_of)
