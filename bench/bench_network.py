@@ -12,7 +12,9 @@ full block round trip (clear, configure 33 frames, start, poll to ``complete``, 
 planning's inventory of a 3 000-sub night (listing plus the headers of the frames near block
 boundaries, :func:`~crowdsky.app.inventory.load_target`) against the listing alone, with the
 headers read while the listing's pages arrive and after it, the simulator in a child process
-(as a real Seestar is another machine) or in this one, and once with 5 ms before each reply.
+(as a real Seestar is another machine) or in this one, and once with 5 ms before each reply;
+and with the header cache (a JSON file): cold (the first run, no file yet) and warm (the next
+run, every header known).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from crowdsky.adapters.console import CollectingProgress
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.adapters.device_model.storage import DirectoryStorage
 from crowdsky.adapters.device_model.sub_frames import add_sub
+from crowdsky.adapters.header_cache import HEADER_CACHE_NAME, JsonHeaderCache
 from crowdsky.adapters.jsonrpc import ABSENT, JsonRpcConnection, RsaAuthenticator
 from crowdsky.adapters.seestar.file_ops import MountedShareFileOps
 from crowdsky.adapters.seestar.http_files import HttpFiles
@@ -361,8 +364,8 @@ def inventory(
         )
         s.connect()
         zone = ZoneInfo(zone_name)
-        alone, ahead, after = [], [], []
-        for _ in range(REPEATS):
+        alone, ahead, after, cold, warm = [], [], [], [], []
+        for repeat in range(REPEATS):
             start = time.perf_counter()
             count = len(s.list_files("Big_sub"))
             alone.append(time.perf_counter() - start)
@@ -372,6 +375,11 @@ def inventory(
             start = time.perf_counter()
             load_target(_NoReadAhead(s), "Big", zone=zone)  # type: ignore[arg-type]
             after.append(time.perf_counter() - start)
+            cache = JsonHeaderCache(base / f"cache-{root.name}-{repeat}" / HEADER_CACHE_NAME)
+            for runs in (cold, warm):  # a first run (no cache file yet), then the next run
+                start = time.perf_counter()
+                load_target(s, "Big", zone=zone, header_cache=cache)
+                runs.append(time.perf_counter() - start)
     assert count == len(found.frames) == FILES
     read = sum(frame.date_obs is not None for frame in found.frames)
     base_ms = statistics.median(alone) * 1000
@@ -383,7 +391,11 @@ def inventory(
         f"headers median {statistics.median(ahead) * 1000:.0f} ms read ahead (ratio "
         f"{statistics.median(ahead) * 1000 / base_ms:.2f}), "
         f"{statistics.median(after) * 1000:.0f} ms after the listing (ratio "
-        f"{statistics.median(after) * 1000 / base_ms:.2f})"
+        f"{statistics.median(after) * 1000 / base_ms:.2f}); header cache (JSON file, read ahead) "
+        f"cold {statistics.median(cold) * 1000:.0f} ms (ratio "
+        f"{statistics.median(cold) * 1000 / base_ms:.2f}), warm "
+        f"{statistics.median(warm) * 1000:.0f} ms (ratio "
+        f"{statistics.median(warm) * 1000 / base_ms:.2f})"
     )
 
 

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from crowdsky.app.config import Settings, merge_settings
-from crowdsky.app.ports import Clock, Progress, Seestar, StackJournal
+from crowdsky.app.ports import Clock, HeaderCache, Progress, Seestar, StackJournal
 from crowdsky.app.service import Crowdsky
 from crowdsky.app.stacking import StackOptions
 from crowdsky.domain import DEFAULT_TILING, SkyTiling
@@ -51,6 +51,7 @@ __all__ = [
     "crowdsky_service",
     "demo",
     "discover_seestars",
+    "header_cache",
     "load_settings",
     "local_archive_seestar",
     "local_archive_telescope",
@@ -426,6 +427,23 @@ def stack_journal(seestar: Seestar) -> StackJournal:
     return JsonStackJournal(state_dir() / PENDING_STACKS_NAME)
 
 
+def header_cache(seestar: Seestar) -> HeaderCache:
+    """Where header facts of ``seestar``'s raw sub-frames are kept between runs.
+
+    In memory for the in-memory Seestar (its identity is new on every run); otherwise
+    ``header-cache.json`` in :func:`crowdsky.adapters.state.state_dir`. Deleting that file is
+    safe: the headers are read again.
+    """
+    from crowdsky.adapters.header_cache import HEADER_CACHE_NAME, JsonHeaderCache, MemoryHeaderCache
+
+    fake = sys.modules.get("crowdsky.adapters.device_model.fake")
+    if fake is not None and isinstance(seestar, fake.FakeSeestar):
+        return MemoryHeaderCache()
+    from crowdsky.adapters.state import state_dir
+
+    return JsonHeaderCache(state_dir() / HEADER_CACHE_NAME)
+
+
 def crowdsky_service(
     seestar: Seestar,
     *,
@@ -435,6 +453,7 @@ def crowdsky_service(
     clock: Clock | None = None,
     progress: Progress | None = None,
     journal: StackJournal | None = None,
+    headers: HeaderCache | None = None,
 ) -> Crowdsky:
     """The CrowdSky workflow on ``seestar``, with the system clock and printed progress.
 
@@ -452,6 +471,8 @@ def crowdsky_service(
         Replacements for the system clock and printed progress.
     journal : StackJournal, optional
         Where pending batch stacks are recorded; :func:`stack_journal` by default.
+    headers : HeaderCache, optional
+        Where header facts are kept between runs; :func:`header_cache` by default.
     """
     options = StackOptions(tiling=tiling or DEFAULT_TILING, block_timeout=block_timeout)
     return Crowdsky(
@@ -462,6 +483,7 @@ def crowdsky_service(
         host_zone=datetime.now().astimezone().tzinfo,
         options=options,
         journal=journal if journal is not None else stack_journal(seestar),
+        header_cache=headers if headers is not None else header_cache(seestar),
     )
 
 
@@ -590,6 +612,7 @@ def night_ports(
         journal_for=lambda folder: JsonUploadJournal(folder / JOURNAL_NAME),
         progress_for=progress_for if progress_for is not None else prefixed,
         host_zone=datetime.now().astimezone().tzinfo,
+        header_cache_for=header_cache,
     )
 
 

@@ -1,13 +1,16 @@
-"""Small JSON files of crowdsky's own (journals), replaced atomically.
+"""Small JSON files of crowdsky's own (journals, the header cache), replaced atomically.
 
-A reader never sees half a file: the new text goes to ``<name>.part``, is flushed to disk, then
-moved over the old file in one step.
+A reader never sees half a file: the new text goes to ``<name>.<process>-<thread>.part``, is
+flushed to disk, then moved over the old file in one step. The part file is the writer's own, so
+two processes (or threads) writing the same file at once never mix their texts: the last one to
+move its part over wins.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,14 @@ def replace_json(path: Path, payload: Any) -> None:
         When it cannot be written; the previous file is left as it was.
     """
     text = json.dumps(payload, indent=1)
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with part.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(part, path)
+    try:
+        with part.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise

@@ -14,13 +14,20 @@ arriving. That only moves reads earlier: the settler still decides from the comp
 its questions are answered from the reads already made (reading the rest), a listing that stays
 incomplete still raises before anything is planned, and a header read ahead that could not be
 read fails the target only if the settler asks for it.
+
+With a :class:`~crowdsky.app.ports.HeaderCache` and a Seestar that knows its identity
+(:class:`~crowdsky.app.ports.DeviceIdentity`), a header read on an earlier run is not read again:
+a raw sub-frame is never rewritten, so a fact kept for the same path and the same listed size
+still holds (a size that differs, or is unknown, means reading it). Reads ahead skip those too.
+After the target is loaded, the facts of the subs still listed (kept and newly read) replace the
+ones kept for its folders; a read that failed is never kept.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,8 +37,11 @@ import attrs
 from crowdsky.app.headers import HEADER_READ_ATTEMPTS, read_header
 from crowdsky.app.ports import (
     ConcurrentHeaderReads,
+    DeviceIdentity,
     FileEntry,
     Header,
+    HeaderCache,
+    HeaderFact,
     PagedListing,
     Seestar,
 )
@@ -146,9 +156,12 @@ class _HeaderReads:
     (:meth:`read_ahead`). :meth:`results` still takes the results in the order asked for and
     stops at the first that failed (after its retries): the answer is the same as one read
     after another would give, only sooner. Leaving the ``with`` block drops reads not started.
+
+    ``known`` are facts remembered from earlier runs, by path: one whose size is the size
+    listed now (:meth:`listed`) answers instead of a read.
     """
 
-    def __init__(self, seestar: Seestar) -> None:
+    def __init__(self, seestar: Seestar, known: Mapping[str, HeaderFact] | None = None) -> None:
         self._seestar = seestar
         workers = 1
         if isinstance(seestar, ConcurrentHeaderReads):
@@ -159,6 +172,9 @@ class _HeaderReads:
             else None
         )
         self._started: dict[str, Future[Header | HeaderReadError]] = {}
+        self._read: dict[str, Header] = {}
+        self._known = dict(known or {})
+        self._sizes: dict[tuple[str, str], int] = {}
 
     def __enter__(self) -> _HeaderReads:
         return self
@@ -172,20 +188,70 @@ class _HeaderReads:
         """True when reads run on a pool (and reading ahead is possible)."""
         return self._pool is not None
 
+    def listed(self, folder: str, entries: Iterable[FileEntry]) -> None:
+        """Note the sizes ``folder`` lists now (a later listing of a file overrides)."""
+        self._sizes.update(((folder, e.name), e.size) for e in entries)
+
+    def _fact(self, path: str) -> HeaderFact | None:
+        fact = self._known.get(path)
+        if fact is None or fact.size <= 0 or fact.size != self._sizes.get(_folder_and_name(path)):
+            return None
+        return fact
+
     def read_ahead(self, paths: Iterable[str]) -> None:
         """Start reading ``paths`` now, for :meth:`results` to take later (pool only)."""
         if self._pool is None:
             return
         for path in paths:
-            if path not in self._started:
+            if path not in self._started and self._fact(path) is None:
                 self._started[path] = self._pool.submit(_try_read, self._seestar, path)
 
     def results(self, paths: Sequence[str], names: Sequence[str]) -> list[HeaderResult]:
         """Results for ``names`` (at ``paths``), stopping at the first unreadable header."""
-        if self._pool is None:
-            return _results(names, map(functools.partial(_try_read, self._seestar), paths))
         self.read_ahead(paths)
-        return _results(names, (self._started[path].result() for path in paths))
+        return _results(names, map(self._header, paths))
+
+    def _header(self, path: str) -> Header | HeaderReadError:
+        fact = self._fact(path)
+        if fact is not None:
+            return {"DATE-OBS": fact.date_obs}
+        if self._pool is None:
+            header = _try_read(self._seestar, path)
+        else:
+            self.read_ahead([path])
+            header = self._started[path].result()
+        if not isinstance(header, HeaderReadError):
+            self._read[path] = header
+        return header
+
+    def facts(self, listed: Collection[tuple[str, str]]) -> list[HeaderFact]:
+        """Facts of the ``(folder, name)`` listed: kept ones still true and every read made."""
+        for path, started in self._started.items():
+            if started.done() and not started.cancelled():
+                header = started.result()
+                if not isinstance(header, HeaderReadError):
+                    self._read.setdefault(path, header)
+        facts: list[HeaderFact] = []
+        for path in dict.fromkeys([*self._read, *self._known]):
+            key = _folder_and_name(path)
+            size = self._sizes.get(key, 0)
+            if key not in listed or size <= 0:
+                continue
+            if path in self._read:
+                facts.append(HeaderFact(path, size, _date_obs_card(self._read[path])))
+            elif (kept := self._fact(path)) is not None:
+                facts.append(kept)
+        return facts
+
+
+def _folder_and_name(path: str) -> tuple[str, str]:
+    folder, _, name = path.removeprefix("MyWorks/").rpartition("/")
+    return folder, name
+
+
+def _date_obs_card(header: Header) -> str | None:
+    card = header.get("DATE-OBS")
+    return card if isinstance(card, str) else None
 
 
 def _results(
@@ -227,8 +293,11 @@ class _Lister:
     def _frames_of(self, folder: str) -> tuple[RawFrame, ...] | list[RawFrame]:
         seestar = self._seestar
         if self._forecast is None or not isinstance(seestar, PagedListing):
-            return parse_raw_names(entry.name for entry in seestar.list_files(folder))
+            entries = seestar.list_files(folder)
+            self._reads.listed(folder, entries)
+            return parse_raw_names(entry.name for entry in entries)
         listed = seestar.list_files_paged(folder, functools.partial(self._on_page, folder))
+        self._reads.listed(folder, listed)
         names = [entry.name for entry in listed]
         self._parse([name for name in names if name not in self._parsed])
         return [frame for frame in map(self._parsed.__getitem__, names) if frame is not None]
@@ -241,6 +310,7 @@ class _Lister:
 
     def _on_page(self, folder: str, page: Sequence[FileEntry]) -> None:
         assert self._forecast is not None, "only paged when there is a forecast"
+        self._reads.listed(folder, page)
         fresh = self._parse([entry.name for entry in page if entry.name not in self._parsed])
         wanted = self._forecast(fresh)
         self._reads.read_ahead(device_path(folder, name) for name in wanted)
@@ -254,6 +324,7 @@ def load_target(
     tz: tzinfo | None = None,
     host_zone: tzinfo | None = None,
     zone: tzinfo | None = None,
+    header_cache: HeaderCache | None = None,
 ) -> TargetInventory:
     """Read one target's frames and coverage and settle the device's zone for it.
 
@@ -272,6 +343,9 @@ def load_target(
         Last-resort zone (the computer's), used with a :class:`DeviceTimeWarning`.
     zone : tzinfo, optional
         The device's reported zone, if already asked (see :func:`device_zone`).
+    header_cache : HeaderCache, optional
+        Header facts of earlier runs: asked first, told the new ones once the target loaded.
+        Used only for a Seestar that knows its identity.
 
     Raises
     ------
@@ -282,7 +356,8 @@ def load_target(
     folders = find_target(seestar, target)
     stacked = _stacked(seestar, target)
     expected = tz or zone
-    with _HeaderReads(seestar) as reads:
+    cache = _Cache.of(seestar, header_cache, folders)
+    with _HeaderReads(seestar, cache.known if cache else None) as reads:
         forecast = None
         if expected is not None and reads.concurrent:
             forecast = functools.partial(
@@ -305,9 +380,36 @@ def load_target(
             step = settler.next_step()
     if isinstance(step, CannotSettle):
         raise _read_error(step.unreadable[0], folder_of)
+    if cache is not None:
+        cache.keep(reads.facts({(folder, frame.name) for folder, frame in listed}))
     for text in step.warnings:
         warnings.warn(f"{target}: {text}", DeviceTimeWarning, stacklevel=2)
     return TargetInventory(target, folders, step.frames, step.zone, step.covered, folder_of)
+
+
+@attrs.frozen
+class _Cache:
+    """The header facts kept for one device's sub folders, and where to keep the new ones."""
+
+    store: HeaderCache
+    device: str
+    folders: tuple[str, ...]
+    known: dict[str, HeaderFact]
+
+    @classmethod
+    def of(
+        cls, seestar: Seestar, store: HeaderCache | None, folders: Sequence[str]
+    ) -> _Cache | None:
+        if store is None or not isinstance(seestar, DeviceIdentity) or not seestar.identity:
+            return None
+        device, folders = seestar.identity, tuple(folders)
+        known = {fact.path: fact for fact in store.recall(device, folders)}
+        return cls(store, device, folders, known)
+
+    def keep(self, facts: Sequence[HeaderFact]) -> None:
+        """Keep ``facts`` for these folders, unless they are the ones already kept."""
+        if set(facts) != set(self.known.values()):
+            self.store.keep(self.device, self.folders, facts)
 
 
 def _read_error(unreadable: HeaderUnreadable, folder_of: dict[str, str]) -> HeaderReadError:

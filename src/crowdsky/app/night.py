@@ -41,6 +41,7 @@ from crowdsky.app.ports import (
     BatchStackStatus,
     ByteProgress,
     Clock,
+    HeaderCache,
     LocalFits,
     Progress,
     Seestar,
@@ -104,6 +105,9 @@ class NightPorts:
         The progress display of one telescope, by its name.
     host_zone : tzinfo, optional
         The computer's zone, the last resort for a telescope's zone.
+    header_cache_for : callable, optional
+        Where a telescope's header facts are kept across runs (see
+        :class:`~crowdsky.app.service.Crowdsky`); none kept without it.
     """
 
     clock: Clock
@@ -111,6 +115,11 @@ class NightPorts:
     journal_for: Callable[[Path], UploadJournal]
     progress_for: Callable[[str], Progress]
     host_zone: tzinfo | None = None
+    header_cache_for: Callable[[Seestar], HeaderCache] | None = None
+
+    def header_cache(self, seestar: Seestar) -> HeaderCache | None:
+        """The header cache of ``seestar``, if there is one."""
+        return None if self.header_cache_for is None else self.header_cache_for(seestar)
 
 
 class _Cancellable(RelayedProgress):
@@ -365,6 +374,7 @@ class _TelescopeRun:
             tz=self.telescope.tz,
             host_zone=self.ports.host_zone,
             options=self.options,
+            header_cache=self.ports.header_cache(seestar),
         )
 
         def stacked(outcome: BlockOutcome) -> None:

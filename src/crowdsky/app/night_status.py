@@ -63,7 +63,12 @@ def _telescope_status(
     seestar = telescope.open()
     try:
         service = Crowdsky(
-            seestar, ports.clock, SilentProgress(), tz=telescope.tz, host_zone=ports.host_zone
+            seestar,
+            ports.clock,
+            SilentProgress(),
+            tz=telescope.tz,
+            host_zone=ports.host_zone,
+            header_cache=ports.header_cache(seestar),
         )
         on_server: set[str] | None = None
         if server is None:

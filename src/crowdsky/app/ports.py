@@ -39,6 +39,8 @@ __all__ = [
     "FileEntry",
     "FirmwareReport",
     "FolderEntry",
+    "HeaderCache",
+    "HeaderFact",
     "LocalFits",
     "PagedListing",
     "Progress",
@@ -78,6 +80,29 @@ class FileEntry:
 
     name: str
     size: int = 0
+
+
+@attrs.frozen
+class HeaderFact:
+    """What planning took from one raw sub-frame's header, kept for later runs.
+
+    A raw sub-frame is never rewritten, so what its header said stays true while a file of the
+    same path and size is listed.
+
+    Parameters
+    ----------
+    path : str
+        ``MyWorks/<folder>/<name>`` of the sub-frame.
+    size : int
+        Its size in bytes as listed when the header was read (never 0: an unknown size is no
+        key).
+    date_obs : str or None
+        The ``DATE-OBS`` card as read (``None``: the header was read and has no text card).
+    """
+
+    path: str
+    size: int
+    date_obs: str | None
 
 
 @attrs.frozen
@@ -359,6 +384,31 @@ class DeviceIdentity(Protocol):
     @property
     def identity(self) -> str:
         """The same text for the same telescope across runs of crowdsky; never empty."""
+        ...
+
+
+class HeaderCache(Protocol):
+    """Header facts of raw sub-frames remembered across runs, per telescope and sub folder.
+
+    Only headers that were read are remembered; a read that failed is never one. Losing facts
+    is harmless (the headers are read again), so an unreadable store is an empty one.
+    """
+
+    def recall(self, device: str, folders: Sequence[str]) -> Sequence[HeaderFact]:
+        """Every fact kept for ``device`` in the sub ``folders`` (bare folder names).
+
+        The caller checks each fact's size against its listing. Never raises for a store that
+        cannot be read: it is taken as empty (and the adapter says so in the log).
+        """
+        ...
+
+    def keep(self, device: str, folders: Sequence[str], facts: Sequence[HeaderFact]) -> None:
+        """Make ``facts`` the facts of ``device`` in ``folders``, replacing the ones kept there.
+
+        Facts of other devices and folders are kept. Never raises for a store that cannot be
+        written (the facts are then only read again next time); another process writing at the
+        same time may win, never tear the store.
+        """
         ...
 
 

@@ -19,7 +19,14 @@ from crowdsky.app.inventory import (
     load_target,
 )
 from crowdsky.app.orphans import PendingRecords, adopt_orphan, device_identity
-from crowdsky.app.ports import Clock, FirmwareReport, Progress, Seestar, StackJournal
+from crowdsky.app.ports import (
+    Clock,
+    FirmwareReport,
+    HeaderCache,
+    Progress,
+    Seestar,
+    StackJournal,
+)
 from crowdsky.app.stacking import (
     BlockOutcome,
     StackOptions,
@@ -75,6 +82,10 @@ class Crowdsky:
         Where pending batch stacks are recorded, so that a stack the device finished after
         crowdsky was killed is adopted by the next run (:mod:`crowdsky.app.orphans`). Without
         one, or for a Seestar that knows no identity, nothing is recorded or adopted.
+    header_cache : HeaderCache, optional
+        Header facts of raw sub-frames kept across runs, so that planning does not read the
+        same headers again (see :func:`crowdsky.app.inventory.load_target`). Without one, or
+        for a Seestar that knows no identity, every header planning needs is read.
     """
 
     seestar: Seestar
@@ -84,6 +95,7 @@ class Crowdsky:
     host_zone: tzinfo | None = None
     options: StackOptions = attrs.field(factory=StackOptions)
     journal: StackJournal | None = None
+    header_cache: HeaderCache | None = None
 
     def list_targets(self) -> list[dict[str, Any]]:
         """Targets that have raw sub-frames, with counts.
@@ -158,6 +170,7 @@ class Crowdsky:
             tz=self.tz,
             host_zone=self.host_zone,
             zone=None if self.tz else device_zone(self.seestar),
+            header_cache=self.header_cache,
         )
 
     def _plan(
