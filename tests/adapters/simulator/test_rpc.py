@@ -327,10 +327,12 @@ def test_without_events_the_device_still_finishes_on_its_own(
     assert client.call("start_batch_stack").ok
     stacks = tmp_path / "MyWorks" / "IC 434"
     deadline = time.monotonic() + READ_TIMEOUT  # a safety net, not a timed assertion
-    while not list(stacks.glob("DSO_Stacked_15_*.fit")) and time.monotonic() < deadline:
+    # The thumbnail is the last of the three files written: wait for it, not for the .fit.
+    while not list(stacks.glob("DSO_Stacked_15_*_thn.jpg")) and time.monotonic() < deadline:
         time.sleep(0.01)
     # Written with no status read in between, as a device writes its output when it is done.
     assert [p.name for p in stacks.glob("DSO_Stacked_15_*_thn.jpg")]
+    assert [p.name for p in stacks.glob("DSO_Stacked_15_*.fit")]
     entry = client.call("iscope_get_app_state").result["BatchStack"]
     assert entry["state"] == "complete"
     assert not any(e.name == "BatchStack" for e in client.events)
