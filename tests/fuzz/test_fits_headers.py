@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from astropy.io import fits
-from hypothesis import example, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from crowdsky.adapters.collab.stack_meta import stack_meta
+from crowdsky.adapters.collab.stack_meta import _meta_from, _plain_header, _read_cards, stack_meta
 from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.adapters.seestar.http_files import BLOCK, _parse
 from crowdsky.errors import CrowdskyError, StorageError
@@ -61,8 +62,16 @@ def write(tmp_path: Path, data: bytes) -> Path:
         (*_BASIC, "STACKCNT= 'x"),  # astropy's VerifyError
         (*_BASIC, "DATE-OBS= (1,2"),
         (*_BASIC, "DATE-OBS= '0001-01-01T00:00:00+05:00'"),
+        (*_BASIC, "SIMPLE  =                    0"),  # astropy's AttributeError
     ],
-    ids=["no-naxis1", "stackcnt-inf", "stackcnt-bad", "date-obs-bad", "date-obs-year-one"],
+    ids=[
+        "no-naxis1",
+        "stackcnt-inf",
+        "stackcnt-bad",
+        "date-obs-bad",
+        "date-obs-year-one",
+        "simple-again",
+    ],
 )
 def test_odd_stack_headers_give_meta_or_a_project_error(
     tmp_path: Path, cards: tuple[str, ...]
@@ -199,3 +208,97 @@ def test_the_fast_card_reader_reads_a_seestar_sub_header() -> None:
 )
 def test_the_fast_card_reader_leaves_other_cards_to_astropy(line: str) -> None:
     assert plain_cards(header_bytes(line).decode("ascii")) is None
+
+
+def _meta_or_error(path: Path, *, direct: bool) -> object:
+    try:
+        return _meta_from(path, _read_cards(path, direct=direct))
+    except CrowdskyError as exc:
+        return type(exc)
+
+
+primary_starts = st.sampled_from(
+    [
+        _BASIC,
+        ("BITPIX  =                  -32", "NAXIS   =                    0"),
+        ("BITPIX  =                   16", "NAXIS   =                    1", "NAXIS1  = 0"),
+        ("BITPIX  =                   16", "NAXIS   =                    2", "NAXIS1  = 0"),
+        ("BITPIX  =                   16", "NAXIS   =                    1", "NAXIS1  = 2880"),
+        ("BITPIX  =                   17", "NAXIS   =                    0"),
+        ("NAXIS   =                    0", "BITPIX  =                   16"),
+        ("BITPIX  =                   16", "NAXIS   =                   -1"),
+    ]
+)
+stack_lines = st.builds(
+    lambda key, value, comment: f"{key:<8}= {value:>20}{comment}",
+    st.sampled_from(["STACKCNT", "DATE-OBS", "RA", "DEC", "OBJECT", "FILTER", "TOTALEXP",
+                     "TELESCOP", "EXPTIME", "SIMPLE"]),
+    st.one_of(
+        plain_values,
+        st.sampled_from(["'2026-02-27T20:15:03'", "'2026-02-27T20:15:03.5'", "'M 42  '",
+                         "'2026-02-27'", "'2026-13-01T00:00:00'", "1E400", "-1E400", "'IC 434'"]),
+    ),
+    st.sampled_from(["", " / a comment"]),
+)  # fmt: skip
+
+
+@settings(max_examples=200)
+@given(
+    primary_starts,
+    st.lists(stack_lines, max_size=8) | st.lists(stack_lines | cards, max_size=8),
+    st.booleans(),
+)
+@example(_BASIC, ["STACKCNT=                   31", "DATE-OBS= '2026-02-27T20:15:03'"], False)
+@example(_BASIC, ["OBJECT  =                      ", "RA      =                 83.8"], False)
+def test_a_plain_stack_header_gives_the_same_upload_fields_as_astropy(
+    tmp_path_factory: pytest.TempPathFactory,
+    start: tuple[str, ...],
+    lines: list[str],
+    legacy_name: bool,
+) -> None:
+    """Read directly or by astropy, a stack's header gives the same fields or the same error."""
+    folder = tmp_path_factory.mktemp("stack")
+    name = "IC434_stack.fit" if legacy_name else "CrowdSky_3_M 42_10.0s_LP_20260227.81_HP107383.fit"
+    path = folder / name
+    path.write_bytes(header_bytes(*start, *lines))
+    with path.open("rb") as handle:
+        event("read directly" if _plain_header(handle) is not None else "left to astropy")
+    assert _meta_or_error(path, direct=True) == _meta_or_error(path, direct=False)
+
+
+def test_a_plain_stack_header_is_read_without_astropy(tmp_path: Path) -> None:
+    data = header_bytes(*_BASIC, "STACKCNT=                   31", "OBJECT  = 'M 42    '")
+    with io.BytesIO(data) as handle:
+        assert _plain_header(handle) == {
+            "SIMPLE": True,
+            "BITPIX": 16,
+            "NAXIS": 0,
+            "STACKCNT": 31,
+            "OBJECT": "M 42",
+        }
+
+
+@pytest.mark.parametrize(
+    "cards",
+    [
+        ("BITPIX  =                   16", "NAXIS   =                    2", "NAXIS1  = 4"),
+        ("NAXIS   =                    0", "BITPIX  =                   16"),
+        ("BITPIX  =                   12", "NAXIS   =                    0"),
+        (*_BASIC, "CPLX    = (1.0, 2.0)"),
+    ],
+    ids=["no-naxis2", "out-of-order", "bad-bitpix", "complex-card"],
+)
+def test_an_unusual_stack_header_is_left_to_astropy(cards: tuple[str, ...]) -> None:
+    with io.BytesIO(header_bytes(*cards)) as handle:
+        assert _plain_header(handle) is None
+
+
+def test_a_header_without_end_is_left_to_astropy() -> None:
+    with io.BytesIO(header_bytes(*_BASIC).replace(b"END     ", b"        ")) as handle:
+        assert _plain_header(handle) is None
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "astropy"])
+def test_an_undefined_object_card_is_absent_not_a_name(tmp_path: Path, direct: bool) -> None:
+    path = write(tmp_path, header_bytes(*_BASIC, "OBJECT  =", "CPLX    = (1.0, 2.0)"))
+    assert _meta_from(path, _read_cards(path, direct=direct)).object_name == "M 42"

@@ -224,3 +224,21 @@ def test_stale_part_files_of_our_own_are_removed_on_the_next_download(
         ["fresh.fit.part", "notes.txt.part", "keep.fit", "journal.json.part", "sub.fit.part",
          path.name]
     )  # fmt: skip
+
+
+def test_a_folder_is_swept_once_per_session(
+    loopback: LoopbackCrowdskyServer, client: HttpCollabServer, tmp_path: Path
+) -> None:
+    """The sweep runs on the first download into a folder, not on every one (a folder of
+    thousands of stacks would be listed on each); a new session sweeps again."""
+    key = client.upload_stack(write_stack(tmp_path / "src")).chunk_key
+    dest = tmp_path / "dest"
+    client.download_stack(key, dest)
+    old = time.time() - 2 * DEFAULT_TRANSFER_DEADLINE
+    (dest / "killed.fit.part").write_bytes(b"x")
+    os.utime(dest / "killed.fit.part", (old, old))
+    client.download_stack(key, dest)
+    assert (dest / "killed.fit.part").exists()
+    with HttpCollabServer(loopback.url, username="username", password=PASSWORD) as later:
+        later.download_stack(key, dest)
+    assert not (dest / "killed.fit.part").exists()

@@ -16,7 +16,7 @@ Robustness rules, each from a defect seen in the existing clients (field notes 1
 * nothing is read whole: JSON answers stop at 16 MB, error bodies are read to 64 KiB, a download
   stops at ``max_download_bytes`` (256 MB) or past its ``Content-Length``, and every answer's
   body must arrive within ``transfer_deadline`` (30 min); ``.part`` files a killed download left
-  in the destination are removed on the next download there;
+  in the destination are removed by the first download there in each session;
 * the server's own ``{"error": ...}`` message (or bare text) is kept in the raised error;
 * a 401 or a redirect to ``login.php`` is an authentication failure, never a success;
 * the password goes only into the ``Authorization`` header: never into logs, ``repr`` or errors.
@@ -155,6 +155,7 @@ class HttpCollabServer:
         self._timeout = timeout
         self._limits = ReadLimits(transfer_deadline, max_download_bytes, clock)
         self.patience = patience
+        self._swept: set[Path] = set()  # folders swept of stale .part files this session
 
     def __repr__(self) -> str:
         user = self._credentials.username if self._credentials else None
@@ -435,11 +436,15 @@ class HttpCollabServer:
         file; otherwise nothing is left behind and :class:`ServerProtocolError` is raised
         (:class:`ServerAuthError` for a login page, :class:`ServerUnavailable` when the transfer
         outlasts ``transfer_deadline``). ``.fit.part``/``.fits.part`` files in ``dest_dir`` that
-        no transfer can still be writing (older than the deadline) are removed first.
+        no transfer can still be writing (older than the deadline) are removed first, by the
+        first download into ``dest_dir`` of this object's life: only a killed run leaves them,
+        and a folder of thousands of stacks is not listed again on every download.
         """
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
-        self._sweep(dest)
+        if dest not in self._swept:
+            self._sweep(dest)
+            self._swept.add(dest)
 
         def handle(response: httpx.Response) -> Path:
             if response.status_code != 200:

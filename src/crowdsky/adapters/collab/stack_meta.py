@@ -5,6 +5,11 @@ its ``RA``/``DEC`` (pixel 0 without them), whatever the file name says: the key 
 an upload is repeated is computed from the header the same way
 (:func:`crowdsky.domain.uploads.server_key_of`), since a name's key differs from it for blocks of
 other lengths and for headers without a pointing.
+
+A stack's header of plain cards is read directly (the same cards as the Seestar reader's
+:func:`~crowdsky.adapters.seestar.fits_cards.plain_cards`), anything unusual by astropy; both
+give the same fields (``tests/fuzz/test_fits_headers.py``), the direct reader about a
+millisecond sooner per upload.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import cmath
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.domain import block_bounds, parse_crowdsky_name
 from crowdsky.domain.headers import parse_date_obs
 from crowdsky.domain.uploads import StackFacts, block_of_chunk_key, stack_facts
@@ -47,17 +53,83 @@ def _int_card(header: Mapping[str, Any], key: str) -> int | None:
         return None
 
 
-def _read_cards(path: Path) -> dict[str, Any]:
-    """The primary header's cards as plain values; a project error for any unreadable card."""
+#: Headers longer than this (a Seestar stack's is one or two blocks) are left to astropy.
+_MAX_PLAIN_BLOCKS = 36
+_BLOCK = 2880
+_END_CARD = b"END     "
+_BITPIX = frozenset({8, 16, 32, 64, -32, -64})
+
+
+def _plain_header(handle: BinaryIO) -> dict[str, Any] | None:
+    """The primary header's cards read directly, or ``None`` to leave the header to astropy.
+
+    Only a header of plain cards (:func:`~crowdsky.adapters.seestar.fits_cards.plain_cards`)
+    that starts as a standard primary header does (``SIMPLE = T``, a valid ``BITPIX``,
+    ``NAXIS`` and each ``NAXISn`` in order) and ends within :data:`_MAX_PLAIN_BLOCKS` blocks is
+    read here: astropy reads such a header to the same values, about a millisecond slower.
+    """
+    data = bytearray()
+    for _ in range(_MAX_PLAIN_BLOCKS):
+        block = handle.read(_BLOCK)
+        if len(block) < _BLOCK:
+            return None
+        data += block
+        if any(block[at : at + 8] == _END_CARD for at in range(0, _BLOCK, 80)):
+            break
+    else:
+        return None
+    try:
+        cards = plain_cards(data.decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+    return cards if cards is not None and _standard_primary(cards) else None
+
+
+def _standard_primary(cards: dict[str, Any]) -> bool:
+    naxis = cards.get("NAXIS")
+    if cards.get("SIMPLE") is not True or type(naxis) is not int or not 0 <= naxis <= 999:
+        return False
+    axes = [f"NAXIS{n}" for n in range(1, naxis + 1)]
+    if list(cards)[: 3 + naxis] != ["SIMPLE", "BITPIX", "NAXIS", *axes]:
+        return False
+    sizes = [cards[axis] for axis in axes]
+    return cards["BITPIX"] in _BITPIX and all(type(n) is int and n >= 0 for n in sizes)
+
+
+def _astropy_header(handle: BinaryIO) -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        header = fits.getheader(handle, 0)
+        # An undefined value (``KEY =`` and nothing) is absent, as the direct reader says.
+        return {
+            card.keyword: None if isinstance(card.value, fits.card.Undefined) else card.value
+            for card in header.cards
+        }
+
+
+def _read_cards(path: Path, *, direct: bool = True) -> dict[str, Any]:
+    """The primary header's cards as plain values; a project error for any unreadable card.
+
+    Plain headers are read directly (``direct``), anything else by astropy.
+    """
     try:
         # Our own handle: astropy leaves its own open when it fails half-way through.
-        with warnings.catch_warnings(), path.open("rb") as handle:
-            warnings.simplefilter("ignore", AstropyWarning)
-            header = fits.getheader(handle, 0)
-            cards = {card.keyword: card.value for card in header.cards}
+        with path.open("rb") as handle:
+            cards = _plain_header(handle) if direct else None
+            if cards is None:
+                handle.seek(0)
+                cards = _astropy_header(handle)
     # astropy fails lazily and in many ways on odd headers (KeyError for a missing NAXISn,
-    # VerifyError for an unparsable card).
-    except (OSError, ValueError, KeyError, IndexError, TypeError, fits.VerifyError) as exc:
+    # VerifyError for an unparsable card, AttributeError for a second SIMPLE card).
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        fits.VerifyError,
+    ) as exc:
         raise ServerError(f"{path.name} is not a readable FITS file: {exc}") from exc
     for keyword, value in cards.items():
         if isinstance(value, (float, complex)) and not cmath.isfinite(value):
@@ -74,7 +146,10 @@ def stack_meta(path: Path) -> StackMeta:
     falls in. Every frame of a block stack lies inside its block, whereas ``DATE-OBS + TOTALEXP``
     would end too early whenever the frames have gaps between them.
     """
-    header = _read_cards(path)
+    return _meta_from(path, _read_cards(path))
+
+
+def _meta_from(path: Path, header: Mapping[str, Any]) -> StackMeta:
     name = parse_crowdsky_name(path.name)
     stackcnt = _int_card(header, "STACKCNT")
     named = name.frames if name is not None else None
