@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ from astropy.io import fits
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from crowdsky.adapters.collab.stack_meta import _meta_from, _plain_header, _read_cards, stack_meta
+from crowdsky.adapters.collab.stack_meta import (
+    LocalFitsFiles,
+    _meta_from,
+    _plain_header,
+    _read_cards,
+    stack_meta,
+)
 from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.adapters.seestar.http_files import BLOCK, _parse
 from crowdsky.errors import CrowdskyError, StorageError
@@ -302,3 +309,33 @@ def test_a_header_without_end_is_left_to_astropy() -> None:
 def test_an_undefined_object_card_is_absent_not_a_name(tmp_path: Path, direct: bool) -> None:
     path = write(tmp_path, header_bytes(*_BASIC, "OBJECT  =", "CPLX    = (1.0, 2.0)"))
     assert _meta_from(path, _read_cards(path, direct=direct)).object_name == "M 42"
+
+
+@pytest.mark.parametrize("naxis", [str(10**30), str(10**10), "1000", "-1"])
+def test_a_stack_header_with_an_impossible_naxis_is_refused_at_once(
+    tmp_path: Path, naxis: str
+) -> None:
+    """Found by the fuzz test above: astropy loops for minutes on ``NAXIS = 10**30``."""
+    path = write(tmp_path, header_bytes("BITPIX  =                   16", f"NAXIS   = {naxis:>20}"))
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            stack_meta(path)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(20.0)  # a liveness bound: the refusal takes microseconds, the loop minutes
+    assert not worker.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], CrowdskyError)
+    assert "NAXIS" in str(outcome[0])
+
+
+def test_a_local_fits_file_with_an_impossible_naxis_is_refused(tmp_path: Path) -> None:
+    naxis = f"NAXIS   = {10**30:>20}"
+    path = write(tmp_path, header_bytes("BITPIX  =                   16", naxis))
+    with pytest.raises(StorageError, match="NAXIS"):
+        LocalFitsFiles().read_header(path)

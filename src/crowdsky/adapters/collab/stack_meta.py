@@ -15,6 +15,7 @@ millisecond sooner per upload.
 from __future__ import annotations
 
 import cmath
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -96,7 +97,31 @@ def _standard_primary(cards: dict[str, Any]) -> bool:
     return cards["BITPIX"] in _BITPIX and all(type(n) is int and n >= 0 for n in sizes)
 
 
+#: The NAXIS card: its value, if it is an integer, decides whether astropy may read the header.
+_NAXIS_CARD = re.compile(rb"NAXIS   = *([+-]?[0-9]+) *(?:/.*)?")
+
+
+def _check_naxis(handle: BinaryIO) -> None:
+    """Refuse a header whose ``NAXIS`` is an integer outside 0-999, before astropy sees it.
+
+    The FITS standard allows at most 999 axes; astropy takes ``NAXIS = 10**30`` and loops for
+    minutes over the axes it would have. Any other oddity is astropy's to refuse.
+    """
+    for _ in range(_MAX_PLAIN_BLOCKS):
+        block = handle.read(_BLOCK)
+        for at in range(0, len(block) - 79, 80):
+            match = _NAXIS_CARD.fullmatch(block[at : at + 80].rstrip())
+            if match is not None and not 0 <= int(match[1]) <= 999:
+                raise ValueError(f"NAXIS is {int(match[1])}, not 0-999")
+            if block[at : at + 8] == _END_CARD:
+                return
+        if len(block) < _BLOCK:
+            return
+
+
 def _astropy_header(handle: BinaryIO) -> dict[str, Any]:
+    _check_naxis(handle)
+    handle.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         header = fits.getheader(handle, 0)
@@ -195,6 +220,8 @@ class LocalFitsFiles:
             When the file cannot be read or is not FITS.
         """
         try:
+            with Path(path).open("rb") as handle:
+                _check_naxis(handle)
             header = fits.getheader(path, 0)
         except (OSError, ValueError, TypeError) as exc:
             raise StorageError(f"{Path(path).name} is not a readable FITS file: {exc}") from exc
