@@ -211,8 +211,9 @@ class Crowdsky:
     ) -> dict[str, Any]:
         """Stack every unstacked block of ``target`` on the device, one at a time.
 
-        ``on_block``, when given, is called with each stacked block's outcome as soon as the block
-        is done (before the next one starts), for work that overlaps the next block's stack.
+        ``on_block``, when given, is called with each block's outcome as soon as the block is
+        done and its output renamed (for a stacked block, that is just after the next block's
+        start), for work that overlaps the next block's stack.
 
         Returns
         -------
