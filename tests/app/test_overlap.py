@@ -24,6 +24,7 @@ from crowdsky.errors import SeestarRpcError
 from .conftest import AddRun, spec_night
 
 FOLDER = "IC 434"
+MORNING_AFTER = datetime(2026, 2, 28, 6, 0, tzinfo=UTC)
 
 
 class RecordingSeestar(FakeSeestar):
@@ -186,3 +187,28 @@ def test_a_next_stack_that_took_the_outputs_name_is_not_renamed_as_the_block(
     assert second["status"] == BlockStatus.STACKED.value
     # The only CrowdSky stack is the second block's: no name claims the first block's frames.
     assert [n for n in files(device, "CrowdSky_") if n.endswith(".fit")] == [second["file"]]
+
+
+class SlowShare(RecordingSeestar):
+    """Every rename takes 0.25 s of the fake clock, as a share far away would."""
+
+    def rename(self, path: str, new_name: str) -> None:
+        super().rename(path, new_name)
+        self.clock.advance(0.25)  # type: ignore[attr-defined]
+
+
+def night_length(device: RecordingSeestar, clock: FakeClock, add_run: AddRun) -> float:
+    device.seconds_per_frame = 0.1  # stacks of 3-7 s: the first wait is not capped by poll_max
+    spec_night(lambda *a, **k: add_run(*a, on=device, **k))  # type: ignore[arg-type]
+    began = clock.now()
+    result = Crowdsky(device, clock, CollectingProgress(), host_zone=UTC).stack_blocks(FOLDER)
+    assert result["blocks_stacked"] == 3
+    return (clock.now() - began).total_seconds()
+
+
+def test_the_renames_cost_the_night_only_for_the_last_block(add_run: AddRun) -> None:
+    free_clock, slow_clock = FakeClock(MORNING_AFTER), FakeClock(MORNING_AFTER)
+    free = night_length(RecordingSeestar(clock=free_clock), free_clock, add_run)
+    slow = night_length(SlowShare(clock=slow_clock), slow_clock, add_run)
+    # The last block's three renames; the others' overlap the next block's stack.
+    assert slow - free == pytest.approx(0.75)

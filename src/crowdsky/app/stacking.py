@@ -548,6 +548,7 @@ def _wait(
         answered = clock.now()
         if hook is not None:
             hook(True, status)  # the previous block's finish, told what this stack has done
+        finishing = (clock.now() - answered).total_seconds()  # that finish's time, if it ran
         if _informative(status):
             assert status is not None
             progress.stack_progress(status)
@@ -563,6 +564,7 @@ def _wait(
             # The estimate was made about half a round trip ago, and the next poll reaches the
             # device half a round trip after it is sent: send it one round trip early.
             seconds = max(options.poll_min, seconds - (answered - sent).total_seconds())
+        seconds = max(0.0, seconds - finishing)  # the renames ran while this block stacked
         pushed = _wait_for_next_poll(seestar, clock, progress, seconds, left, options)
         if pushed is not None:
             return pushed
