@@ -235,13 +235,16 @@ class InterruptedRename(FakeSeestar):
 def test_ctrl_c_during_renames_waits_until_the_block_is_renamed(
     clock: FakeClock, add_run: AddRun, progress: CollectingProgress
 ) -> None:
-    device = InterruptedRename(clock=clock, zone="Europe/Vienna")
+    # The first block is renamed while the second one stacks: the Ctrl-C stops and clears the
+    # second (it takes a while, so it leaves no output) after the first block's renames.
+    device = InterruptedRename(clock=clock, zone="Europe/Vienna", seconds_per_frame=1.0)
     spec_night(lambda *a, **k: add_run(*a, on=device, **k))  # type: ignore[arg-type]
     app = Crowdsky(device, clock, progress)
     with pytest.raises(KeyboardInterrupt):
         app.stack_blocks("IC 434")
     names = crowdsky_files(device, "IC 434")
     assert len(names) == 3  # the .fit and both companions of the first block
+    assert device.batch_stack_status() is None  # the second block was stopped and cleared
     assert not [e for e in device.list_files("IC 434") if e.name.startswith("DSO_Stacked")]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 

@@ -20,6 +20,7 @@ from crowdsky.app.inventory import (
 )
 from crowdsky.app.orphans import PendingRecords, adopt_orphan, device_identity
 from crowdsky.app.ports import (
+    BatchStackStatus,
     Clock,
     FirmwareReport,
     HeaderCache,
@@ -29,10 +30,11 @@ from crowdsky.app.ports import (
 )
 from crowdsky.app.stacking import (
     BlockOutcome,
+    CompleteStack,
     StackOptions,
     block_dict,
     finish_stacking,
-    run_block,
+    stack_block,
 )
 from crowdsky.domain import (
     Block,
@@ -216,8 +218,9 @@ class Crowdsky:
     ) -> dict[str, Any]:
         """Stack every unstacked block of ``target`` on the device, one at a time.
 
-        ``on_block``, when given, is called with each stacked block's outcome as soon as the block
-        is done (before the next one starts), for work that overlaps the next block's stack.
+        ``on_block``, when given, is called with each block's outcome as soon as the block is
+        done and its output renamed (for a stacked block, that is just after the next block's
+        start), for work that overlaps the next block's stack.
 
         Returns
         -------
@@ -259,19 +262,25 @@ class Crowdsky:
         several = len({text.night_of(b, tz) for b in plan.keep}) > 1
         records = self._records(plan.inventory.target)
         pending = self._pending(records, plan.inventory)
+        # A complete block is renamed while the next one stacks (issue 12): its finish runs
+        # once the next block's start returned, or in the ``finally`` after the last block.
+        ending = _Ending(self.seestar, self.progress, outcomes, on_block)
         try:
             for block in plan.keep:
-                self.progress.block_started(
-                    text.block_label(block, tz, several_nights=several), block.frame_count
-                )
-                outcome = self._stack(plan.inventory, block, records, pending)
-                self.progress.block_finished(outcome.status is BlockStatus.STACKED)
-                outcomes.append(outcome)
-                if on_block is not None:
-                    on_block(outcome)
+                label = text.block_label(block, tz, several_nights=several)
+                stacked = self._stack(plan.inventory, block, records, pending, ending, label)
+                if isinstance(stacked, CompleteStack):
+                    ending.complete = stacked
+                    if not stacked.may_overlap:
+                        ending(False, None)
+                else:
+                    ending.report(stacked)
         finally:
-            if plan.keep:
-                finish_stacking(self.seestar)
+            try:
+                ending(False, None)
+            finally:
+                if plan.keep:
+                    finish_stacking(self.seestar)
         return _summary(plan.target, dry_run, outcomes, tz)
 
     def _records(self, folder: str) -> PendingRecords | None:
@@ -302,10 +311,18 @@ class Crowdsky:
         block: Block,
         records: PendingRecords | None,
         pending: dict[CoverageKey, PendingStack],
-    ) -> BlockOutcome:
+        ending: _Ending,
+        label: str,
+    ) -> BlockOutcome | CompleteStack:
         paths = [inventory.path_of(frame) for frame in block.frames]
         record = pending.get(block.coverage_key)
+
+        def before_wait(started: bool, status: BatchStackStatus | None) -> None:
+            ending(started, status)
+            self.progress.block_started(label, block.frame_count)
+
         if records is not None and record is not None:
+            before_wait(False, None)  # the previous block is renamed before the adoption
             adopted = adopt_orphan(
                 self.seestar,
                 self.clock,
@@ -319,7 +336,7 @@ class Crowdsky:
             )
             if adopted is not None:
                 return adopted
-        return run_block(
+        return stack_block(
             self.seestar,
             self.clock,
             self.progress,
@@ -328,6 +345,7 @@ class Crowdsky:
             tz=inventory.zone.tz,
             options=self.options,
             records=records,
+            before_wait=None if record is not None else before_wait,
         )
 
     def stack_all(
@@ -453,6 +471,36 @@ class Crowdsky:
 
     def _stack_folders(self) -> list[str]:
         return [e.name for e in self.seestar.list_folders() if not is_sub_folder(e.name)]
+
+
+@attrs.define
+class _Ending:
+    """The finish of the block that completed last, and the report of every block's outcome.
+
+    Called (as a :data:`~crowdsky.app.stacking.BeforeWait`) once the next block's start
+    returned, or after the last block: it renames the complete stack, then reports it.
+    """
+
+    seestar: Seestar
+    progress: Progress
+    outcomes: list[BlockOutcome]
+    on_block: Callable[[BlockOutcome], None] | None
+    complete: CompleteStack | None = None
+
+    def __call__(self, started: bool, status: BatchStackStatus | None) -> None:
+        complete, self.complete = self.complete, None
+        if complete is not None:
+            outcome = complete.finish(
+                self.seestar, self.progress, next_started=started, next_status=status
+            )
+            self.report(outcome)
+
+    def report(self, outcome: BlockOutcome) -> None:
+        """Say the block is done, keep its outcome and hand it to ``on_block``."""
+        self.progress.block_finished(outcome.status is BlockStatus.STACKED)
+        self.outcomes.append(outcome)
+        if self.on_block is not None:
+            self.on_block(outcome)
 
 
 @attrs.frozen

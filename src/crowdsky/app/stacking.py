@@ -18,9 +18,14 @@ that names no output file is checked by a poll).
 
 On ``complete`` the output ``.fit`` is renamed to its CrowdSky name first, because only that
 rename decides coverage (shared README, decision 6); the JPEG companions follow, best effort.
-The rename is not overlapped with the next block's stack: the device names its output by the
-second it finished, so a quick next stack of as many frames could overwrite this output before
-it is renamed, and the rename would then claim the wrong frames.
+The rename may overlap the next block's stack (issue 12): :func:`stack_block` returns a
+complete stack as a :class:`CompleteStack`, not yet renamed, and the caller passes its finish
+as the next block's ``before_wait``, which runs once the next block's start returned (after its
+first status poll), or failed, or was interrupted. The device names its output by the second it
+finished, so a quick next stack of as many frames could overwrite the unrenamed output: the
+finish first checks the next block's status, and an output the next stack has taken the name of
+is not renamed (the block fails and is stacked again on the next run). A stack that took less
+than :data:`OVERLAP_MIN_STACK_S` is renamed before the next block starts.
 
 Ctrl-C while a block stacks stops and clears the batch stack on the device before the
 ``KeyboardInterrupt`` propagates; Ctrl-C during the renames is held back until the renames of that
@@ -77,13 +82,17 @@ from crowdsky.errors import (
 )
 
 __all__ = [
+    "OVERLAP_MIN_STACK_S",
+    "BeforeWait",
     "BlockOutcome",
     "BlockRecords",
+    "CompleteStack",
     "StackOptions",
     "device_idle",
     "finish_stacking",
     "rename_output",
     "run_block",
+    "stack_block",
     "wait_for_batch_stack",
 ]
 
@@ -194,7 +203,7 @@ def run_block(
     options: StackOptions,
     records: BlockRecords | None = None,
 ) -> BlockOutcome:
-    """Stack one block on the device and rename its output.
+    """Stack one block on the device and rename its output at once (:func:`stack_block`).
 
     Parameters
     ----------
@@ -213,6 +222,60 @@ def run_block(
 
     Raises
     ------
+    SeestarConnectionError, ConfigError
+        As :func:`stack_block`.
+    """
+    stacked = stack_block(
+        seestar, clock, progress, block, paths=paths, tz=tz, options=options, records=records
+    )
+    if isinstance(stacked, CompleteStack):
+        return stacked.finish(seestar, progress, next_started=False)
+    return stacked
+
+
+OVERLAP_MIN_STACK_S = 1.0
+"""Seconds a stack must have taken for the next block to start before it is renamed."""
+
+BeforeWait = Callable[[bool, "BatchStackStatus | None"], None]
+"""Run once per block before its wait: ``(started, first_status)``.
+
+``started`` is False when the block's batch stack was certainly not started; ``first_status``
+is the block's first status reading, ``None`` when there was none (the start failed or was
+interrupted, or the block fails before its start).
+"""
+
+
+def stack_block(
+    seestar: Seestar,
+    clock: Clock,
+    progress: Progress,
+    block: Block,
+    *,
+    paths: list[str],
+    tz: tzinfo,
+    options: StackOptions,
+    records: BlockRecords | None = None,
+    before_wait: BeforeWait | None = None,
+) -> BlockOutcome | CompleteStack:
+    """Stack one block on the device; a complete stack is returned unrenamed.
+
+    Parameters
+    ----------
+    seestar, clock, progress, block, paths, tz, options, records
+        As :func:`run_block`.
+    before_wait : callable, optional
+        The previous block's finish: called exactly once, before this block's stacking line,
+        after this block's first status poll, or (in a ``finally``) when the block ends before
+        that, even by an exception (see :data:`BeforeWait`).
+
+    Returns
+    -------
+    BlockOutcome or CompleteStack
+        The outcome of a block that failed (its record settled), or the complete stack whose
+        :meth:`CompleteStack.finish` renames it and settles its record.
+
+    Raises
+    ------
     SeestarConnectionError
         When the telescope cannot be reached any more: the run should stop, not fail every
         remaining block the same way.
@@ -221,22 +284,157 @@ def run_block(
         ``[stack]`` extra is missing, :class:`~crowdsky.errors.MissingExtraError`): every
         remaining block would fail the same way. Any other error fails this block only.
     """
-    progress.line(text.stacking_line(block, tz))
+    hook = _Once(progress, text.stacking_line(block, tz), before_wait)
     if records is not None:
         try:
             records.begin(block)
         except CrowdskyError as exc:  # no stack is started that a kill could orphan unrecorded
+            hook.run_now()
             progress.line(text.failed_line(str(exc)))
             return BlockOutcome(block, BlockStatus.FAILED, error=str(exc))
+        except BaseException:
+            hook.run_now()
+            raise
     try:
-        outcome = _stack_and_rename(seestar, clock, progress, block, paths, options)
+        stacked = _stack(seestar, clock, progress, block, paths, options, hook)
     except BaseException:
-        if records is not None:
-            records.settle(block, None)
+        try:
+            hook.run_now()  # the previous block is renamed before this one's record is settled
+        finally:
+            if records is not None:
+                records.settle(block, None)
         raise
-    if records is not None:
-        records.settle(block, outcome)
-    return outcome
+    hook.run_now()
+    if isinstance(stacked, BlockOutcome):
+        if records is not None:
+            records.settle(block, stacked)
+        return stacked
+    return attrs.evolve(stacked, records=records)
+
+
+@attrs.define
+class _Once:
+    """The previous block's finish and this block's stacking line, run once."""
+
+    progress: Progress
+    stacking: str
+    before_wait: BeforeWait | None
+    started: bool = False
+    done: bool = False
+
+    def __call__(self, started: bool, status: BatchStackStatus | None) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            if self.before_wait is not None:
+                self.before_wait(started, status)
+        finally:
+            self.progress.line(self.stacking)
+
+    def run_now(self) -> None:
+        self(self.started, None)
+
+
+@attrs.frozen
+class CompleteStack:
+    """A block whose batch stack is complete and whose output is not renamed yet.
+
+    Parameters
+    ----------
+    block : Block
+        The block.
+    status : BatchStackStatus
+        Its terminal ``complete`` status (it names the output).
+    paths : list of str
+        Its frames' full paths.
+    options : StackOptions
+        Tiling for the name.
+    records : BlockRecords or None
+        Where its pending record is settled once it is renamed.
+    """
+
+    block: Block
+    status: BatchStackStatus
+    paths: list[str]
+    options: StackOptions
+    records: BlockRecords | None = None
+    took: float = 0.0
+
+    @property
+    def may_overlap(self) -> bool:
+        """The next block may start before this one is renamed.
+
+        Only after a stack that took at least :data:`OVERLAP_MIN_STACK_S` from its start to
+        its end: the device names a stack by the second it finished, so a next stack that
+        could end within the same second (an instant fake) would overwrite this output.
+        """
+        return self.took >= OVERLAP_MIN_STACK_S
+
+    def finish(
+        self,
+        seestar: Seestar,
+        progress: Progress,
+        *,
+        next_started: bool,
+        next_status: BatchStackStatus | None = None,
+    ) -> BlockOutcome:
+        """Rename the output (unless the next block's stack took its name), settle the record.
+
+        ``next_started`` says whether the next block's batch stack may have started since this
+        one completed, ``next_status`` is its first status reading if there was one (else it
+        is read here). Never leaves the output half-renamed; a Ctrl-C waits for the renames.
+        """
+        outcome: BlockOutcome | None = None
+        try:
+            outcome = self._finish(seestar, progress, next_started, next_status)
+        finally:
+            if self.records is not None:
+                self.records.settle(self.block, outcome)
+        return outcome
+
+    def _finish(
+        self,
+        seestar: Seestar,
+        progress: Progress,
+        next_started: bool,
+        next_status: BatchStackStatus | None,
+    ) -> BlockOutcome:
+        output = self.status.output_fit
+        assert output is not None
+        if next_started:
+            clash = _overwritten(seestar, output, next_status)
+            if clash is not None:
+                frames = _frames_stacked(self.status, output)
+                progress.line(text.complete_line(frames))
+                progress.line(text.failed_line(clash))
+                return BlockOutcome(self.block, BlockStatus.FAILED, error=clash)
+        return _finish(seestar, progress, self.block, self.status, self.paths, self.options)
+
+
+def _overwritten(seestar: Seestar, output: str, next_status: BatchStackStatus | None) -> str | None:
+    """Why ``output`` cannot be renamed as this block's: the next stack took its name.
+
+    ``None`` when the next stack's status shows it has not written ``output``.
+    """
+    if next_status is None:
+        try:
+            next_status = seestar.batch_stack_status()
+        except CrowdskyError as exc:
+            return (
+                f"Could not tell whether the next stack overwrote {output} ({exc}); it keeps "
+                "its name."
+            )
+    if next_status is None or next_status.state is not BatchStackState.COMPLETE:
+        return None
+    name = output.rsplit("/", 1)[-1]
+    written = next_status.output_fit
+    if written is None or written.rsplit("/", 1)[-1] != name:
+        return None
+    return (
+        f"the next block's stack finished within the same second and overwrote {name}; "
+        "the block is stacked again on the next run."
+    )
 
 
 class BlockRecords(Protocol):
@@ -254,22 +452,28 @@ class BlockRecords(Protocol):
         ...
 
 
-def _stack_and_rename(
+def _stack(
     seestar: Seestar,
     clock: Clock,
     progress: Progress,
     block: Block,
     paths: list[str],
     options: StackOptions,
-) -> BlockOutcome:
+    hook: _Once,
+) -> BlockOutcome | CompleteStack:
+    began = clock.now()
     try:
-        status = _stack_on_device(seestar, clock, progress, block, paths, options)
+        status = _stack_on_device(seestar, clock, progress, block, paths, options, hook)
     except (SeestarConnectionError, ConfigError):
         raise  # the telescope is gone, or the stacker unusable: the next blocks would fail too
     except CrowdskyError as exc:
+        hook.run_now()
         _clear_quietly(seestar)
         progress.line(text.failed_line(str(exc)))
         return BlockOutcome(block, BlockStatus.FAILED, error=str(exc))
+    if status.state is BatchStackState.COMPLETE and status.output_fit is not None:
+        took = (clock.now() - began).total_seconds()
+        return CompleteStack(block, status, paths, options, took=took)
     return _finish(seestar, progress, block, status, paths, options)
 
 
@@ -293,7 +497,7 @@ def wait_for_batch_stack(
     Raises :class:`~crowdsky.errors.BatchStackError` after ``block``'s timeout (the stack is
     left running: it is not ours to stop).
     """
-    return _wait(seestar, clock, progress, options.timeout_for(block), options)
+    return _wait(seestar, clock, progress, options.timeout_for(block), options, None)
 
 
 def finish_stacking(seestar: Seestar) -> None:
@@ -312,13 +516,15 @@ def _stack_on_device(
     block: Block,
     paths: list[str],
     options: StackOptions,
+    hook: _Once,
 ) -> BatchStackStatus:
     folder = paths[0].rsplit("/", 1)[0]
     seestar.clear_batch_stack()
     seestar.configure_batch_stack(folder, paths)
+    hook.started = True  # from here on the device may be stacking this block
     seestar.start_batch_stack()
     try:
-        return _wait(seestar, clock, progress, options.timeout_for(block), options)
+        return _wait(seestar, clock, progress, options.timeout_for(block), options, hook)
     except BaseException:
         # Ctrl-C, a timeout or a lost link: leave the device idle and clean, then propagate.
         _stop_quietly(seestar)
@@ -326,7 +532,12 @@ def _stack_on_device(
 
 
 def _wait(
-    seestar: Seestar, clock: Clock, progress: Progress, timeout: float, options: StackOptions
+    seestar: Seestar,
+    clock: Clock,
+    progress: Progress,
+    timeout: float,
+    options: StackOptions,
+    hook: _Once | None,
 ) -> BatchStackStatus:
     started = clock.now()
     last: BatchStackStatus | None = None
@@ -335,6 +546,9 @@ def _wait(
         sent = clock.now()
         status = seestar.batch_stack_status()
         answered = clock.now()
+        if hook is not None:
+            hook(True, status)  # the previous block's finish, told what this stack has done
+        finishing = (clock.now() - answered).total_seconds()  # that finish's time, if it ran
         if _informative(status):
             assert status is not None
             progress.stack_progress(status)
@@ -350,6 +564,7 @@ def _wait(
             # The estimate was made about half a round trip ago, and the next poll reaches the
             # device half a round trip after it is sent: send it one round trip early.
             seconds = max(options.poll_min, seconds - (answered - sent).total_seconds())
+        seconds = max(0.0, seconds - finishing)  # the renames ran while this block stacked
         pushed = _wait_for_next_poll(seestar, clock, progress, seconds, left, options)
         if pushed is not None:
             return pushed
