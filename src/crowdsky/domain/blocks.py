@@ -12,10 +12,11 @@ import re
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import chain, islice, repeat
 from operator import add, and_, attrgetter, eq, itemgetter, le, rshift
+from typing import TypeVar
 
 import attrs
 
@@ -513,6 +514,38 @@ class _PlanKeys:
 _Members = tuple[RawFrame, ...] | _NamedFrames
 
 
+_Key = TypeVar("_Key", int, float)
+
+
+def _batched_keys(
+    listed: Sequence[str],
+    head_parts: Mapping[str, _Key | None],
+    tail_parts: Mapping[str, _Key | None],
+    other: Callable[[list[_Key], int, str], None],
+) -> list[_Key]:
+    """Each name's key, what its head and its tail stand for plus its place, a batch at a time.
+
+    A name whose head or tail stands for nothing (``None``) goes to ``other(keys, place, name)``
+    instead. Both passes over a batch find its names still in the processor's cache: a
+    shuffled listing touches each name at a scattered address, which costs more than the work.
+    """
+    keys: list[_Key] = []
+    for first in range(0, len(listed), _KEY_BATCH):
+        batch = listed[first : first + _KEY_BATCH]
+        heads = list(map(head_parts.__getitem__, map(HEAD_OF_FIT, batch)))
+        tails = list(map(tail_parts.__getitem__, map(TAIL_OF_FIT, batch)))
+        places = range(first, first + len(batch))
+        if all(heads) and all(tails):  # every name a .fit name of a steady hour
+            keys += map(add, map(add, heads, tails), places)
+            continue
+        for place, head, tail, name in zip(places, heads, tails, batch, strict=True):
+            if head and tail:
+                keys.append(head + tail + place)
+            else:
+                other(keys, place, name)
+    return keys
+
+
 class _NameKeys(_PlanKeys):
     """The keys of the raw names of a listing (:func:`plan_raw_names`).
 
@@ -543,40 +576,15 @@ class _NameKeys(_PlanKeys):
         return self.minute_part(tail) if self.checks.tails[tail] else None
 
     def _make_keys(self) -> list[int]:
-        """The keys of the listing's frames, a batch of names at a time.
+        """The keys of the listing's frames (:func:`_batched_keys`)."""
+        return _batched_keys(self.listed, self.head_parts, self.tail_parts, self._add_other)
 
-        Both passes over a batch find its names still in the processor's cache: a shuffled
-        listing touches each name at a scattered address, which costs more than the work.
-        """
-        keys: list[int] = []
-        listed = self.listed
-        for first in range(0, len(listed), _KEY_BATCH):
-            batch = listed[first : first + _KEY_BATCH]
-            heads = list(map(self.head_parts.__getitem__, map(HEAD_OF_FIT, batch)))
-            tails = list(map(self.tail_parts.__getitem__, map(TAIL_OF_FIT, batch)))
-            places = range(first, first + len(batch))
-            if all(heads) and all(tails):  # every name a .fit name of a steady hour
-                keys += map(add, map(add, heads, tails), places)
-            else:
-                self._add_others(keys, batch, heads, tails, places)
-        return keys
-
-    def _add_others(
-        self,
-        keys: list[int],
-        batch: list[str],
-        heads: list[int | None],
-        tails: list[int | None],
-        places: range,
-    ) -> None:
-        """Add the keys of a batch holding other names: those parsed and converted one by one."""
+    def _add_other(self, keys: list[int], place: int, name: str) -> None:
+        """Add the key of a name of another shape or hour, parsed and converted on its own."""
         self.other_names = True
-        for place, head, tail, name in zip(places, heads, tails, batch, strict=True):
-            if head and tail:
-                keys.append(head + tail + place)
-            elif name.endswith(RAW_SUFFIXES) and (frame := self.checks.parse_one(name)):
-                group_part = self.group_parts[frame.target, frame.exposure_s, frame.filter]
-                keys.append(self.key_by_time(frame, group_part, place))
+        if name.endswith(RAW_SUFFIXES) and (frame := self.checks.parse_one(name)):
+            group_part = self.group_parts[frame.target, frame.exposure_s, frame.filter]
+            keys.append(self.key_by_time(frame, group_part, place))
 
     def _ties_may_need_names(self) -> bool:
         """False when frames of equal starts are sure to be in name order already.
@@ -657,23 +665,15 @@ class _SteadyNames:
         return float((int(tail[:2]) * 60 + int(tail[2:4]) + 1) << self.place_bits)
 
     def _make_keys(self) -> list[float]:
-        """The keys of the steady names, a batch at a time (see :meth:`_NameKeys._make_keys`)."""
-        keys: list[float] = []
-        listed = self.listed
-        for first in range(0, len(listed), _KEY_BATCH):
-            batch = listed[first : first + _KEY_BATCH]
-            heads = list(map(self.head_parts.__getitem__, map(HEAD_OF_FIT, batch)))
-            tails = list(map(self.tail_parts.__getitem__, map(TAIL_OF_FIT, batch)))
-            places = range(first, first + len(batch))
-            if all(heads) and all(tails):
-                keys += map(add, map(add, heads, tails), places)
-                continue
-            for place, head, tail, name in zip(places, heads, tails, batch, strict=True):
-                if head and tail:
-                    keys.append(head + tail + place)
-                elif name.endswith(RAW_SUFFIXES):
-                    self.others.append(name)
-        return keys
+        """The keys of the steady names (:func:`_batched_keys`).
+
+        Raw names of other shapes or hours are kept for the general planner, the rest dropped.
+        """
+        return _batched_keys(self.listed, self.head_parts, self.tail_parts, self._keep_other)
+
+    def _keep_other(self, keys: list[float], place: int, name: str) -> None:
+        if name.endswith(RAW_SUFFIXES):
+            self.others.append(name)
 
     def blocks(
         self, block_minutes: int, cutoff: datetime, done: frozenset[CoverageKey]
