@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 
 import httpx
 
-__all__ = ["Answer", "DirectGets", "NotPlain"]
+__all__ = ["Answer", "DirectGets", "NotPlain", "parse_head"]
 
 _HEAD_LIMIT = 64 * 1024
 _PIECE = 64 * 1024
@@ -210,7 +210,7 @@ def _recv(sock: socket.socket, size: int) -> bytes:
 
 
 def _read_head(sock: socket.socket) -> Answer:
-    """Read up to the blank line after the header fields and parse them."""
+    """Read up to the blank line after the header fields, and parse them (:func:`parse_head`)."""
     buffer = b""
     while (end := buffer.find(b"\r\n\r\n")) < 0:
         if len(buffer) > _HEAD_LIMIT:
@@ -221,7 +221,24 @@ def _read_head(sock: socket.socket) -> Answer:
                 raise _Stale
             raise httpx.RemoteProtocolError("server closed the connection in the answer's head")
         buffer += chunk
-    status_line, *fields = buffer[:end].split(b"\r\n")
+    status, headers, keep_alive = parse_head(buffer[:end])
+    return Answer(sock, status, headers, buffer[end + 4 :], keep_alive=keep_alive)
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
+    """Status, header fields (names lower-cased) and keep-alive of an answer's head.
+
+    ``head`` is the status line and the fields, without the blank line that ends them. No I/O:
+    bytes in, the answer's facts out.
+
+    Raises
+    ------
+    httpx.RemoteProtocolError
+        For a head that is not HTTP/1.x.
+    NotPlain
+        For an answer this reader leaves to httpx (1xx, transfer- or content-encoded).
+    """
+    status_line, *fields = head.split(b"\r\n")
     match = _STATUS_LINE.fullmatch(status_line)
     if match is None:
         raise httpx.RemoteProtocolError(f"not an HTTP answer: {status_line[:80]!r}")
@@ -236,4 +253,4 @@ def _read_head(sock: socket.socket) -> Answer:
     if status < 200 or "transfer-encoding" in headers or encoding != "identity":
         raise NotPlain(status)
     keep_alive = match[1] == b"1" and "close" not in headers.get("connection", "").lower()
-    return Answer(sock, status, headers, buffer[end + 4 :], keep_alive=keep_alive)
+    return status, headers, keep_alive
