@@ -8,6 +8,7 @@ block length and margin, and blocks already stacked.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crowdsky.domain import RawFrame, parse_raw_name
+from crowdsky.domain.local_hours import HourStarts
 from crowdsky.domain.timekeys import (
     NightlyOffsets,
     near_boundary,
@@ -115,6 +117,28 @@ def test_needs_date_obs_and_night_samples_are_what_they_were(
     assert night_samples(frames) == reference_night_samples(frames)
     plain = [attrs.evolve(f, local_time=None) if f.date_obs is None else f for f in frames]
     assert night_samples(plain) == reference_night_samples(plain)
+
+
+@settings(max_examples=300)
+@given(frames_in_a_zone(), st.randoms(use_true_random=False), st.integers(0, 6))
+def test_fit_names_taken_in_bulk_give_what_each_frame_gives(
+    zoned: tuple[tzinfo, list[RawFrame]], rnd: random.Random, repeats: int
+) -> None:
+    """Every frame a ``.fit`` carrying its name's time (the bulk ways), some listed twice."""
+    tz, frames = zoned
+    fit = []
+    for frame in frames:
+        name = frame.name.removesuffix("s")  # .fits -> .fit
+        parsed = parse_raw_name(name)
+        assert parsed is not None
+        fit.append(attrs.evolve(parsed, date_obs=frame.date_obs))
+    fit += [attrs.evolve(f, date_obs=None) for f in rnd.choices(fit, k=repeats)]  # two folders
+    rnd.shuffle(fit)
+    hours = HourStarts(tz)
+    assert hours.stamps_seconds(fit) == [HourStarts(tz).stamp_seconds(f) for f in fit]
+    assert night_samples(fit) == reference_night_samples(fit)
+    assert needs_date_obs(fit, tz) == reference_needs_date_obs(fit, tz)
+    assert near_boundary(fit, tz, 15) == reference_near_boundary(fit, tz, 15)
 
 
 def test_a_repeated_hour_needs_its_headers_and_the_hours_around_it_do_not() -> None:

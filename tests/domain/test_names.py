@@ -18,6 +18,7 @@ from crowdsky.domain import (
     parse_raw_name,
     parse_stacked_name,
 )
+from crowdsky.domain.names import _fit_tail_ok, _good_fit_tails
 from crowdsky.errors import PlanError
 from strategies import exposures, filters, local_times, raw_name, targets
 
@@ -324,3 +325,23 @@ def test_a_built_name_always_parses_back(target: str) -> None:
     frame = parse_raw_name(raw_name(target, 10.0, "LP", datetime(2026, 2, 27, 21, 15, 3)))
     assert frame is not None
     assert frame.target == target
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\A[0-9]{4}\.fit\Z"),
+        st.text(alphabet="0123456789.fitsFIT٢\n ", max_size=10),
+    )
+)
+def test_the_table_of_good_fit_tails_says_what_the_check_says(tail: str) -> None:
+    """The batch parser looks tails up in a table made once; it agrees with the check."""
+    assert _good_fit_tails()[tail] == _fit_tail_ok(tail)
+
+
+def test_the_table_of_good_fit_tails_holds_every_good_tail_and_grows_on_nothing() -> None:
+    table = _good_fit_tails()
+    assert len(table) == 3600
+    assert all(map(_fit_tail_ok, table))
+    assert not table["6000.fit"]
+    assert not table["0060.fit"]
+    assert "6000.fit" not in table

@@ -29,9 +29,10 @@ answer is :class:`CannotSettle` from then on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from enum import Enum
+from operator import attrgetter
 
 import attrs
 
@@ -48,6 +49,8 @@ from crowdsky.domain.timekeys import (
     night_samples,
     offset_surprises,
 )
+
+_NAME = attrgetter("name")
 
 __all__ = [
     "CannotSettle",
@@ -163,7 +166,7 @@ class DeviceTimeSettler:
         self._block_minutes = check_block_minutes(block_minutes)
         self._read: dict[str, datetime | None] = {}
         self._current = list(self._listed)  # the listed frames with what was read so far
-        self._where: dict[str, list[int]] | None = None  # their places by name, when needed
+        self._where: Mapping[str, Sequence[int]] | None = None  # their places by name, when needed
         self._unreadable: dict[str, HeaderUnreadable] = {}
         self._asked: tuple[str, ...] = ()
         self._round = _Round.SAMPLES if override is None else _Round.ZONE
@@ -235,9 +238,7 @@ class DeviceTimeSettler:
     def _note_read(self, name: str, date_obs: datetime | None) -> None:
         """Give the listed frames called ``name`` (without a ``DATE-OBS`` yet) the one read."""
         if self._where is None:
-            self._where = {}
-            for index, frame in enumerate(self._listed):
-                self._where.setdefault(frame.name, []).append(index)
+            self._where = _places_by_name(self._listed)
         for index in self._where.get(name, ()):
             frame = self._listed[index]
             if frame.date_obs is None:
@@ -273,6 +274,18 @@ _ROUNDS: dict[_Round, Callable[[DeviceTimeSettler], tuple[Iterable[str], _Round]
     _Round.BOUNDARY: DeviceTimeSettler._near_boundary,
     _Round.SURPRISES: DeviceTimeSettler._surprises,
 }
+
+
+def _places_by_name(frames: Sequence[RawFrame]) -> Mapping[str, Sequence[int]]:
+    """The places of the frames of each name (a name is listed twice only in two folders)."""
+    names = list(map(_NAME, frames))
+    places: dict[str, Sequence[int]] = dict(zip(names, zip(range(len(names))), strict=True))
+    if len(places) == len(names):
+        return places
+    repeated: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        repeated.setdefault(name, []).append(index)
+    return repeated
 
 
 def _is_covered(

@@ -15,13 +15,24 @@ has one; the planner in :mod:`crowdsky.domain.blocks` makes the same assumption)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from operator import add, attrgetter
 
-from crowdsky.domain.names import RawFrame, stamp_in_name
+from crowdsky.domain.names import (
+    ENDS_FIT,
+    HOUR_OF_FIT,
+    MMSS_OF_FIT,
+    Memo,
+    RawFrame,
+    given_local_time,
+    stamp_in_name,
+)
 
 __all__ = ["EPOCH", "HourStarts", "exposure_delay_us", "night_of_hour", "to_us"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAME = attrgetter("name")
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _SECOND = timedelta(seconds=1)
 _MICROSECOND = timedelta(microseconds=1)
@@ -56,7 +67,6 @@ class HourStarts(dict[str, int | None]):
     def __init__(self, tz: tzinfo) -> None:
         super().__init__()
         self.tz = tz
-        self._mmss: dict[str, int] = {}
 
     def __missing__(self, hour: str) -> int | None:
         self[hour] = start = self._start(hour)
@@ -85,8 +95,30 @@ class HourStarts(dict[str, int | None]):
         start = self[stamp[:11]]
         if start is None:
             return None
-        mmss = stamp[11:]
-        seconds = self._mmss.get(mmss)
-        if seconds is None:
-            seconds = self._mmss[mmss] = int(mmss[:2]) * 60 + int(mmss[2:])
-        return start + seconds
+        return start + _SECONDS_OF_MMSS[stamp[11:]]
+
+    def stamps_seconds(self, frames: Sequence[RawFrame]) -> list[int | None]:
+        """:meth:`stamp_seconds` of each frame, in order: the same values, made in bulk.
+
+        When every frame is a ``.fit`` name carrying its time, in hours of one offset, each name
+        is cut at fixed places from its end (``YYYYMMDD-HH`` and ``MMSS``, as the raw-name
+        pattern it was parsed by guarantees) and the pieces are looked up, all in C loops;
+        otherwise each frame is asked on its own.
+        """
+        names = list(map(_NAME, frames))
+        if not any(map(given_local_time, frames)) and all(map(ENDS_FIT, names)):
+            starts = list(map(self.__getitem__, map(HOUR_OF_FIT, names)))
+            if None not in starts:
+                seconds = map(_SECONDS_OF_MMSS.__getitem__, map(MMSS_OF_FIT, names))
+                return list(map(add, starts, seconds))
+        return list(map(self.stamp_seconds, frames))
+
+
+def _mmss_seconds(mmss: str) -> int:
+    """Seconds of a name's ``MMSS`` (checked digits)."""
+    return int(mmss[:2]) * 60 + int(mmss[2:])
+
+
+#: Seconds of each ``MMSS`` met so far (at most 3 600 texts: the names' checks keep minutes and
+#: seconds below 60), shared by every :class:`HourStarts`, as the value never depends on the zone.
+_SECONDS_OF_MMSS: Memo[str, int] = Memo(_mmss_seconds)

@@ -14,9 +14,10 @@ Name forms (protocol reference §3.4, shared README):
 
 from __future__ import annotations
 
+import functools
 import gc
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import compress, islice
@@ -65,6 +66,13 @@ RAW_SUFFIXES = (".fit", ".fits", ".fit\n", ".fits\n")
 _HAS_RAW_SUFFIX = methodcaller("endswith", RAW_SUFFIXES)
 HEAD_OF_FIT = itemgetter(slice(None, -8))
 TAIL_OF_FIT = itemgetter(slice(-8, None))
+#: Pieces of a ``.fit`` raw name cut at fixed places from its end: its ``YYYYMMDD-HHMMSS``
+#: stamp, the stamp's hour ``YYYYMMDD-HH`` and its minutes and seconds ``MMSS``.
+STAMP_OF_FIT = itemgetter(slice(-19, -4))
+HOUR_OF_FIT = itemgetter(slice(-19, -8))
+MMSS_OF_FIT = itemgetter(slice(-8, -4))
+#: True for a name ending in ``.fit``.
+ENDS_FIT = methodcaller("endswith", ".fit")
 #: Names parsed per pass: bounds the transient lists of a pass.
 _BATCH = 256
 _STACKED_RE = re.compile(
@@ -407,6 +415,20 @@ def _fit_tail_ok(text: str) -> bool:
     return _FIT_TAIL_RE.fullmatch(text) is not None and _minute_second_ok(text[:4])
 
 
+class _FitTails(dict[str, bool]):
+    """Every good ``MMSS.fit`` mapped to ``True``; any other text gives ``False``, unstored."""
+
+    def __missing__(self, text: str) -> bool:
+        return False
+
+
+@functools.cache
+def _good_fit_tails() -> _FitTails:
+    """The 3 600 good tails, made once (a listing of a few thousand names meets most of them)."""
+    texts = (f"{minute:02}{second:02}.fit" for minute in range(60) for second in range(60))
+    return _FitTails.fromkeys(texts, True)
+
+
 class RawNameChecks:
     """The checks of a raw name's fields, each distinct text checked once.
 
@@ -422,7 +444,7 @@ class RawNameChecks:
         self.minutes: Memo[str, bool] = Memo(_minute_second_ok)
         self.prefixes: Memo[str, tuple[str, float, str] | None] = Memo(self._prefix_fields)
         self.heads: Memo[str, tuple[str, float, str] | None] = Memo(self._head_fields)
-        self.tails: Memo[str, bool] = Memo(_fit_tail_ok)
+        self.tails: Mapping[str, bool] = _good_fit_tails()
 
     def _prefix_fields(self, prefix: str) -> tuple[str, float, str] | None:
         """Target, exposure and filter of ``Light_<target>_<exp>s_<filter>_``, if all good."""
@@ -582,10 +604,12 @@ def stamp_in_name(frame: RawFrame) -> str | None:
 
 def times_in_names(frames: Iterable[RawFrame]) -> bool:
     """True when every frame's local time is the one stamped in its name."""
-    return not any(map(_GIVEN_LOCAL_TIME, frames))
+    return not any(map(given_local_time, frames))
 
 
-_GIVEN_LOCAL_TIME = attrgetter("_local_time")
+#: A frame's local time when it was made with one of its own, ``None`` when its name carries it
+#: (the case :func:`stamp_in_name` reads). One C call, for loops over many frames.
+given_local_time: Callable[[RawFrame], datetime | None] = attrgetter("_local_time")
 
 
 def parse_stacked_name(name: str) -> StackedName | None:

@@ -31,9 +31,11 @@ never share a key, whatever their length.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
+from operator import attrgetter, itemgetter
 
 import attrs
 
@@ -44,7 +46,7 @@ from crowdsky.domain.local_hours import (
     night_of_hour,
     to_us,
 )
-from crowdsky.domain.names import RawFrame, stamp_in_name, times_in_names
+from crowdsky.domain.names import ENDS_FIT, STAMP_OF_FIT, RawFrame, stamp_in_name, times_in_names
 from crowdsky.errors import PlanError
 
 __all__ = [
@@ -75,6 +77,9 @@ _QUARTER = timedelta(minutes=15)
 #: Real UTC offsets run from -12:00 to +14:00. A DATE-OBS implying more (a reset clock, a file
 #: from another device) is no reading of the device's zone, and tzinfo refuses a day or more.
 _MAX_OFFSET = timedelta(hours=14)
+_DAY = timedelta(days=1)
+_NAME = attrgetter("name")
+_HOUR_OF_STAMP = itemgetter(slice(None, 11))
 
 #: Seconds from the end of an exposure to the file's name stamp (protocol reference §3.5: an
 #: S50 10 s sub is named about 14 s after its ``DATE-OBS``).
@@ -234,11 +239,12 @@ def needs_date_obs(frames: Iterable[RawFrame], tz: tzinfo) -> tuple[RawFrame, ..
     A frame of a local hour with one clear offset (:class:`~crowdsky.domain.local_hours.HourStarts`)
     is settled without looking at its own time.
     """
-    hours = HourStarts(tz)
+    listed = frames if isinstance(frames, Sequence) else tuple(frames)
+    stamps = HourStarts(tz).stamps_seconds(listed)
     return tuple(
         f
-        for f in frames
-        if f.date_obs is None and hours.stamp_seconds(f) is None and _is_unclear(f.local_time, tz)
+        for f, stamp in zip(listed, stamps, strict=True)
+        if stamp is None and f.date_obs is None and _is_unclear(f.local_time, tz)
     )
 
 
@@ -283,13 +289,22 @@ def near_boundary(
     """
     earlier_us, later_us = exposure_delay_us(margin_s), exposure_delay_us(later_s)
     block_us = check_block_minutes(block_minutes) * 60_000_000
-    hours = HourStarts(tz)
+    listed = frames if isinstance(frames, Sequence) else tuple(frames)
+    stamps = HourStarts(tz).stamps_seconds(listed)
     delays: dict[float, int] = {}
     wanted = []
-    for frame in frames:
+    for frame, stamp in zip(listed, stamps, strict=True):
         if frame.date_obs is not None:
             continue
-        start = _start_us(frame, tz, hours, delays)
+        if stamp is None:
+            start = to_us(frame_utc(frame, tz))
+        else:
+            delay = delays.get(frame.exposure_s)
+            if delay is None:
+                delay = delays[frame.exposure_s] = exposure_delay_us(
+                    frame.exposure_s + SAVE_DELAY_S
+                )
+            start = stamp * 1_000_000 - delay
         early = (start - earlier_us) // block_us
         late = (start + later_us) // block_us
         if early != late and not (
@@ -298,17 +313,6 @@ def near_boundary(
         ):
             wanted.append(frame)
     return tuple(wanted)
-
-
-def _start_us(frame: RawFrame, tz: tzinfo, hours: HourStarts, delays: dict[float, int]) -> int:
-    """:func:`frame_utc` of a frame without ``DATE-OBS``, in microseconds since the epoch."""
-    stamp = hours.stamp_seconds(frame)
-    if stamp is None:
-        return to_us(frame_utc(frame, tz))
-    delay = delays.get(frame.exposure_s)
-    if delay is None:
-        delay = delays[frame.exposure_s] = exposure_delay_us(frame.exposure_s + SAVE_DELAY_S)
-    return stamp * 1_000_000 - delay
 
 
 def _block_start(index: int, block_us: int) -> datetime:
@@ -379,6 +383,26 @@ def night_samples(frames: Iterable[RawFrame]) -> tuple[RawFrame, ...]:
 
 def _night_samples_by_name(frames: Sequence[RawFrame]) -> tuple[RawFrame, ...]:
     """:func:`night_samples` of frames whose times are their names': stamps compare as text."""
+    names = list(map(_NAME, frames))
+    if not all(map(ENDS_FIT, names)):
+        return _night_samples_one_by_one(frames)
+    # Sorted by stamp, name and place, each night's frames are one run: night N holds the
+    # stamps from N's noon (``YYYYMMDD-120000``) to the next day's; its sample frames are the
+    # first and the last of its run (the first and the last listed among equal names).
+    order = sorted(zip(map(STAMP_OF_FIT, names), names, range(len(names)), strict=True))
+    stamps = [stamp for stamp, _, _ in order]
+    nights = sorted({night_of_hour(hour) for hour in set(map(_HOUR_OF_STAMP, stamps))})
+    picked: dict[str, RawFrame] = {}
+    for night in nights:
+        first = bisect_left(stamps, f"{night:%Y%m%d}-120000")
+        last = bisect_left(stamps, f"{night + _DAY:%Y%m%d}-120000") - 1
+        for _, name, place in (order[first], order[last]):
+            picked[name] = frames[place]
+    return tuple(picked.values())
+
+
+def _night_samples_one_by_one(frames: Sequence[RawFrame]) -> tuple[RawFrame, ...]:
+    """:func:`_night_samples_by_name`, frame by frame (for names of any raw shape)."""
     bounds: dict[date, tuple[tuple[str, str, RawFrame], tuple[str, str, RawFrame]]] = {}
     nights: dict[str, date] = {}
     for frame in frames:
@@ -454,10 +478,9 @@ def offset_surprises(frames: Sequence[RawFrame], tz: tzinfo) -> tuple[RawFrame, 
     change those samples missed, such as a session that starts inside the repeated hour of a
     fall-back night. Every frame of such a night still without ``DATE-OBS`` is listed.
     """
+    read = [f for f in frames if f.date_obs is not None]
     nights = {
-        night_of(f.local_time)
-        for f in frames
-        if _frame_offset(f) is not None and _contradicts(f, tz)
+        night_of(f.local_time) for f in read if _frame_offset(f) is not None and _contradicts(f, tz)
     }
     if not nights:
         return ()
