@@ -426,7 +426,7 @@ class _FitTails(dict[str, bool]):
 def _good_fit_tails() -> _FitTails:
     """The 3 600 good tails, made once (a listing of a few thousand names meets most of them)."""
     texts = (f"{minute:02}{second:02}.fit" for minute in range(60) for second in range(60))
-    return _FitTails.fromkeys(texts, True)
+    return _FitTails(dict.fromkeys(texts, True))
 
 
 class RawNameChecks:
