@@ -218,9 +218,8 @@ class DeviceTimeSettler:
         return zone.read_headers, _Round.BOUNDARY
 
     def _near_boundary(self) -> tuple[Iterable[str], _Round]:
-        near = near_boundary(
-            self._frames(), self._tz(), self._block_minutes, settled=self._stacked_already
-        )
+        settled = self._stacked_already if self._covered else None
+        near = near_boundary(self._frames(), self._tz(), self._block_minutes, settled=settled)
         return (f.name for f in near), _Round.SURPRISES
 
     def _surprises(self) -> tuple[Iterable[str], _Round]:
@@ -320,6 +319,8 @@ def likely_headers(
         frames,
         zone,
         block_minutes,
-        settled=lambda frame, start: _is_covered(covered, frame, start, block_minutes),
+        settled=(lambda frame, start: _is_covered(covered, frame, start, block_minutes))
+        if covered
+        else None,
     )
     return tuple(dict.fromkeys(f.name for f in (*unclear, *near)))

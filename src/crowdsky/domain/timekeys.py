@@ -272,7 +272,7 @@ def near_boundary(
     tz: tzinfo,
     block_minutes: int,
     *,
-    settled: Callable[[RawFrame, datetime], bool] = lambda frame, block_start: False,
+    settled: Callable[[RawFrame, datetime], bool] | None = None,
     margin_s: float = BOUNDARY_MARGIN_S,
     later_s: float = LATER_START_MARGIN_S,
 ) -> tuple[RawFrame, ...]:
@@ -285,7 +285,7 @@ def near_boundary(
     bounded because a file is named after its exposure ended). So a frame estimated within
     ``margin_s`` after a boundary or within ``later_s`` before it is listed.
     ``settled(frame, block_start)`` may say that a candidate block needs no decision (it is
-    already stacked); a frame is left out when both candidates are settled.
+    already stacked); a frame is left out when both candidates are settled. Without it, none is.
     """
     earlier_us, later_us = exposure_delay_us(margin_s), exposure_delay_us(later_s)
     block_us = check_block_minutes(block_minutes) * 60_000_000
@@ -308,7 +308,8 @@ def near_boundary(
         early = (start - earlier_us) // block_us
         late = (start + later_us) // block_us
         if early != late and not (
-            settled(frame, _block_start(early, block_us))
+            settled is not None
+            and settled(frame, _block_start(early, block_us))
             and settled(frame, _block_start(late, block_us))
         ):
             wanted.append(frame)
