@@ -10,11 +10,12 @@ of one folder of 3 000 files (150 pages of 20) with the simulator's split writes
 full block round trip (clear, configure 33 frames, start, poll to ``complete``, rename the
 ``.fit`` and its companions) on an instant device, authenticated as firmware 7.75 requires, and
 planning's inventory of a 3 000-sub night (listing plus the headers of the frames near block
-boundaries, :func:`~crowdsky.app.inventory.load_target`) against the listing alone, with the
-headers read while the listing's pages arrive and after it, the simulator in a child process
-(as a real Seestar is another machine) or in this one, and once with 5 ms before each reply;
-and with the header cache (a JSON file): cold (the first run, no file yet) and warm (the next
-run, every header known).
+boundaries, :func:`~crowdsky.app.inventory.load_target`) against the issue's yardstick, the
+paged listing alone: as the app runs it (listed through the share, then the headers), without
+the header cache, cold (the first run, no file yet) and warm (the next run, every header known),
+and listed in pages too (headers read while the pages arrive, and after them); the simulator in
+a child process (as a real Seestar is another machine) or in this one, and once with 5 ms
+before each reply.
 """
 
 from __future__ import annotations
