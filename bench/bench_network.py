@@ -335,8 +335,8 @@ def inventory(
     20), alone. Measured against it: ``load_target`` as the app runs it (the folder listed
     through the share, here the mounted folder, then the headers it needs), without the header
     cache, with it cold (first run, no file) and warm (next run); and ``load_target`` listing in
-    pages too (headers read while the pages arrive, and after them). The share listing alone is
-    printed as well.
+    pages too (headers read while the pages arrive, and after them). The share listing alone and
+    ``get_albums`` alone (the folder list ``load_target`` starts with) are printed as well.
 
     ``own_process``: the simulator runs in a child process, as the real device is another
     machine; otherwise in this one, sharing its interpreter lock with the client. ``latency``:
@@ -389,6 +389,7 @@ def inventory(
         for repeat in range(REPEATS):
             count = len(timed("pages alone", lambda: paged.list_files("Big_sub")))  # type: ignore[arg-type]
             timed("share alone", lambda: app.list_files("Big_sub"))
+            timed("get_albums alone", app.list_folders)
             found = timed("app, no cache", lambda: load_target(app, "Big", zone=zone))
             cache = JsonHeaderCache(base / f"cache-{root.name}-{repeat}" / HEADER_CACHE_NAME)
             for run in ("app, cache cold", "app, cache warm"):  # first run (no file), next run
