@@ -17,9 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crowdsky.domain import RawFrame, parse_raw_name
+from crowdsky.domain.device_time import likely_headers
 from crowdsky.domain.local_hours import HourStarts
+from crowdsky.domain.names import crowdsky_name, parse_crowdsky_name
 from crowdsky.domain.timekeys import (
     NightlyOffsets,
+    chunk_key,
+    frame_utc,
     near_boundary,
     needs_date_obs,
     night_samples,
@@ -139,6 +143,40 @@ def test_fit_names_taken_in_bulk_give_what_each_frame_gives(
     assert night_samples(fit) == reference_night_samples(fit)
     assert needs_date_obs(fit, tz) == reference_needs_date_obs(fit, tz)
     assert near_boundary(fit, tz, 15) == reference_near_boundary(fit, tz, 15)
+
+
+@settings(max_examples=200)
+@given(frames_in_a_zone(), st.integers(1, 30), st.lists(st.integers(0, 10_000), max_size=4))
+def test_the_forecast_of_each_page_is_what_the_reference_checks_give(
+    zoned: tuple[tzinfo, list[RawFrame]], page: int, picks: list[int]
+) -> None:
+    """likely_headers, page by page, with blocks stacked around some frames."""
+    tz, frames = zoned
+    stacked = []
+    for pick in picks:  # stacked: the block some frame's estimate falls in, and both beside it
+        frame = frames[pick % len(frames)]
+        start = frame_utc(frame, tz)
+        for step in (-1, 0, 1) if pick % 2 else (0,):
+            key = chunk_key(start + step * timedelta(minutes=15))
+            name = crowdsky_name(
+                frames=3, target=frame.target, exposure_s=frame.exposure_s,
+                filter=frame.filter, chunk_key=key, pixel=7,
+            )  # fmt: skip
+            stacked.append(parse_crowdsky_name(name))
+    known = [s for s in stacked if s is not None]
+    covered = {(s.target, s.exposure_s, s.filter, s.chunk_key) for s in known}
+
+    def settled(frame: RawFrame, block_start: datetime) -> bool:
+        return (frame.target, frame.exposure_s, frame.filter, chunk_key(block_start)) in covered
+
+    for first in range(0, len(frames), page):
+        chunk = frames[first : first + page]
+        by_reference = (
+            *reference_needs_date_obs(chunk, tz),
+            *reference_near_boundary(chunk, tz, 15, settled=settled),
+        )
+        forecast = likely_headers(chunk, tz, stacked=known)
+        assert forecast == tuple(dict.fromkeys(f.name for f in by_reference))
 
 
 def test_a_repeated_hour_needs_its_headers_and_the_hours_around_it_do_not() -> None:

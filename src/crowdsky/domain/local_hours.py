@@ -4,9 +4,10 @@ A raw frame's name carries its local wall time to the second (``YYYYMMDD-HHMMSS`
 local hour a zone almost always keeps one UTC offset, so the UTC second of every frame of that
 hour is the hour's UTC start plus the name's minutes and seconds: :class:`HourStarts` converts
 each distinct hour once and gives a frame's name stamp as UTC seconds
-(:meth:`HourStarts.stamp_seconds`, or :meth:`HourStarts.stamps_seconds` for many frames at once). An hour in which the offset changes, or whose wall times do not all exist once, is
-``None`` and its frames take the datetime way (:func:`~crowdsky.domain.timekeys.frame_utc`),
-frame by frame, as do frames whose local time is not their name's.
+(:meth:`HourStarts.stamp_seconds`; :meth:`HourStarts.stamps_seconds` for many frames at once).
+An hour in which the offset changes, or whose wall times do not all exist once, is ``None``
+and its frames take the datetime way (:func:`~crowdsky.domain.timekeys.frame_utc`), frame by
+frame, as do frames whose local time is not their name's.
 
 The hour is probed at its start, at 15, 30 and 45 minutes and at its last second, in both folds
 and through a round trip to UTC; a change undone between two probes would go unseen (no zone
