@@ -506,6 +506,10 @@ class HttpCollabServer:
         ``on_bytes`` is told the bytes written so far (and the ``Content-Length``, when sent),
         once per piece of the body.
 
+        The request goes over this object's own kept-alive sockets when it built its httpx
+        client itself and no proxy is set (see the class), else through httpx; either way with
+        the same retries, limits and errors.
+
         The body is written to ``<name>.part`` and moved into place only when it is a whole FITS
         file; otherwise nothing is left behind and :class:`ServerProtocolError` is raised
         (:class:`ServerAuthError` for a login page, :class:`ServerUnavailable` when the transfer
