@@ -8,7 +8,7 @@ import httpx
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from crowdsky.adapters.seestar.direct_http import NotPlain, parse_head
+from crowdsky.adapters.direct_http import NotPlain, parse_head
 
 _LINES = st.one_of(
     st.sampled_from(

@@ -7,6 +7,10 @@ httpx exposes (the ``network_stream`` response extension) into one preallocated 
 leaves h11 behind the socket, so httpcore closes the connection when the response is closed
 instead of reusing it: one new connection per download, nothing else.
 
+An answer read by :class:`~crowdsky.adapters.direct_http.DirectGets` (a response whose stream
+is an :class:`~crowdsky.adapters.direct_http.AnswerStream`) is read with ``recv_into`` the same
+way, and its connection is kept for the next request.
+
 A body httpx must decode (``Content-Encoding``), one without a ``Content-Length`` (chunked, or
 read to the end), and any response without a socket (``httpx.MockTransport``) is read with
 ``iter_bytes`` as before. Either way the caller checks caps and deadlines per piece
@@ -21,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
+
+from crowdsky.adapters.direct_http import AnswerStream
 
 __all__ = ["PIECE", "body_pieces"]
 
@@ -71,6 +77,10 @@ def body_pieces(response: httpx.Response, *, piece: int = PIECE) -> Iterator[byt
     httpx.RemoteProtocolError
         The server closed the connection before the announced length.
     """
+    if isinstance(response.stream, AnswerStream):
+        answer = response.stream.answer
+        yield from answer.pieces_into(bytearray(min(piece, max(answer.length or piece, 1))))
+        return
     length = _plain_length(response)
     sock = _socket_of(response) if length is not None else None
     if length is None or sock is None:

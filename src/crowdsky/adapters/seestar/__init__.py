@@ -5,10 +5,11 @@
 * :mod:`~crowdsky.adapters.seestar.replies` — the device's JSON-RPC results read into the port's
   value types, without I/O.
 * :mod:`~crowdsky.adapters.seestar.http_files` — reading files and headers from the file server.
-* :mod:`~crowdsky.adapters.seestar.direct_http` — header reads on kept-alive sockets.
 * :mod:`~crowdsky.adapters.seestar.file_ops` — renames and deletes over SMB or a mounted share.
 
-The JSON-RPC wire format and connection are in :mod:`crowdsky.adapters.jsonrpc`.
+The JSON-RPC wire format and connection are in :mod:`crowdsky.adapters.jsonrpc`; the header
+reads' kept-alive sockets in :mod:`crowdsky.adapters.direct_http`, shared with the CrowdSky
+server client.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ import httpx
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from crowdsky.adapters.direct_http import DirectGets, NotPlain
 from crowdsky.adapters.fits_transfer import (
     DEFAULT_TRANSFER_DEADLINE,
     MAX_FITS_BYTES,
@@ -42,7 +43,6 @@ from crowdsky.adapters.fits_transfer import (
     save_stream,
 )
 from crowdsky.adapters.http_body import body_pieces
-from crowdsky.adapters.seestar.direct_http import DirectGets, NotPlain
 from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.app.ports import ByteProgress
 from crowdsky.domain.device_paths import check_path
@@ -73,7 +73,7 @@ class HttpFiles:
         The client to use (tests pass one with a ``MockTransport``). A client passed in is not
         closed by :meth:`close`; one created here is. Without one, header reads from a plain
         ``http://`` server that no proxy setting covers go over this object's own kept-alive
-        sockets (:class:`~crowdsky.adapters.seestar.direct_http.DirectGets`), a third of
+        sockets (:class:`~crowdsky.adapters.direct_http.DirectGets`), a third of
         httpx's cost per read, with every check the same; downloads always use httpx.
     timeout : float
         Seconds for connecting and for each read.
