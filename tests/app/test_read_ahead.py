@@ -19,9 +19,9 @@ import pytest
 from crowdsky.adapters.clock import FakeClock
 from crowdsky.adapters.device_model.fake import FakeSeestar
 from crowdsky.app.inventory import TargetInventory, load_target
-from crowdsky.app.ports import FileEntry
+from crowdsky.app.ports import FileEntry, FolderEntry
 from crowdsky.domain.device_time import likely_headers
-from crowdsky.errors import HeaderReadError, ListingIncompleteError
+from crowdsky.errors import HeaderReadError, ListingIncompleteError, UnknownTargetError
 
 from .conftest import AddRun
 
@@ -193,3 +193,84 @@ def test_a_listing_that_breaks_off_plans_nothing_and_leaves_no_read_running(
         load_target(paged, "IC 434", zone=VIENNA)
     assert paged.pages_handed == 10
     assert not [t for t in threading.enumerate() if t.name.startswith("crowdsky-headers")]
+
+
+class FolderListWaits(Paged):
+    """A device whose folder list answers only once a sub folder's listing has begun.
+
+    Only a listing made while the folder list is on its way lets it answer at once; otherwise
+    the guard ends the wait and ``folders_waited_in_vain`` says so.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.listing_began = threading.Event()
+        self.folders_waited_in_vain = False
+
+    def list_folders(self) -> list[FolderEntry]:
+        self.folders_waited_in_vain = not self.listing_began.wait(GUARD_S)
+        return super().list_folders()
+
+    def list_files_paged(
+        self, folder: str, on_page: Callable[[Sequence[FileEntry]], None]
+    ) -> Sequence[FileEntry]:
+        if folder.endswith("_sub"):
+            self.listing_began.set()
+        return super().list_files_paged(folder, on_page)
+
+
+def test_the_sub_folder_is_listed_while_the_folder_list_is_on_its_way(
+    clock: FakeClock, add_run: AddRun
+) -> None:
+    waits = night(FolderListWaits(clock=clock, zone="Europe/Vienna"), add_run)
+    plain = night(Recording(clock=clock, zone="Europe/Vienna"), add_run)
+    for device in (waits, plain):
+        stack_one_block(device, VIENNA)
+    found = load_target(waits, "IC 434", zone=VIENNA)
+    assert not waits.folders_waited_in_vain
+    same(found, load_target(plain, "IC 434", zone=VIENNA))
+    assert sorted(waits.reads) == sorted(plain.reads)  # the same headers, each read once
+
+
+class OtherSubFolder(Paged):
+    """The frames are in ``IC 434-sub``; ``IC 434_sub`` is on the share but not in the folder
+    list, and listing it fails."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.listed: list[str] = []
+
+    def list_folders(self) -> list[FolderEntry]:
+        return [f for f in super().list_folders() if f.name != "IC 434_sub"]
+
+    def list_files_paged(
+        self, folder: str, on_page: Callable[[Sequence[FileEntry]], None]
+    ) -> Sequence[FileEntry]:
+        self.listed.append(folder)
+        if folder == "IC 434_sub":
+            raise ListingIncompleteError("MyWorks/IC 434_sub", 3, "page 2 held 0 entries")
+        return super().list_files_paged(folder, on_page)
+
+
+def test_a_folder_listed_ahead_that_the_folder_list_does_not_name_is_not_used(
+    clock: FakeClock, add_run: AddRun
+) -> None:
+    device = night(OtherSubFolder(clock=clock, zone="Europe/Vienna"), add_run)
+    for path, content in device.storage.items():
+        if path.startswith("MyWorks/IC 434_sub/"):
+            device.storage.put(path.replace("IC 434_sub/", "IC 434-sub/"), content)
+    found = load_target(device, "IC 434", zone=VIENNA)
+    assert device.listed == ["IC 434_sub", "IC 434-sub"]  # the guess first, and its failure
+    assert found.sub_folders == ("IC 434-sub",)  # ... is not the target's
+    assert len(found.frames) == 560
+    assert set(found.frame_folders.values()) == {"IC 434-sub"}
+
+
+def test_an_unknown_target_is_still_unknown_and_leaves_no_thread(
+    clock: FakeClock, add_run: AddRun
+) -> None:
+    device = night(Paged(clock=clock, zone="Europe/Vienna"), add_run)
+    with pytest.raises(UnknownTargetError):
+        load_target(device, "M 99", zone=VIENNA)
+    names = ("crowdsky-headers", "crowdsky-folders")
+    assert not [t for t in threading.enumerate() if t.name.startswith(names)]

@@ -10,7 +10,9 @@ When the Seestar also hands its listings over page by page
 (:class:`~crowdsky.app.ports.PagedListing`) and the zone is known beforehand (the user's, or the
 one the device reports), the headers the settler will most likely ask for
 (:func:`~crowdsky.domain.device_time.likely_headers`) are read while later pages are still
-arriving. That only moves reads earlier: the settler still decides from the complete listing,
+arriving, and the sub folder current firmware uses (``<target>_sub``) is listed while the
+folder list is still on its way (a listing of a folder the list does not name is not used).
+That only moves reads earlier: the settler still decides from the complete listing,
 its questions are answered from the reads already made (reading the rest), a listing that stays
 incomplete still raises before anything is planned, and a header read ahead that could not be
 read fails the target only if the settler asks for it.
@@ -53,7 +55,7 @@ from crowdsky.domain import (
     parse_crowdsky_name,
     parse_raw_names,
 )
-from crowdsky.domain.device_paths import device_path, target_of_sub_folder
+from crowdsky.domain.device_paths import device_path, sub_folder_of, target_of_sub_folder
 from crowdsky.domain.device_time import (
     CannotSettle,
     DeviceTimeSettler,
@@ -188,6 +190,10 @@ class _HeaderReads:
         """True when reads run on a pool (and reading ahead is possible)."""
         return self._pool is not None
 
+    def know(self, facts: Mapping[str, HeaderFact]) -> None:
+        """Take more facts of earlier runs, by path (as ``known`` is taken)."""
+        self._known.update(facts)
+
     def listed(self, folder: str, entries: Iterable[FileEntry]) -> None:
         """Note the sizes ``folder`` lists now (a later listing of a file overrides)."""
         self._sizes.update(((folder, e.name), e.size) for e in entries)
@@ -282,6 +288,23 @@ class _Lister:
         self._reads = reads
         self._forecast = forecast
         self._parsed: dict[str, RawFrame | None] = {}
+        self._early: dict[str, Sequence[FileEntry] | Exception] = {}
+
+    @property
+    def reads_ahead(self) -> bool:
+        """True when listings are paged with a forecast, so listing early reads early too."""
+        return self._forecast is not None and isinstance(self._seestar, PagedListing)
+
+    def list_early(self, folder: str) -> None:
+        """List ``folder`` now, for :meth:`frames` to take if it turns out to be asked for.
+
+        A listing that fails raises only if the folder is asked for, as it would have then; one
+        never asked for is dropped.
+        """
+        try:
+            self._early[folder] = self._paged(folder)
+        except Exception as exc:  # the listing's own errors, raised if the folder is asked for
+            self._early[folder] = exc
 
     def frames(self, folders: Iterable[str]) -> list[tuple[str, RawFrame]]:
         """The raw frames of ``folders`` with the folder each was listed in."""
@@ -296,11 +319,20 @@ class _Lister:
             entries = seestar.list_files(folder)
             self._reads.listed(folder, entries)
             return parse_raw_names(entry.name for entry in entries)
-        listed = seestar.list_files_paged(folder, functools.partial(self._on_page, folder))
-        self._reads.listed(folder, listed)
+        listed = self._early.pop(folder, None)
+        if isinstance(listed, Exception):
+            raise listed
+        if listed is None:
+            listed = self._paged(folder)
         names = [entry.name for entry in listed]
         self._parse([name for name in names if name not in self._parsed])
         return [frame for frame in map(self._parsed.__getitem__, names) if frame is not None]
+
+    def _paged(self, folder: str) -> Sequence[FileEntry]:
+        assert isinstance(self._seestar, PagedListing), "only paged when there is a forecast"
+        listed = self._seestar.list_files_paged(folder, functools.partial(self._on_page, folder))
+        self._reads.listed(folder, listed)
+        return listed
 
     def _parse(self, names: Sequence[str]) -> list[RawFrame]:
         frames = parse_raw_names(names)
@@ -353,17 +385,20 @@ def load_target(
         When a header the settler asked for could not be read, even when retried: nothing is
         planned from a guess.
     """
-    folders = find_target(seestar, target)
     stacked = _stacked(seestar, target)
     expected = tz or zone
-    cache = _Cache.of(seestar, header_cache, folders)
-    with _HeaderReads(seestar, cache.known if cache else None) as reads:
+    with _HeaderReads(seestar) as reads:
         forecast = None
         if expected is not None and reads.concurrent:
             forecast = functools.partial(
                 likely_headers, zone=expected, stacked=stacked, block_minutes=block_minutes
             )
-        listed = _Lister(seestar, reads, forecast).frames(folders)
+        lister = _Lister(seestar, reads, forecast)
+        folders = _find_target_listing_ahead(seestar, target, lister, reads, header_cache)
+        cache = _Cache.of(seestar, header_cache, folders)
+        if cache is not None:
+            reads.know(cache.known)
+        listed = lister.frames(folders)
         folder_of = {frame.name: folder for folder, frame in listed}
         settler = DeviceTimeSettler(
             [frame for _, frame in listed],
@@ -385,6 +420,31 @@ def load_target(
     for text in step.warnings:
         warnings.warn(f"{target}: {text}", DeviceTimeWarning, stacklevel=2)
     return TargetInventory(target, folders, step.frames, step.zone, step.covered, folder_of)
+
+
+def _find_target_listing_ahead(
+    seestar: Seestar,
+    target: str,
+    lister: _Lister,
+    reads: _HeaderReads,
+    header_cache: HeaderCache | None,
+) -> tuple[str, ...]:
+    """:func:`find_target`, while the folder current firmware uses is listed (and read) ahead.
+
+    The folder list (``get_albums``) and the sub folder's listing go over different channels
+    of the network Seestar, so the one hides the other. Only when reading ahead: the listing
+    ahead is kept only if the folder list names it (see :meth:`_Lister.list_early`).
+    """
+    if not lister.reads_ahead:
+        return find_target(seestar, target)
+    guess = sub_folder_of(target)
+    early = _Cache.of(seestar, header_cache, [guess])
+    if early is not None:
+        reads.know(early.known)
+    with ThreadPoolExecutor(1, thread_name_prefix="crowdsky-folders") as pool:
+        folders = pool.submit(find_target, seestar, target)
+        lister.list_early(guess)
+        return folders.result()
 
 
 @attrs.frozen
