@@ -28,6 +28,7 @@ ones kept for its folders; a read that failed is never kept.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -155,7 +156,9 @@ class _HeaderReads:
 
     A Seestar that takes :class:`~crowdsky.app.ports.ConcurrentHeaderReads` gets that many
     reads at once, on a pool kept for the whole target, and may be asked to read ahead
-    (:meth:`read_ahead`). :meth:`results` still takes the results in the order asked for and
+    (:meth:`read_ahead`). Reads ahead wait their turn here and go to the pool only as it has
+    room, so the reads :meth:`results` is asked for start next, never behind the reads ahead
+    still waiting. :meth:`results` still takes the results in the order asked for and
     stops at the first that failed (after its retries): the answer is the same as one read
     after another would give, only sooner. Leaving the ``with`` block drops reads not started.
 
@@ -174,6 +177,10 @@ class _HeaderReads:
             else None
         )
         self._started: dict[str, Future[Header | HeaderReadError]] = {}
+        self._ahead: dict[str, None] = {}  # reads ahead not handed to the pool yet, in order
+        self._room = workers  # reads the pool can take without queueing them
+        self._lock = threading.RLock()  # a done read's callback may run in the caller's thread
+        self._closed = False
         self._read: dict[str, Header] = {}
         self._known = dict(known or {})
         self._sizes: dict[tuple[str, str], int] = {}
@@ -182,6 +189,9 @@ class _HeaderReads:
         return self
 
     def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._closed = True
+            self._ahead.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -205,17 +215,44 @@ class _HeaderReads:
         return fact
 
     def read_ahead(self, paths: Iterable[str]) -> None:
-        """Start reading ``paths`` now, for :meth:`results` to take later (pool only)."""
+        """Read ``paths`` as the pool has room, for :meth:`results` to take later (pool only)."""
         if self._pool is None:
             return
-        for path in paths:
-            if path not in self._started and self._fact(path) is None:
-                self._started[path] = self._pool.submit(_try_read, self._seestar, path)
+        with self._lock:
+            for path in paths:
+                if path not in self._started and self._fact(path) is None:
+                    self._ahead[path] = None
+            self._hand_over()
 
     def results(self, paths: Sequence[str], names: Sequence[str]) -> list[HeaderResult]:
         """Results for ``names`` (at ``paths``), stopping at the first unreadable header."""
-        self.read_ahead(paths)
+        if self._pool is not None:
+            with self._lock:  # these first: the pool takes them before any read ahead waiting
+                for path in paths:
+                    if path not in self._started and self._fact(path) is None:
+                        self._ahead.pop(path, None)
+                        self._start(path)
         return _results(names, map(self._header, paths))
+
+    def _hand_over(self) -> None:
+        """Give the pool the next reads ahead while it has room (the lock held)."""
+        while self._room > 0 and self._ahead and not self._closed:
+            path = next(iter(self._ahead))
+            del self._ahead[path]
+            self._start(path)
+
+    def _start(self, path: str) -> None:
+        """Submit the read of ``path`` (the lock held)."""
+        assert self._pool is not None, "only with a pool"
+        self._room -= 1
+        started = self._pool.submit(_try_read, self._seestar, path)
+        self._started[path] = started
+        started.add_done_callback(self._done)
+
+    def _done(self, _: Future[Header | HeaderReadError]) -> None:
+        with self._lock:
+            self._room += 1
+            self._hand_over()
 
     def _header(self, path: str) -> Header | HeaderReadError:
         fact = self._fact(path)
@@ -224,15 +261,22 @@ class _HeaderReads:
         if self._pool is None:
             header = _try_read(self._seestar, path)
         else:
-            self.read_ahead([path])
-            header = self._started[path].result()
+            with self._lock:
+                started = self._started.get(path)
+                if started is None:
+                    self._ahead.pop(path, None)
+                    self._start(path)
+                    started = self._started[path]
+            header = started.result()
         if not isinstance(header, HeaderReadError):
             self._read[path] = header
         return header
 
     def facts(self, listed: Collection[tuple[str, str]]) -> list[HeaderFact]:
         """Facts of the ``(folder, name)`` listed: kept ones still true and every read made."""
-        for path, started in self._started.items():
+        with self._lock:
+            reads = list(self._started.items())
+        for path, started in reads:
             if started.done() and not started.cancelled():
                 header = started.result()
                 if not isinstance(header, HeaderReadError):
