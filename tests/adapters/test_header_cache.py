@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -147,3 +148,18 @@ def test_writers_at_once_never_tear_the_file(tmp_path: Path) -> None:
     last = JsonHeaderCache(path).recall(SCOPE, [f"T{i}_sub" for i in range(4)])
     assert last  # whoever wrote last left a readable set
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_the_cache_does_not_wait_for_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost cache is read again, so keeping it never waits for fsync (tens of ms when busy)."""
+
+    def no_fsync(fd: int) -> None:
+        raise AssertionError("the header cache waited for the disk")
+
+    monkeypatch.setattr(os, "fsync", no_fsync)
+    cache = JsonHeaderCache(tmp_path / "header-cache.json")
+    fact = HeaderFact("MyWorks/IC 434_sub/Light_IC 434_10.0s_LP_20260227-211503.fit", 5, "x")
+    cache.keep("seestar-1", ["IC 434_sub"], [fact])
+    assert cache.recall("seestar-1", ["IC 434_sub"]) == [fact]

@@ -151,7 +151,7 @@ class JsonHeaderCache:
         _replace(kept, device, folders, facts)
         payload = _as_json(kept)
         try:
-            replace_json(self.path, payload)
+            replace_json(self.path, payload, durable=False)  # lost, it is read again
         except OSError as exc:
             log.warning("Cannot write the header cache %s: %s", self.path, exc)
 

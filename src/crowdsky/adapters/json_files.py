@@ -1,7 +1,8 @@
 """Small JSON files of crowdsky's own (journals, the header cache), replaced atomically.
 
 A reader never sees half a file: the new text goes to ``<name>.<process>-<thread>.part``, is
-flushed to disk, then moved over the old file in one step. The part file is the writer's own, so
+flushed to disk (unless the file is a cache whose loss costs nothing), then moved over the old
+file in one step. The part file is the writer's own, so
 two processes (or threads) writing the same file at once never mix their texts: the last one to
 move its part over wins.
 """
@@ -17,8 +18,12 @@ from typing import Any
 __all__ = ["replace_json"]
 
 
-def replace_json(path: Path, payload: Any) -> None:
+def replace_json(path: Path, payload: Any, *, durable: bool = True) -> None:
     """Write ``payload`` as JSON to ``path`` atomically; the folder is made if missing.
+
+    ``durable=False`` skips waiting for the disk (``fsync``, which can take tens of
+    milliseconds on a busy disk): for a cache, which a crash may leave empty or old, and whose
+    reader takes a damaged file for an empty one.
 
     Raises
     ------
@@ -31,8 +36,9 @@ def replace_json(path: Path, payload: Any) -> None:
     try:
         with part.open("w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(part, path)
     except BaseException:
         part.unlink(missing_ok=True)
