@@ -295,24 +295,6 @@ class HttpCollabServer:
         """The request as named in logs and errors: method and path, never the query."""
         return f"{method} {self._path}{endpoint}"
 
-    def _ask(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: MultipartBody | None = None,
-        form: dict[str, str] | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-    ) -> Ask:
-        """Send through httpx: no redirects followed, the answer streamed."""
-        build = self._build(method, endpoint, params=params, body=body, form=form, timeout=timeout)
-
-        def ask(auth: httpx.BasicAuth) -> httpx.Response:
-            return self._client.send(build(), auth=auth, stream=True, follow_redirects=False)
-
-        return ask
-
     def _ask_download(self, chunk_key: str) -> Ask:
         """Over the own sockets when there are any; through httpx for what they cannot read."""
         params = {"chunk_key": chunk_key}
@@ -335,7 +317,7 @@ class HttpCollabServer:
 
         return ask
 
-    def _build(
+    def _ask(
         self,
         method: str,
         endpoint: str,
@@ -344,7 +326,8 @@ class HttpCollabServer:
         body: MultipartBody | None = None,
         form: dict[str, str] | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-    ) -> Callable[[], httpx.Request]:
+    ) -> Ask:
+        """Send through httpx: no redirects followed, the answer streamed."""
         if self._timeout is not None:
             timeout = self._timeout
 
@@ -376,7 +359,10 @@ class HttpCollabServer:
                 timeout=timeout,
             )
 
-        return build
+        def ask(auth: httpx.BasicAuth) -> httpx.Response:
+            return self._client.send(build(), auth=auth, stream=True, follow_redirects=False)
+
+        return ask
 
     def _read_json(self, what: str) -> Callable[[httpx.Response], Any]:
         def handle(response: httpx.Response) -> Any:
