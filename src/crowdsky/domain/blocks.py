@@ -20,8 +20,10 @@ from typing import TypeVar
 
 import attrs
 
+from crowdsky.domain.local_hours import SECONDS_OF_MMSS
 from crowdsky.domain.names import (
     HEAD_OF_FIT,
+    MMSS_OF_FIT,
     RAW_SUFFIXES,
     TAIL_OF_FIT,
     CrowdskyName,
@@ -55,7 +57,6 @@ _DATE_OBS = attrgetter("date_obs")
 _BLOCK_ORDER = attrgetter("start", "target", "exposure_s", "filter")
 # "_YYYYMMDD-HH" and "MMSS" of a name ending in "_YYYYMMDD-HHMMSS.fit"
 _HOUR_OF_FIT = itemgetter(slice(-20, -8))
-_MINUTE_OF_FIT = itemgetter(slice(-8, -4))
 #: Moments within the hour at which the zone's offset is compared with the hour's start; an
 #: hour whose offset differs at any of them is converted frame by frame.
 _HOUR_PROBES = (*(timedelta(minutes=m) for m in (15, 30, 45)), timedelta(seconds=3599))
@@ -752,14 +753,6 @@ def _merged(steady: list[Block], others: list[Block], tz: tzinfo) -> list[Block]
     return list(joined.values())
 
 
-class _MmssSeconds(dict[str, int]):
-    """Seconds into the hour of each ``MMSS`` (of a name whose hour was found)."""
-
-    def __missing__(self, text: str) -> int:
-        self[text] = seconds = int(text[:2]) * 60 + int(text[2:])
-        return seconds
-
-
 @attrs.frozen
 class _StartKeys:
     """Sort keys of frames of one exposure, and how they map to UTC exposure starts.
@@ -784,13 +777,13 @@ class _StartKeys:
         delay_us = timedelta(seconds=exposure_s + SAVE_DELAY_S) // _MICROSECOND
         names = list(map(_NAME, members))
         starts = list(map(hours.__getitem__, map(_HOUR_OF_FIT, names)))
-        mmss = _MmssSeconds()
         by_name = not any(map(_DATE_OBS, members)) and times_in_names(members)
         if by_name and None not in starts:
-            keys = list(map(add, starts, map(mmss.__getitem__, map(_MINUTE_OF_FIT, names))))
+            seconds = map(SECONDS_OF_MMSS.__getitem__, map(MMSS_OF_FIT, names))
+            keys = list(map(add, starts, seconds))
             return cls(keys, _BASE_S, 1_000_000, delay_us)
         keys = [
-            _exposure_start_us(frame, hour, mmss, hours.tz, delay_us)
+            _exposure_start_us(frame, hour, hours.tz, delay_us)
             for frame, hour in zip(members, starts, strict=True)
         ]
         return cls(keys, 0, 1, 0)
@@ -804,13 +797,11 @@ class _StartKeys:
         return -(-(block * block_us + self.delay) // self.unit) - self.base
 
 
-def _exposure_start_us(
-    frame: RawFrame, hour: int | None, mmss: _MmssSeconds, tz: tzinfo, delay_us: int
-) -> int:
+def _exposure_start_us(frame: RawFrame, hour: int | None, tz: tzinfo, delay_us: int) -> int:
     """A frame's UTC exposure start in microseconds, from its name's hour if that is known."""
     if hour is None or frame.date_obs is not None or stamp_in_name(frame) is None:
         return (frame_utc(frame, tz) - _EPOCH) // _MICROSECOND
-    return (_BASE_S + hour + mmss[frame.name[-8:-4]]) * 1_000_000 - delay_us
+    return (_BASE_S + hour + SECONDS_OF_MMSS[MMSS_OF_FIT(frame.name)]) * 1_000_000 - delay_us
 
 
 def _split_blocks(

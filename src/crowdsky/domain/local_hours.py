@@ -30,7 +30,14 @@ from crowdsky.domain.names import (
     stamp_in_name,
 )
 
-__all__ = ["EPOCH", "HourStarts", "exposure_delay_us", "night_of_hour", "to_us"]
+__all__ = [
+    "EPOCH",
+    "SECONDS_OF_MMSS",
+    "HourStarts",
+    "exposure_delay_us",
+    "night_of_hour",
+    "to_us",
+]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = attrgetter("name")
@@ -96,7 +103,7 @@ class HourStarts(dict[str, int | None]):
         start = self[stamp[:11]]
         if start is None:
             return None
-        return start + _SECONDS_OF_MMSS[stamp[11:]]
+        return start + SECONDS_OF_MMSS[stamp[11:]]
 
     def stamps_seconds(self, frames: Sequence[RawFrame]) -> list[int | None]:
         """:meth:`stamp_seconds` of each frame, in order: the same values, made in bulk.
@@ -110,7 +117,7 @@ class HourStarts(dict[str, int | None]):
         if not any(map(given_local_time, frames)) and all(map(ENDS_FIT, names)):
             starts = list(map(self.__getitem__, map(HOUR_OF_FIT, names)))
             if None not in starts:
-                seconds = map(_SECONDS_OF_MMSS.__getitem__, map(MMSS_OF_FIT, names))
+                seconds = map(SECONDS_OF_MMSS.__getitem__, map(MMSS_OF_FIT, names))
                 return list(map(add, starts, seconds))
         return list(map(self.stamp_seconds, frames))
 
@@ -120,6 +127,6 @@ def _mmss_seconds(mmss: str) -> int:
     return int(mmss[:2]) * 60 + int(mmss[2:])
 
 
-#: Seconds of each ``MMSS`` met so far (at most 3 600 texts: the names' checks keep minutes and
-#: seconds below 60), shared by every :class:`HourStarts`, as the value never depends on the zone.
-_SECONDS_OF_MMSS: Memo[str, int] = Memo(_mmss_seconds)
+#: Seconds into the hour of each ``MMSS`` met so far (at most 3 600 texts: the names' checks keep
+#: minutes and seconds below 60), shared by every user, as the value depends on nothing else.
+SECONDS_OF_MMSS: Memo[str, int] = Memo(_mmss_seconds)
