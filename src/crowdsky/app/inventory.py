@@ -229,10 +229,19 @@ class _HeaderReads:
         if self._pool is not None:
             with self._lock:  # these first: the pool takes them before any read ahead waiting
                 for path in paths:
-                    if path not in self._started and self._fact(path) is None:
-                        self._ahead.pop(path, None)
-                        self._start(path)
+                    if self._fact(path) is None:
+                        self._started_now(path)
         return _results(names, map(self._header, paths))
+
+    def _started_now(self, path: str) -> Future[Header | HeaderReadError]:
+        """The read of ``path``, submitted now (ahead of reads waiting) unless it was before."""
+        with self._lock:
+            started = self._started.get(path)
+            if started is None:
+                self._ahead.pop(path, None)
+                self._start(path)
+                started = self._started[path]
+            return started
 
     def _hand_over(self) -> None:
         """Give the pool the next reads ahead while it has room (the lock held)."""
@@ -261,13 +270,7 @@ class _HeaderReads:
         if self._pool is None:
             header = _try_read(self._seestar, path)
         else:
-            with self._lock:
-                started = self._started.get(path)
-                if started is None:
-                    self._ahead.pop(path, None)
-                    self._start(path)
-                    started = self._started[path]
-            header = started.result()
+            header = self._started_now(path).result()
         if not isinstance(header, HeaderReadError):
             self._read[path] = header
         return header
