@@ -163,3 +163,13 @@ def test_the_cache_does_not_wait_for_the_disk(
     fact = HeaderFact("MyWorks/IC 434_sub/Light_IC 434_10.0s_LP_20260227-211503.fit", 5, "x")
     cache.keep("seestar-1", ["IC 434_sub"], [fact])
     assert cache.recall("seestar-1", ["IC 434_sub"]) == [fact]
+
+
+def test_the_file_is_written_on_one_line_by_the_c_encoder(tmp_path: Path) -> None:
+    """Indented JSON is encoded in pure Python (10 ms for a 3 000-sub folder); one line in C."""
+    path = tmp_path / "header-cache.json"
+    facts = [fact(SUB, n, None if n % 3 else "2026-02-27T20:15:03.1") for n in range(50)]
+    JsonHeaderCache(path).keep(SCOPE, [SUB], facts)
+    text = path.read_text(encoding="utf-8")
+    assert "\n" not in text
+    assert JsonHeaderCache(path).recall(SCOPE, [SUB]) == facts

