@@ -84,6 +84,37 @@ def test_missing_and_outside_paths_are_404(root: Path, make_sim: Sim, get: Get, 
     assert (status, body) == (404, b"")
 
 
+def test_links_are_followed_only_while_they_stay_in_myworks(
+    root: Path, tmp_path: Path, make_sim: Sim, get: Get
+) -> None:
+    """Plain paths are checked step by step; a path with a symbolic link is resolved."""
+    folder = root / "MyWorks" / "M 81"
+    body = (folder / "DSO_Stacked_3_M 81_20.0s_20260228_205636.fit").read_bytes()
+    (folder / "inside.fit").symlink_to(folder / "DSO_Stacked_3_M 81_20.0s_20260228_205636.fit")
+    (folder / "outside.fit").symlink_to(tmp_path / "outside.txt")
+    (root / "MyWorks" / "Away").symlink_to(tmp_path, target_is_directory=True)
+    (root / "MyWorks" / "Alias").symlink_to(folder, target_is_directory=True)
+    sim = make_sim(root=root)
+    assert get(sim, "/MyWorks/M%2081/inside.fit")[::2] == (200, body)
+    assert get(sim, "/MyWorks/Alias/inside.fit")[::2] == (200, body)
+    assert get(sim, "/MyWorks/M%2081/outside.fit")[::2] == (404, b"")
+    assert get(sim, "/MyWorks/Away/outside.txt")[::2] == (404, b"")
+
+
+def test_a_myworks_that_is_a_link_out_of_the_root_is_not_served(
+    tmp_path: Path, make_sim: Sim, get: Get
+) -> None:
+    elsewhere = tmp_path / "elsewhere" / "M 81"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "a.fit").write_bytes(b"x" * 100)
+    (tmp_path / "root2").mkdir()
+    (tmp_path / "root2" / "MyWorks").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    sim = make_sim(root=tmp_path / "root2")
+    assert get(sim, "/MyWorks/M%2081/a.fit")[0] == 200  # MyWorks itself may be a link
+    (elsewhere / "b.fit").symlink_to(tmp_path / "root2")
+    assert get(sim, "/MyWorks/M%2081/b.fit")[0] == 404
+
+
 def test_parse_range_edges() -> None:
     assert parse_range("bytes=5-2", 10) is None
     assert parse_range("bytes=0-99", 10) == (0, 9)

@@ -12,11 +12,14 @@ often).
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import stat
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -68,7 +71,13 @@ def _storage_path(raw_path: str) -> str:
 
 
 def _local_path(root: Path, raw_path: str) -> Path | None:
-    """The file under ``root/MyWorks`` a request path names, or ``None`` if it names none."""
+    """The file under ``root/MyWorks`` a request path names, or ``None`` if it names none.
+
+    ``root`` is resolved already (the server does it once). A path whose every step from
+    ``MyWorks`` down is a plain directory and the last a regular file is taken as it is (one
+    ``lstat`` a step); one with a symbolic link on the way is resolved and must stay below
+    ``root/MyWorks``.
+    """
     path = urllib.parse.unquote(urllib.parse.urlsplit(raw_path).path)
     if not path.startswith("/"):
         return None
@@ -76,11 +85,38 @@ def _local_path(root: Path, raw_path: str) -> Path | None:
         parts = check_path(path[1:])
     except StorageError:
         return None
-    base = (root / ROOT_FOLDER).resolve()
-    local = base.joinpath(*parts[1:]).resolve()
+    base = root / ROOT_FOLDER
+    local = base.joinpath(*parts[1:])
+    try:
+        plain = _plain_steps(base, parts[1:])
+    except OSError:  # missing, or not readable
+        return None
+    if plain is None:
+        return None
+    if plain:
+        return local
+    base, local = base.resolve(), local.resolve()
     if not local.is_relative_to(base) or not local.is_file():
         return None
     return local
+
+
+def _plain_steps(base: Path, parts: Sequence[str]) -> bool | None:
+    """Whether ``base/<parts>`` is a regular file reached through plain directories.
+
+    True: ``base`` and each folder in ``parts`` are directories and the last part a regular
+    file. False: a symbolic link on the way (the caller resolves the path). ``None``: the last
+    is no regular file (or a step is no directory). ``parts`` holds at least one part.
+    """
+    steps = [str(base)]
+    for part in parts:
+        steps.append(os.path.join(steps[-1], part))
+    modes = [os.lstat(step).st_mode for step in steps]
+    if any(map(stat.S_ISLNK, modes)):
+        return False
+    if all(map(stat.S_ISDIR, modes[:-1])) and stat.S_ISREG(modes[-1]):
+        return True
+    return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -182,7 +218,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(
         self, address: tuple[str, int], root: Path, honour_range: bool, faults: Faults
     ) -> None:
-        self.root = root
+        self.root = root.resolve()  # once: each request then checks only the steps below it
         self.honour_range = honour_range
         self.faults = faults
         self.endless_body = False
