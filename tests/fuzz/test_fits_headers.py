@@ -21,6 +21,7 @@ from crowdsky.adapters.collab.stack_meta import (
     _read_cards,
     stack_meta,
 )
+from crowdsky.adapters.seestar import fits_cards
 from crowdsky.adapters.seestar.fits_cards import plain_cards
 from crowdsky.adapters.seestar.http_files import BLOCK, _parse
 from crowdsky.errors import CrowdskyError, StorageError
@@ -201,6 +202,24 @@ def test_the_fast_card_reader_reads_a_seestar_sub_header() -> None:
         "EQMODE": 0,
     }
     assert _parse(data, "p.fit") == plain_cards(data.decode("ascii"))
+
+
+def test_remembered_cards_read_the_same_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readings of cards are remembered up to a bound; past it, cards are still read."""
+    monkeypatch.setattr(fits_cards, "_KNOWN_CARDS", {})
+    monkeypatch.setattr(fits_cards, "_CARDS_KEPT", 4)
+    exposure = "EXPTIME =                 10.0"
+    first = header_bytes("DATE-OBS= '2025-09-29T06:01:02.382641'", exposure)
+    second = header_bytes("DATE-OBS= '2025-09-29T06:01:15.114000'", exposure)
+    fresh = [plain_cards(data.decode("ascii")) for data in (first, second)]
+    again = [plain_cards(data.decode("ascii")) for data in (second, first)]
+    assert fresh == again[::-1]
+    assert fresh[1] == {
+        "SIMPLE": True, "DATE-OBS": "2025-09-29T06:01:15.114000", "EXPTIME": 10.0
+    }  # fmt: skip
+    assert len(fits_cards._KNOWN_CARDS) == 4
+    odd = header_bytes("CPLX    = (1.0, 2.0)")
+    assert plain_cards(odd.decode("ascii")) is None  # unsure, though no longer remembered
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ it answers, it answers as astropy would (``tests/fuzz/test_fits_headers.py`` com
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["plain_cards"]
 
@@ -34,6 +34,10 @@ _REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[ED][+-]?[0-9]+)?")
 def plain_cards(text: str) -> dict[str, Any] | None:
     """Keyword to value of every valued card before ``END``, or ``None`` to leave it to astropy.
 
+    Each distinct card's reading is remembered (up to :data:`_CARDS_KEPT` cards per process):
+    the subs of a night repeat most of their cards word for word, so most cards of a header are
+    one dictionary look-up.
+
     Parameters
     ----------
     text : str
@@ -48,23 +52,47 @@ def plain_cards(text: str) -> dict[str, Any] | None:
         of these plain forms.
     """
     cards: dict[str, Any] = {}
+    known = _KNOWN_CARDS
     for offset in range(0, len(text) - len(text) % _CARD, _CARD):
         card = text[offset : offset + _CARD]
-        keyword = card[:8].rstrip()
-        if card[:8] == _END:
-            return cards
-        if keyword in _COMMENTARY:
+        reading = known.get(card)
+        if reading is None:
+            reading = _reading(card)
+            if len(known) < _CARDS_KEPT:
+                known[card] = reading
+        if reading is _SKIP:
             continue
-        if card[8:10] != "= " or keyword in _SPECIAL or not _KEYWORD.fullmatch(keyword):
+        if reading is _AT_END:
+            return cards
+        if reading is _UNSURE:
             return None
-        value = _value(card[10:])
-        if value is _UNSURE:
-            return None
+        keyword, value = cast("tuple[str, Any]", reading)
         cards[keyword] = value
     return None  # no END card: astropy says what is wrong
 
 
 _UNSURE = object()
+#: A commentary card, left out.
+_SKIP = object()
+#: The ``END`` card.
+_AT_END = object()
+#: Distinct cards whose readings are remembered, at most (a few MB).
+_CARDS_KEPT = 20_000
+#: Card text to its reading: ``(keyword, value)``, or one of the marks above.
+_KNOWN_CARDS: dict[str, tuple[str, Any] | object] = {}
+
+
+def _reading(card: str) -> tuple[str, Any] | object:
+    """What one card says: ``(keyword, value)``, or ``_SKIP``, ``_AT_END`` or ``_UNSURE``."""
+    keyword = card[:8].rstrip()
+    if card[:8] == _END:
+        return _AT_END
+    if keyword in _COMMENTARY:
+        return _SKIP
+    if card[8:10] != "= " or keyword in _SPECIAL or not _KEYWORD.fullmatch(keyword):
+        return _UNSURE
+    value = _value(card[10:])
+    return _UNSURE if value is _UNSURE else (keyword, value)
 
 
 def _value(field: str) -> Any:
