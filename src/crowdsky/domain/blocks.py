@@ -673,9 +673,7 @@ class _SteadyNames:
                     self.others.append(listed[place])
             parts = parts[steady]
         if len(set(self.heads)) == len(self.heads):
-            keys = np.left_shift(parts, self.place_bits)
-            keys |= np.flatnonzero(steady) if len(parts) < len(listed) else np.arange(len(keys))
-            self.keys = keys
+            self.keys = np.left_shift(parts, self.place_bits) | np.flatnonzero(steady)
 
     def _parts(self) -> NDArray[np.int64]:
         """What each name's head and tail add to its key; negative for a name not keyed so."""
@@ -752,6 +750,8 @@ class _SteadyNames:
         assert self.keys is not None
         keys = np.sort(self.keys)
         self.keys = None
+        if not len(keys):
+            return keys, iter(())
         bits = self.place_bits
         numbers = keys >> (bits + _SECOND_BITS)
         seconds = ((keys >> bits) & ((1 << _SECOND_BITS) - 1)) - 1
@@ -764,8 +764,7 @@ class _SteadyNames:
         indices = seconds // block_us
         del seconds
         cuts = np.flatnonzero((numbers[1:] != numbers[:-1]) | (indices[1:] != indices[:-1])) + 1
-        firsts = np.concatenate(([0], cuts)) if len(places) else cuts
-        ends = np.concatenate((cuts, [len(places)])) if len(places) else cuts
+        firsts, ends = np.concatenate(([0], cuts)), np.concatenate((cuts, [len(places)]))
         rank = np.zeros(len(self.heads) + 1, dtype=np.int64)
         ranked = sorted(range(len(self.heads)), key=self.heads.__getitem__)
         rank[np.array(ranked, dtype=np.int64) + 1] = np.arange(len(ranked))
